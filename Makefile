@@ -1,0 +1,138 @@
+# passthru — build, test, fuzz, bench, install.
+#
+# The BPF object is compiled by clang, turned into a skeleton by bpftool and
+# embedded in the binary (libbpf-bootstrap style).  `make V=1` shows commands.
+
+OUTPUT    ?= build
+CC        ?= cc
+CLANG     ?= clang
+LLVM_STRIP ?= llvm-strip
+BPFTOOL   ?= bpftool
+PKG_CONFIG ?= pkg-config
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+VERSION   := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+ARCH      := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/;s/ppc64le/powerpc/;s/mips.*/mips/;s/riscv64/riscv/')
+
+# SAN=1 builds everything (binary, unit tests) with ASan + UBSan.
+SAN       ?=
+SAN_ON    := -fsanitize=address -fsanitize=undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+SAN_FLAGS := $(if $(SAN),$(SAN_ON))
+
+LIBS_CFLAGS := $(shell $(PKG_CONFIG) --cflags libbpf libcjson 2>/dev/null)
+LIBS_LDLIBS := $(shell $(PKG_CONFIG) --libs libbpf libcjson 2>/dev/null || echo -lbpf -lcjson) -lelf -lz -lpthread
+
+CFLAGS    ?= -O2 -g
+CFLAGS    += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 \
+             -D_GNU_SOURCE -DPASSTHRU_VERSION='"$(VERSION)"' \
+             -I$(OUTPUT) -Iinclude -Iuser $(LIBS_CFLAGS) $(SAN_FLAGS)
+LDFLAGS   += $(SAN_FLAGS)
+
+# Let clang find asm/types.h and friends the way the system compiler does.
+CLANG_BPF_SYS_INCLUDES ?= $(shell $(CLANG) -v -E - </dev/null 2>&1 \
+	| sed -n '/<...> search starts here:/,/End of search list./{ s| \(/.*\)| -idirafter \1|p }')
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ivmlinux -Iinclude $(CLANG_BPF_SYS_INCLUDES)
+
+USER_SRCS := $(sort $(wildcard user/*.c))
+USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(USER_SRCS))
+LIB_OBJS  := $(filter-out $(OUTPUT)/obj/main.o,$(USER_OBJS))
+SKEL      := $(OUTPUT)/passthru.skel.h
+
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
+TLIB_SRCS := $(sort $(wildcard tests/lib/*.c))
+TLIB_OBJS := $(patsubst tests/lib/%.c,$(OUTPUT)/tests/lib/%.o,$(TLIB_SRCS))
+TOOL_SRCS := $(sort $(wildcard tests/tools/*.c))
+TOOL_BINS := $(patsubst tests/tools/%.c,$(OUTPUT)/tests/%,$(TOOL_SRCS))
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(FUZZ_SRCS))
+
+ifeq ($(V),1)
+	Q =
+	msg =
+else
+	Q = @
+	msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+.PHONY: all clean test check-build unit fuzz bench deps install uninstall
+.DELETE_ON_ERROR:
+.SECONDARY:
+
+all: $(OUTPUT)/passthru
+
+$(OUTPUT) $(OUTPUT)/obj $(OUTPUT)/tests $(OUTPUT)/tests/lib $(OUTPUT)/fuzz:
+	$(Q)mkdir -p $@
+
+# BPF: .bpf.c -> .tmp.bpf.o -> (static link) .bpf.o -> .skel.h
+$(OUTPUT)/%.tmp.bpf.o: bpf/%.bpf.c include/passthru.h vmlinux/vmlinux.h | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/%.bpf.o: $(OUTPUT)/%.tmp.bpf.o
+	$(Q)$(BPFTOOL) gen object $@ $<
+
+$(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name passthru_bpf > $@
+
+$(OUTPUT)/obj/%.o: user/%.c $(wildcard user/*.h) $(wildcard include/*.h) $(SKEL) | $(OUTPUT)/obj
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(OUTPUT)/passthru: $(USER_OBJS)
+	$(call msg,BINARY,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LIBS_LDLIBS) -o $@
+
+# Tests: unit binaries link every userspace object but main.o.
+$(OUTPUT)/tests/lib/%.o: tests/lib/%.c $(wildcard tests/lib/*.h) | $(OUTPUT)/tests/lib
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests/lib -c $< -o $@
+
+$(OUTPUT)/tests/test_%: tests/unit/test_%.c $(wildcard tests/unit/*.h) $(LIB_OBJS) $(TLIB_OBJS) | $(OUTPUT)/tests
+	$(call msg,UNIT,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests/lib -Itests/unit $(LDFLAGS) $< $(LIB_OBJS) $(TLIB_OBJS) $(LIBS_LDLIBS) -o $@
+
+$(OUTPUT)/tests/%: tests/tools/%.c $(TLIB_OBJS) | $(OUTPUT)/tests
+	$(call msg,TOOL,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests/lib $(LDFLAGS) $< $(TLIB_OBJS) -lpthread -o $@
+
+check-build: $(OUTPUT)/passthru $(UNIT_BINS) $(TOOL_BINS)
+
+unit: $(UNIT_BINS)
+	$(Q)for t in $(UNIT_BINS); do $$t; done
+
+# The README's test command ends here: every suite, one summary line.
+test: check-build
+	$(Q)OUTPUT=$(OUTPUT) SAN=$(SAN) tests/run.sh $(TESTS)
+
+# libFuzzer harnesses: each links the parser sources it exercises.
+FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+               -I$(OUTPUT) -Iinclude -Iuser -Itests/lib $(LIBS_CFLAGS)
+FUZZ_TIME ?= 60
+$(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(USER_SRCS) $(wildcard user/*.h) $(SKEL) | $(OUTPUT)/fuzz
+	$(call msg,FUZZ,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $< $(filter-out user/main.c,$(USER_SRCS)) $(LIBS_LDLIBS) -o $@
+
+fuzz: $(FUZZ_BINS)
+	$(Q)FUZZ_TIME=$(FUZZ_TIME) OUTPUT=$(OUTPUT) tests/fuzz/run.sh
+
+bench: $(OUTPUT)/passthru $(TOOL_BINS)
+	$(Q)OUTPUT=$(OUTPUT) tests/bench/run.sh $(BENCH_ARGS)
+
+# Everything a fresh Debian 12 machine needs to build, test and benchmark.
+DEPS := clang llvm libbpf-dev bpftool libcjson-dev libelf-dev zlib1g-dev pkg-config make gcc \
+        libclang-rt-14-dev openssl curl openssh-client openssh-server iproute2 procps psmisc \
+        gnutls-bin socat netcat-openbsd
+deps:
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEPS) || \
+	{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEPS); }
+
+install: $(OUTPUT)/passthru
+	install -D -m 0755 $(OUTPUT)/passthru $(DESTDIR)$(PREFIX)/sbin/passthru
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/sbin/passthru
+
+clean:
+	rm -rf $(OUTPUT)

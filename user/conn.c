@@ -1,0 +1,601 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The life of one connection, in the order it happens:
+ *
+ *   accept -> sniff (MSG_PEEK only) -> route -> resolve -> connect
+ *          -> hand both sockets to the kernel (or to splice(2))
+ *          -> drain each direction, pass its FIN on -> close
+ *
+ * Nothing here ever reads payload: the bytes peeked while sniffing stay in
+ * the socket and go to the upstream with everything after them.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "log.h"
+#include "splice.h"
+#include "util.h"
+
+#define EP_ON (1u << 26)	/* registered, even with an empty mask */
+#define DRAIN_WAIT_MAX_MS 200
+
+static void conn_sniff(struct conn *c, bool final);
+static void conn_routed(struct conn *c, const struct sniff *s);
+static void conn_resolve(struct conn *c);
+static void conn_connect(struct conn *c);
+static void conn_connected(struct conn *c);
+static void conn_handoff(struct conn *c);
+static void conn_watch(struct conn *c);
+static void kernel_drain(struct conn *c);
+static void splice_run(struct conn *c);
+static void conn_end(struct conn *c, const char *reason, int err);
+
+static void ep_watch(struct conn *c, struct endpoint *ep, uint32_t events)
+{
+	if (ep->fd >= 0)
+		worker_watch(c->w, &ep->ev, ep->fd, events, &ep->events);
+}
+
+static void set_nodelay(int fd)
+{
+	int one = 1;
+
+	/* The proxy must not add latency: segments go out as the peer sent
+	 * them, not held back by Nagle. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+static int sock_error(int fd)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len))
+		return errno;
+	return err;
+}
+
+static const struct settings *S(const struct conn *c)
+{
+	return &c->w->cfg->set;
+}
+
+/* ---- accept ---------------------------------------------------------- */
+
+void conn_accept(struct worker *w, struct lsock *ls, int fd,
+		 const struct sockaddr_storage *peer)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+
+	if (!c) {
+		pr_err("accept: out of memory, closing fd %d", fd);
+		close(fd);
+		return;
+	}
+	c->w = w;
+	c->l = ls->l;
+	c->peer = *peer;
+	c->t0_ms = now_ms();
+	c->cli = (struct endpoint){ .ev.kind = EV_CLIENT, .fd = fd };
+	c->up = (struct endpoint){ .ev.kind = EV_UPSTREAM, .fd = -1 };
+	for (int i = 0; i < 2; i++) {
+		c->d[i].pipe[0] = c->d[i].pipe[1] = -1;
+		c->d[i].src = i == DIR_UP ? &c->cli : &c->up;
+		c->d[i].dst = i == DIR_UP ? &c->up : &c->cli;
+	}
+	timer_init(&c->tm);
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	w->nconns++;
+	set_nodelay(fd);
+
+	/* Edge-triggered while sniffing: unread (peeked) bytes would keep a
+	 * level-triggered EPOLLIN firing; each new segment is one edge. */
+	ep_watch(c, &c->cli, EPOLLIN | EPOLLRDHUP | EPOLLET | EP_ON);
+	timer_set(&w->timers, &c->tm, c->t0_ms + S(c)->sniff_timeout_ms);
+	conn_sniff(c, false);
+}
+
+/* ---- sniff ----------------------------------------------------------- */
+
+static void conn_sniff(struct conn *c, bool final)
+{
+	size_t cap = S(c)->sniff_max;
+	struct sniff s;
+	struct route rt;
+	ssize_t n;
+
+	n = recv(c->cli.fd, c->w->peekbuf, cap, MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EINTR) {
+			conn_end(c, "client-reset", errno);
+			return;
+		}
+		n = c->peeked;	/* nothing new; decide on what we had */
+		if (!final)
+			return;
+	} else if (n == 0) {
+		final = true;	/* EOF before any byte */
+	}
+	if ((size_t)n >= cap)
+		final = true;
+	c->peeked = n;
+	c->final_peek = final;
+	if (!route_decide(c->l, c->w->peekbuf, n, final, &s, &rt))
+		return;
+	c->rt = rt;
+	conn_routed(c, &s);
+}
+
+static void log_sniff(const struct conn *c, const struct sniff *s)
+{
+	char peer[ADDR_STRLEN];
+
+	if (log_max < LOG_DEBUG)
+		return;
+	pr_debug("conn client=%s sniffed=%zu%s proto=%s rule=\"%s\" sni=%s alpn=%s%s host=%s",
+		 addr_str((const struct sockaddr *)&c->peer, peer, sizeof(peer)),
+		 c->peeked, c->final_peek ? " (final)" : "", c->rt.proto,
+		 c->rt.rule ? c->rt.rule->key : "-", s->has_sni ? s->sni : "-",
+		 s->n_alpn ? s->alpn[0] : "-", s->n_alpn > 1 ? ",..." : "",
+		 s->has_host ? s->host : "-");
+}
+
+/* ---- route ----------------------------------------------------------- */
+
+static void conn_routed(struct conn *c, const struct sniff *s)
+{
+	const struct rule *r = c->rt.rule;
+
+	timer_cancel(&c->w->timers, &c->tm);
+	log_sniff(c, s);
+	/* Until the kernel takes over, only errors on the client matter; its
+	 * bytes wait in its socket. */
+	ep_watch(c, &c->cli, EP_ON);
+	if (!r) {
+		conn_end(c, "no-route", 0);
+		return;
+	}
+	if (r->action == ACT_REJECT) {
+		/* Consume what was peeked so close() sends a FIN, not a RST. */
+		if (c->peeked)
+			recv(c->cli.fd, c->w->peekbuf, c->peeked, MSG_DONTWAIT | MSG_TRUNC);
+		conn_end(c, "reject", 0);
+		return;
+	}
+	conn_resolve(c);
+}
+
+/* ---- resolve --------------------------------------------------------- */
+
+static void set_port(struct sockaddr_storage *ss, uint16_t port)
+{
+	if (ss->ss_family == AF_INET)
+		((struct sockaddr_in *)ss)->sin_port = htons(port);
+	else if (ss->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+}
+
+static void conn_resolve(struct conn *c)
+{
+	const struct upstream *u = &c->rt.rule->up;
+	int n;
+
+	if (u->literal) {
+		c->cand[0] = u->addr;
+		n = 1;
+	} else {
+		n = dns_get(u->dns, c->cand, DNS_MAX_ADDRS);
+		if (n == 0) {
+			/* First answer not in yet: the resolver wakes us. */
+			c->st = CS_RESOLVE;
+			timer_set(&c->w->timers, &c->tm,
+				  now_ms() + S(c)->connect_timeout_ms);
+			return;
+		}
+		if (n < 0) {
+			conn_end(c, "resolve-failed", -n);
+			return;
+		}
+		for (int i = 0; i < n; i++)
+			set_port(&c->cand[i], u->port);
+	}
+	c->ncand = n;
+	c->icand = 0;
+	conn_connect(c);
+}
+
+void conn_resolved(struct conn *c)
+{
+	if (c->st == CS_RESOLVE) {
+		timer_cancel(&c->w->timers, &c->tm);
+		conn_resolve(c);
+	}
+}
+
+/* ---- connect --------------------------------------------------------- */
+
+static const char *connect_failure(int err)
+{
+	switch (err) {
+	case ECONNREFUSED:
+		return "upstream-refused";
+	case ETIMEDOUT:
+		return "upstream-timeout";
+	case ENETUNREACH:
+	case EHOSTUNREACH:
+	case ENETDOWN:
+	case EHOSTDOWN:
+	case EADDRNOTAVAIL:
+	case EAFNOSUPPORT:
+		return "upstream-unreachable";
+	case ECONNRESET:
+		return "upstream-reset";
+	default:
+		return "upstream-error";
+	}
+}
+
+static socklen_t ss_len(const struct sockaddr_storage *ss)
+{
+	return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+					 : sizeof(struct sockaddr_in);
+}
+
+/* Try the candidate addresses in order; the next one on any failure. */
+static void conn_connect(struct conn *c)
+{
+	int err = c->end_err;
+
+	while (c->icand < c->ncand) {
+		const struct sockaddr_storage *sa = &c->cand[c->icand];
+		int fd = socket(sa->ss_family,
+				SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+		if (fd < 0) {
+			err = errno;
+			c->icand++;
+			continue;
+		}
+		set_nodelay(fd);
+		if (!connect(fd, (const struct sockaddr *)sa, ss_len(sa)) ||
+		    errno == EINPROGRESS) {
+			c->up.fd = fd;
+			c->upaddr = *sa;
+			c->st = CS_CONNECT;
+			ep_watch(c, &c->up, EPOLLOUT | EP_ON);
+			timer_set(&c->w->timers, &c->tm,
+				  now_ms() + S(c)->connect_timeout_ms);
+			return;
+		}
+		err = errno;
+		close(fd);
+		c->icand++;
+	}
+	conn_end(c, connect_failure(err), err);
+}
+
+static void connect_failed(struct conn *c, int err)
+{
+	char a[ADDR_STRLEN];
+
+	pr_debug("connect %s: %s",
+		 addr_str((struct sockaddr *)&c->upaddr, a, sizeof(a)), strerror(err));
+	ep_watch(c, &c->up, 0);
+	close(c->up.fd);
+	c->up.fd = -1;
+	c->end_err = err;
+	c->icand++;
+	conn_connect(c);
+}
+
+static void conn_connected(struct conn *c)
+{
+	int err = sock_error(c->up.fd);
+
+	if (err) {
+		connect_failed(c, err);
+		return;
+	}
+	timer_cancel(&c->w->timers, &c->tm);
+	conn_handoff(c);
+}
+
+/* ---- hand over to the kernel ------------------------------------------ */
+
+static void conn_handoff(struct conn *c)
+{
+	struct worker *w = c->w;
+
+	ep_watch(c, &c->up, EP_ON);
+	if (kpath_ready() && !worker_slot_get(w, &c->slot)) {
+		struct ksnap snap[2];
+		bool joined;
+		int err;
+
+		c->has_slot = true;
+		err = kpath_splice(c->cli.fd, c->up.fd, c->slot,
+				   (uint32_t)S(c)->conn_buffer, c->cookie, snap,
+				   &joined);
+		if (!err) {
+			c->kernel = true;
+			c->st = CS_KERNEL;
+			c->d[DIR_UP].snap = snap[DIR_UP];
+			c->d[DIR_DOWN].snap = snap[DIR_DOWN];
+			conn_watch(c);
+			return;
+		}
+		if (joined) {
+			conn_end(c, "kernel-error", -err);
+			return;
+		}
+		pr_warn("conn: sockmap insertion failed (%s): this connection uses splice",
+			strerror(-err));
+		worker_slot_put(w, c->slot);
+		c->has_slot = false;
+	}
+	c->st = CS_SPLICE;
+	splice_run(c);
+}
+
+/* What each socket still has to tell us.  A socket whose both directions
+ * are finished leaves epoll: EPOLLHUP would otherwise fire forever. */
+static void conn_watch(struct conn *c)
+{
+	struct endpoint *eps[2] = { &c->cli, &c->up };
+
+	for (int i = 0; i < 2; i++) {
+		struct dir *rd = &c->d[i];	/* eps[i] is its source */
+		struct dir *wd = &c->d[!i];	/* eps[i] is its target */
+		uint32_t m = EP_ON;
+
+		if (rd->eof && wd->shut) {
+			ep_watch(c, eps[i], 0);
+			continue;
+		}
+		if (c->st == CS_KERNEL) {
+			if (!rd->eof)
+				m |= EPOLLRDHUP;
+		} else {
+			if (splice_wants_read(rd))
+				m |= EPOLLIN;
+			if (wd->dst_full)
+				m |= EPOLLOUT;
+		}
+		ep_watch(c, eps[i], m);
+	}
+}
+
+/* ---- drain and close -------------------------------------------------- */
+
+/* The kernel does not forward FIN.  A direction's FIN is passed on only
+ * when every byte its source received has entered the target's socket:
+ * shutting down earlier discards what the psock still queues. */
+static void kernel_drain(struct conn *c)
+{
+	bool waiting = false;
+
+	for (int i = 0; i < 2; i++) {
+		struct dir *d = &c->d[i];
+		int r;
+
+		if (!d->eof || d->shut)
+			continue;
+		r = kpath_drained(d->src->fd, d->dst->fd, &d->snap);
+		if (r < 0) {
+			conn_end(c, i == DIR_UP ? "upstream-reset" : "client-reset", -r);
+			return;
+		}
+		if (!r) {
+			waiting = true;
+			continue;
+		}
+		if (shutdown(d->dst->fd, SHUT_WR) && errno != ENOTCONN) {
+			conn_end(c, i == DIR_UP ? "upstream-reset" : "client-reset", errno);
+			return;
+		}
+		d->shut = true;
+	}
+	if (c->d[0].shut && c->d[1].shut) {
+		conn_end(c, "eof", 0);
+		return;
+	}
+	if (waiting) {
+		/* Back off: a slow reader may take a while to take it all. */
+		c->drain_wait_ms = c->drain_wait_ms ? c->drain_wait_ms * 2 : 1;
+		if (c->drain_wait_ms > DRAIN_WAIT_MAX_MS)
+			c->drain_wait_ms = DRAIN_WAIT_MAX_MS;
+		timer_set(&c->w->timers, &c->tm, now_ms() + c->drain_wait_ms);
+	} else {
+		c->drain_wait_ms = 0;
+	}
+	conn_watch(c);
+}
+
+static void splice_run(struct conn *c)
+{
+	for (int i = 0; i < 2; i++) {
+		struct endpoint *bad;
+		int err = splice_pump(&c->d[i], &bad);
+
+		if (err) {
+			conn_end(c, bad == &c->cli ? "client-reset" : "upstream-reset",
+				 -err);
+			return;
+		}
+	}
+	if (c->d[0].shut && c->d[1].shut) {
+		conn_end(c, "eof", 0);
+		return;
+	}
+	conn_watch(c);
+}
+
+/* ---- events ----------------------------------------------------------- */
+
+static void endpoint_error(struct conn *c, struct endpoint *ep)
+{
+	int err = sock_error(ep->fd);
+
+	conn_end(c, ep == &c->cli ? "client-reset" : "upstream-reset",
+		 err ? err : ECONNRESET);
+}
+
+void conn_event(struct conn *c, struct endpoint *ep, uint32_t events)
+{
+	switch (c->st) {
+	case CS_SNIFF:
+		if (events & EPOLLERR)
+			endpoint_error(c, ep);
+		else
+			conn_sniff(c, events & (EPOLLRDHUP | EPOLLHUP));
+		break;
+	case CS_RESOLVE:
+		if (events & EPOLLERR)
+			endpoint_error(c, ep);
+		break;
+	case CS_CONNECT:
+		if (ep == &c->up)
+			conn_connected(c);
+		else if (events & EPOLLERR)
+			endpoint_error(c, ep);
+		break;
+	case CS_KERNEL:
+		if (events & EPOLLERR) {
+			endpoint_error(c, ep);
+			break;
+		}
+		if (events & (EPOLLRDHUP | EPOLLHUP)) {
+			c->d[ep == &c->cli ? DIR_UP : DIR_DOWN].eof = true;
+			c->drain_wait_ms = 0;
+			kernel_drain(c);
+		}
+		break;
+	case CS_SPLICE:
+		if ((events & EPOLLERR) && !(events & (EPOLLIN | EPOLLOUT))) {
+			endpoint_error(c, ep);
+			break;
+		}
+		splice_run(c);
+		break;
+	case CS_DEAD:
+		break;
+	}
+}
+
+void conn_timer(struct conn *c)
+{
+	switch (c->st) {
+	case CS_SNIFF:
+		/* Silent or slow client: decide on what arrived so far. */
+		conn_sniff(c, true);
+		break;
+	case CS_RESOLVE:
+		conn_end(c, "resolve-failed", ETIMEDOUT);
+		break;
+	case CS_CONNECT:
+		connect_failed(c, ETIMEDOUT);
+		break;
+	case CS_KERNEL:
+		kernel_drain(c);
+		break;
+	default:
+		break;
+	}
+}
+
+void conn_shutdown(struct conn *c)
+{
+	conn_end(c, "shutdown", 0);
+}
+
+/* ---- the end ---------------------------------------------------------- */
+
+static void close_fd(int fd, bool reset)
+{
+	if (fd < 0)
+		return;
+	if (reset) {
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
+	close(fd);
+}
+
+static void conn_log(const struct conn *c, const char *reason, int err,
+		     uint64_t up, uint64_t down)
+{
+	char peer[ADDR_STRLEN], upa[ADDR_STRLEN] = "-";
+	const struct rule *r = c->rt.rule;
+	bool forwarded = r && r->action == ACT_FORWARD;
+
+	if (forwarded && c->upaddr.ss_family)
+		addr_str((const struct sockaddr *)&c->upaddr, upa, sizeof(upa));
+	else if (forwarded && r->up.text)
+		snprintf(upa, sizeof(upa), "%s", r->up.text);
+	log_msg(err && strcmp(reason, "eof") ? LOG_WARN : LOG_INFO,
+		"conn client=%s listen=%s proto=%s rule=\"%s\" action=%s upstream=%s path=%s up=%llu down=%llu ms=%llu end=%s%s%s",
+		addr_str((const struct sockaddr *)&c->peer, peer, sizeof(peer)),
+		c->l->text, c->rt.proto ? c->rt.proto : "-", r ? r->key : "-",
+		!r ? "-" : r->action == ACT_FORWARD ? "FORWARD" : "REJECT", upa,
+		c->kernel ? "sockmap" : c->st == CS_SPLICE ? "splice" : "-",
+		(unsigned long long)up, (unsigned long long)down,
+		(unsigned long long)(now_ms() - c->t0_ms), reason,
+		err ? " error=" : "", err ? strerror(err) : "");
+}
+
+static void conn_end(struct conn *c, const char *reason, int err)
+{
+	struct worker *w = c->w;
+	uint64_t bytes[2] = { c->d[0].bytes, c->d[1].bytes };
+	bool rst_cli = !strcmp(reason, "upstream-reset");
+	bool rst_up = !strcmp(reason, "client-reset");
+
+	if (c->st == CS_DEAD)
+		return;
+	if (c->kernel) {
+		for (int i = 0; i < 2; i++) {
+			struct pt_dir *d = kpath_dir(2 * c->slot + i);
+
+			if (d)
+				bytes[i] = d->redirected + d->user_fwd;
+		}
+	}
+	conn_log(c, reason, err, bytes[DIR_UP], bytes[DIR_DOWN]);
+	timer_cancel(&w->timers, &c->tm);
+	ep_watch(c, &c->cli, 0);
+	ep_watch(c, &c->up, 0);
+	close_fd(c->cli.fd, rst_cli);
+	close_fd(c->up.fd, rst_up);
+	c->cli.fd = c->up.fd = -1;
+	if (c->kernel)
+		kpath_forget(c->cookie);
+	if (c->has_slot)
+		worker_slot_put(w, c->slot);
+	splice_release(&c->d[0]);
+	splice_release(&c->d[1]);
+	c->st = CS_DEAD;
+
+	/* Freed by the worker once this round of events is done: an event
+	 * for the other socket may still be in its batch. */
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = NULL;
+	c->next = w->dead;
+	w->dead = c;
+	w->nconns--;
+}

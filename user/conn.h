@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* One proxied connection, from accept to close (conn.c reads top to
+ * bottom in that order). */
+#ifndef PT_CONN_H
+#define PT_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "resolve.h"
+#include "route.h"
+#include "sockmap.h"
+#include "timer.h"
+#include "worker.h"
+
+enum conn_state {
+	CS_SNIFF = 0,	/* peeking until a rule is chosen */
+	CS_RESOLVE,	/* waiting for the upstream's name */
+	CS_CONNECT,	/* non-blocking connect in flight */
+	CS_KERNEL,	/* bytes flow in the kernel (sockmap) */
+	CS_SPLICE,	/* bytes flow through splice(2) pipes */
+	CS_DEAD,
+};
+
+struct endpoint {
+	struct evsrc ev;	/* EV_CLIENT or EV_UPSTREAM */
+	int fd;
+	uint32_t events;	/* registered epoll mask, 0 = not in epoll */
+};
+
+/* One direction: bytes read from src and written to dst. */
+struct dir {
+	struct endpoint *src, *dst;
+	bool eof;		/* src sent FIN */
+	bool shut;		/* dst's write side shut down after draining */
+	struct ksnap snap;	/* kernel path */
+	uint64_t bytes;		/* splice path */
+	int pipe[2];		/* splice path, created on first use */
+	uint32_t inpipe, pipe_cap;
+	bool dst_full;
+};
+
+#define DIR_UP 0	/* client -> upstream */
+#define DIR_DOWN 1	/* upstream -> client */
+
+struct conn {
+	struct conn *prev, *next;	/* in worker->conns or ->parked */
+	struct worker *w;
+	struct endpoint cli, up;
+	struct dir d[2];
+	enum conn_state st;
+	const struct listener *l;
+	struct route rt;
+	struct sockaddr_storage peer, upaddr;
+	struct sockaddr_storage cand[DNS_MAX_ADDRS];
+	int ncand, icand;
+	uint64_t t0_ms;
+	struct timer tm;
+	uint32_t drain_wait_ms;
+	size_t peeked;
+	bool final_peek;
+	bool kernel;			/* joined the sockmap */
+	bool has_slot;
+	uint32_t slot;
+	uint64_t cookie[2];
+	const char *end;		/* why it ended, for the log */
+	int end_err;
+};
+
+void conn_accept(struct worker *w, struct lsock *ls, int fd,
+		 const struct sockaddr_storage *peer);
+void conn_event(struct conn *c, struct endpoint *ep, uint32_t events);
+void conn_timer(struct conn *c);
+void conn_resolved(struct conn *c);
+void conn_shutdown(struct conn *c);
+
+#endif /* PT_CONN_H */

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Logging: levels like libbpf's, one write(2) per line so lines from
+ * several workers never interleave. */
+#ifndef PT_LOG_H
+#define PT_LOG_H
+
+#include <stdarg.h>
+
+enum log_level {
+	LOG_ERROR = 0,
+	LOG_WARN,
+	LOG_INFO,
+	LOG_DEBUG,
+};
+
+extern enum log_level log_max;
+
+void log_init(enum log_level max, int json);
+void log_msg(enum log_level lvl, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void log_libbpf_setup(void);
+
+#define pr_err(...)   log_msg(LOG_ERROR, __VA_ARGS__)
+#define pr_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
+#define pr_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
+#define pr_debug(...)                                                    \
+	do {                                                             \
+		if (log_max >= LOG_DEBUG)                                \
+			log_msg(LOG_DEBUG, __VA_ARGS__);                 \
+	} while (0)
+
+#endif /* PT_LOG_H */

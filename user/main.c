@@ -1,0 +1,267 @@
+// SPDX-License-Identifier: GPL-2.0
+/* passthru: one port, many protocols, spliced in the kernel. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "resolve.h"
+#include "sockmap.h"
+#include "util.h"
+#include "worker.h"
+
+static const char usage[] =
+	"Usage: passthru -c FILE [options]\n"
+	"\n"
+	"Route each TCP connection by its first bytes (TLS SNI, HTTP Host, SSH\n"
+	"banner, ...) to an upstream, then splice both sockets in the kernel.\n"
+	"\n"
+	"  -c, --config FILE        JSON configuration (required)\n"
+	"  -w, --workers N          event-loop threads (default: one per CPU)\n"
+	"  -t, --timeout DURATION   sniff timeout, e.g. 5s, 500ms (default 5s)\n"
+	"      --mode MODE          data path: auto (default), sockmap, splice\n"
+	"      --check              validate the configuration and exit\n"
+	"  -v, --verbose            debug logs, including libbpf's\n"
+	"  -h, --help               this help\n"
+	"  -V, --version            print the version\n"
+	"\n"
+	"Exit status: 0 ok, 1 runtime or configuration error, 2 usage error.\n";
+
+static void die_usage(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+
+static void die_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "passthru: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'passthru --help'.\n");
+	exit(2);
+}
+
+/* Go's flag package, which the original passthru used, writes -c=file. */
+static const char *optval(const char *s)
+{
+	return s && s[0] == '=' ? s + 1 : s;
+}
+
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	/* Two fds per connection: take all the hard limit allows. */
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static int data_path_init(const struct config *cfg)
+{
+	char why[256] = "";
+	int err;
+
+	if (cfg->set.mode == MODE_SPLICE) {
+		pr_warn("data path: splice (requested by --mode splice; bytes are moved by splice(2) through pipes)");
+		return 0;
+	}
+	err = kpath_init((uint32_t)cfg->set.max_connections, why, sizeof(why));
+	if (!err) {
+		pr_info("data path: sockmap (BPF sk_skb verdict redirects bytes in the kernel; %llu connections max)",
+			(unsigned long long)cfg->set.max_connections);
+		return 0;
+	}
+	if (cfg->set.mode == MODE_SOCKMAP) {
+		pr_err("data path: sockmap requested but unavailable: %s", why);
+		return err;
+	}
+	pr_warn("data path: splice (FALLBACK: sockmap unavailable: %s)", why);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "check", no_argument, NULL, 'C' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct settings cli;
+	unsigned cli_set = 0;
+	const char *file = NULL;
+	bool check = false;
+	int verbose = 0, opt, nworkers, wake[1024], status = 0, sig;
+	struct worker *workers = NULL;
+	struct config *cfg;
+	sigset_t sigs;
+
+	settings_default(&cli);
+	while ((opt = getopt_long(argc, argv, "c:w:t:vhV", opts, NULL)) != -1) {
+		const char *v = optval(optarg);
+		uint64_t n;
+
+		switch (opt) {
+		case 'c':
+			file = v;
+			break;
+		case 'w': {
+			char *end;
+			long l = strtol(v, &end, 10);
+
+			if (!*v || *end || l < 0 || l > 1024)
+				die_usage("-w: expected a number of workers from 0 to 1024, got '%s'", v);
+			cli.workers = (int)l;
+			cli_set |= SET_WORKERS;
+			break;
+		}
+		case 't':
+			if (parse_duration_ms(v, &n) || !n)
+				die_usage("-t: expected a duration such as 5s or 500ms, got '%s'", v);
+			cli.sniff_timeout_ms = n;
+			cli_set |= SET_SNIFF_TIMEOUT;
+			break;
+		case 'm':
+			if (data_mode_parse(v, &cli.mode))
+				die_usage("--mode: expected auto, sockmap or splice, got '%s'", v);
+			cli_set |= SET_MODE;
+			break;
+		case 'C':
+			check = true;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		case 'V':
+			printf("passthru %s\n", PASSTHRU_VERSION);
+			return 0;
+		default:
+			fputs(usage, stderr);
+			return 2;
+		}
+	}
+	if (optind < argc)
+		die_usage("unexpected argument '%s'", argv[optind]);
+	if (!file)
+		die_usage("%s", "a configuration file is required: -c FILE");
+
+	log_init(verbose ? LOG_DEBUG : LOG_INFO, 0);
+	log_libbpf_setup();
+	cfg = config_load(file, &cli, cli_set);
+	if (!cfg)
+		return 1;
+	if (check) {
+		int rules = 0;
+
+		for (int i = 0; i < cfg->nlisteners; i++)
+			for (int g = 0; g < cfg->listeners[i].ngroups; g++)
+				rules += cfg->listeners[i].groups[g].nrules;
+		printf("%s: OK (%d listener%s, %d rule%s)\n", file, cfg->nlisteners,
+		       cfg->nlisteners == 1 ? "" : "s", rules, rules == 1 ? "" : "s");
+		config_free(cfg);
+		return 0;
+	}
+
+	raise_nofile();
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	/* Threads inherit the mask: only the main thread takes signals. */
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+	if (data_path_init(cfg)) {
+		config_free(cfg);
+		return 1;
+	}
+
+	nworkers = cfg->set.workers;
+	if (nworkers <= 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+		nworkers = n > 0 ? (int)n : 1;
+	}
+	if ((uint64_t)nworkers > cfg->set.max_connections)
+		nworkers = (int)cfg->set.max_connections;
+	workers = calloc(nworkers, sizeof(*workers));
+	if (!workers) {
+		status = 1;
+		goto out;
+	}
+	for (int i = 0; i < nworkers; i++) {
+		uint32_t per = (uint32_t)(cfg->set.max_connections / nworkers);
+
+		if (worker_setup(&workers[i], i, cfg, i * per, per)) {
+			status = 1;
+			nworkers = i + 1;
+			goto out_workers;
+		}
+		wake[i] = workers[i].wakefd;
+	}
+	for (int i = 0; i < cfg->nlisteners; i++)
+		pr_info("listening on %s", cfg->listeners[i].text);
+	if (resolver_start(cfg->dns, cfg->ndns, cfg->set.resolve_interval_ms,
+			   wake, nworkers)) {
+		pr_err("cannot start the resolver thread");
+		status = 1;
+		goto out_workers;
+	}
+	for (int i = 0; i < nworkers; i++) {
+		if (worker_start(&workers[i])) {
+			pr_err("cannot start worker %d", i);
+			status = 1;
+			for (int j = 0; j < i; j++) {
+				worker_stop(&workers[j]);
+				worker_join(&workers[j]);
+			}
+			goto out_resolver;
+		}
+	}
+	pr_info("passthru %s started: %d worker%s, sniff timeout %llu ms",
+		PASSTHRU_VERSION, nworkers, nworkers == 1 ? "" : "s",
+		(unsigned long long)cfg->set.sniff_timeout_ms);
+
+	for (;;) {
+		if (sigwait(&sigs, &sig))
+			continue;
+		if (sig == SIGHUP) {
+			pr_warn("SIGHUP: configuration reload is not supported yet; ignored");
+			continue;
+		}
+		pr_info("%s: stopping", strsignal(sig));
+		break;
+	}
+	for (int i = 0; i < nworkers; i++)
+		worker_stop(&workers[i]);
+	for (int i = 0; i < nworkers; i++)
+		worker_join(&workers[i]);
+out_resolver:
+	resolver_stop();
+out_workers:
+	for (int i = 0; i < nworkers; i++)
+		worker_cleanup(&workers[i]);
+out:
+	free(workers);
+	kpath_fini();
+	config_free(cfg);
+	return status;
+}

@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The resolver thread: getaddrinfo() blocks, so it never runs on an event
+ * loop.  Answers are cached per host name and refreshed in the background;
+ * a failed refresh keeps the last good answer. */
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "resolve.h"
+#include "util.h"
+
+struct dns_entry {
+	char host[256];
+	pthread_mutex_t mu;
+	struct sockaddr_storage addrs[DNS_MAX_ADDRS];
+	int naddrs;
+	int err;		/* -errno of the last failure if never resolved */
+	bool answered;		/* at least one answer (good or bad) */
+	uint64_t refreshed_ms;
+};
+
+static struct {
+	pthread_t thr;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool running, stop;
+	struct dns_entry **entries;
+	int n;
+	uint64_t interval_ms;
+	const int *wake_fds;
+	int nwake;
+} R = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
+struct dns_entry *dns_entry_new(const char *host)
+{
+	struct dns_entry *e = calloc(1, sizeof(*e));
+
+	if (!e)
+		return NULL;
+	snprintf(e->host, sizeof(e->host), "%s", host);
+	pthread_mutex_init(&e->mu, NULL);
+	return e;
+}
+
+void dns_entry_free(struct dns_entry *e)
+{
+	if (!e)
+		return;
+	pthread_mutex_destroy(&e->mu);
+	free(e);
+}
+
+const char *dns_entry_name(const struct dns_entry *e)
+{
+	return e->host;
+}
+
+int dns_get(struct dns_entry *e, struct sockaddr_storage *out, int max)
+{
+	int n;
+
+	pthread_mutex_lock(&e->mu);
+	if (!e->answered) {
+		n = 0;
+	} else if (!e->naddrs) {
+		n = e->err ? e->err : -ENOENT;
+	} else {
+		n = e->naddrs < max ? e->naddrs : max;
+		memcpy(out, e->addrs, n * sizeof(*out));
+	}
+	pthread_mutex_unlock(&e->mu);
+	return n;
+}
+
+static int gai_errno(int rc)
+{
+	switch (rc) {
+	case EAI_NONAME:
+#ifdef EAI_NODATA
+	case EAI_NODATA:
+#endif
+		return -ENOENT;
+	case EAI_AGAIN:
+		return -EAGAIN;
+	case EAI_MEMORY:
+		return -ENOMEM;
+	case EAI_SYSTEM:
+		return errno ? -errno : -EIO;
+	default:
+		return -EIO;
+	}
+}
+
+static void resolve_one(struct dns_entry *e)
+{
+	struct addrinfo hints = {
+		.ai_socktype = SOCK_STREAM,
+		.ai_flags = AI_ADDRCONFIG,
+	}, *res = NULL;
+	struct sockaddr_storage addrs[DNS_MAX_ADDRS];
+	bool first;
+	int rc, n = 0;
+
+	rc = getaddrinfo(e->host, NULL, &hints, &res);
+	if (rc == EAI_NONAME || rc == EAI_ADDRFAMILY) {
+		/* AI_ADDRCONFIG hides ::1 and 127.0.0.1 on a host with only
+		 * loopback: ask again without it. */
+		hints.ai_flags = 0;
+		rc = getaddrinfo(e->host, NULL, &hints, &res);
+	}
+	if (!rc) {
+		for (struct addrinfo *ai = res; ai && n < DNS_MAX_ADDRS; ai = ai->ai_next) {
+			if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+				continue;
+			memset(&addrs[n], 0, sizeof(addrs[n]));
+			memcpy(&addrs[n], ai->ai_addr, ai->ai_addrlen);
+			n++;
+		}
+		freeaddrinfo(res);
+	}
+
+	pthread_mutex_lock(&e->mu);
+	first = !e->answered;
+	if (n) {
+		memcpy(e->addrs, addrs, n * sizeof(addrs[0]));
+		e->naddrs = n;
+		e->err = 0;
+	} else if (!e->naddrs) {
+		e->err = rc ? gai_errno(rc) : -ENOENT;
+	}
+	e->answered = true;
+	e->refreshed_ms = now_ms();
+	pthread_mutex_unlock(&e->mu);
+
+	if (!n)
+		pr_warn("resolve %s: %s%s", e->host,
+			rc ? gai_strerror(rc) : "no IPv4/IPv6 address",
+			first ? "" : " (keeping the previous answer)");
+	else if (first)
+		pr_debug("resolve %s: %d address(es)", e->host, n);
+	if (first) {
+		uint64_t one = 1;
+
+		for (int i = 0; i < R.nwake; i++)
+			if (write(R.wake_fds[i], &one, sizeof(one)) < 0) {
+				/* the counter saturates: a wakeup is pending anyway */
+			}
+	}
+}
+
+static void *resolver_main(void *arg)
+{
+	pthread_mutex_lock(&R.mu);
+	while (!R.stop) {
+		uint64_t now = now_ms(), next = now + R.interval_ms;
+		struct timespec ts;
+
+		for (int i = 0; i < R.n && !R.stop; i++) {
+			struct dns_entry *e = R.entries[i];
+			uint64_t due = e->answered ? e->refreshed_ms + R.interval_ms : 0;
+
+			if (due <= now) {
+				pthread_mutex_unlock(&R.mu);
+				resolve_one(e);
+				pthread_mutex_lock(&R.mu);
+				due = now_ms() + R.interval_ms;
+			}
+			if (due < next)
+				next = due;
+		}
+		if (R.stop)
+			break;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		now = now_ms();
+		if (next > now) {
+			uint64_t wait = next - now;
+
+			ts.tv_sec += wait / 1000;
+			ts.tv_nsec += (wait % 1000) * 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&R.cv, &R.mu, &ts);
+		}
+	}
+	pthread_mutex_unlock(&R.mu);
+	return arg;
+}
+
+int resolver_start(struct dns_entry **entries, int n, uint64_t interval_ms,
+		   const int *wake_fds, int nwake)
+{
+	int err;
+
+	if (!n)
+		return 0;
+	R.entries = entries;
+	R.n = n;
+	R.interval_ms = interval_ms;
+	R.wake_fds = wake_fds;
+	R.nwake = nwake;
+	R.stop = false;
+	err = pthread_create(&R.thr, NULL, resolver_main, NULL);
+	if (err)
+		return -err;
+	R.running = true;
+	return 0;
+}
+
+void resolver_stop(void)
+{
+	if (!R.running)
+		return;
+	pthread_mutex_lock(&R.mu);
+	R.stop = true;
+	pthread_cond_signal(&R.cv);
+	pthread_mutex_unlock(&R.mu);
+	/* A getaddrinfo() in flight finishes first; it is bounded by
+	 * resolv.conf's timeout. */
+	pthread_join(R.thr, NULL);
+	R.running = false;
+}

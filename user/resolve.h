@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Host-name upstreams, resolved off the event loop.
+ *
+ * One resolver thread keeps every host name of the config fresh (every
+ * resolve_interval, keeping the last good answer if a refresh fails).  A
+ * worker that needs an address that is not known yet parks the connection
+ * and is woken through its eventfd when an answer arrives. */
+#ifndef PT_RESOLVE_H
+#define PT_RESOLVE_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define DNS_MAX_ADDRS 8
+
+struct dns_entry;
+
+struct dns_entry *dns_entry_new(const char *host);
+void dns_entry_free(struct dns_entry *e);
+const char *dns_entry_name(const struct dns_entry *e);
+
+/* Copies up to max addresses (port left 0: the caller sets it).  Returns their number, 0 if no answer yet
+ * (the caller waits for a wakeup), or -errno if the name does not resolve. */
+int dns_get(struct dns_entry *e, struct sockaddr_storage *out, int max);
+
+/* Workers' eventfds, written when any entry gets its first answer. */
+int resolver_start(struct dns_entry **entries, int n, uint64_t interval_ms,
+		   const int *wake_fds, int nwake);
+void resolver_stop(void);
+
+#endif /* PT_RESOLVE_H */

@@ -1,0 +1,456 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The in-kernel data path.  Order matters everywhere here; each step says
+ * what goes wrong without it (measured, see ../shared/DESIGN.md). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/sockios.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "log.h"
+#include "passthru.skel.h"
+#include "sockmap.h"
+#include "util.h"
+
+static struct {
+	struct passthru_bpf *skel;
+	int targets_fd, verdict_fd, index_fd, stats_fd;
+	struct pt_dir *dirs;	/* mmapped pt_dirs */
+	size_t dirs_len;
+	uint32_t ndirs;
+	uint32_t test_slot;	/* reserved for the start-up self-test */
+} K = { .targets_fd = -1 };
+
+bool kpath_ready(void)
+{
+	return K.skel != NULL;
+}
+
+struct pt_dir *kpath_dir(uint32_t idx)
+{
+	return idx < K.ndirs ? &K.dirs[idx] : NULL;
+}
+
+int kpath_events_fd(void)
+{
+	return K.skel ? bpf_map__fd(K.skel->maps.pt_events) : -1;
+}
+
+static int sock_cookie(int fd, uint64_t *cookie)
+{
+	socklen_t len = sizeof(*cookie);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, cookie, &len))
+		return -errno;
+	return 0;
+}
+
+static int tcp_info_get(int fd, struct tcp_info *ti)
+{
+	socklen_t len = sizeof(*ti);
+
+	memset(ti, 0, sizeof(*ti));
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, ti, &len))
+		return -errno;
+	return 0;
+}
+
+/* The peer's FIN counts one in tcpi_bytes_received but is no data. */
+static int fin_received(const struct tcp_info *ti)
+{
+	switch (ti->tcpi_state) {
+	case BPF_TCP_CLOSE_WAIT:
+	case BPF_TCP_LAST_ACK:
+	case BPF_TCP_CLOSING:
+	case BPF_TCP_TIME_WAIT:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* Data received minus data still unread.  SIOCINQ and TCP_INFO are two
+ * calls; before insertion nobody reads, so an unchanged SIOCINQ around
+ * TCP_INFO proves no byte arrived in between. */
+static int snap_rx(int fd, uint64_t *rx0)
+{
+	for (int i = 0; i < 100; i++) {
+		struct tcp_info ti;
+		int inq1, inq2, err;
+
+		if (ioctl(fd, SIOCINQ, &inq1))
+			return -errno;
+		err = tcp_info_get(fd, &ti);
+		if (err)
+			return err;
+		if (ioctl(fd, SIOCINQ, &inq2))
+			return -errno;
+		if (inq1 == inq2) {
+			*rx0 = ti.tcpi_bytes_received - fin_received(&ti) - inq1;
+			return 0;
+		}
+	}
+	return -EAGAIN;
+}
+
+/* Bytes written into the socket = acked + still queued.  Read TCP_INFO
+ * first: an ACK landing between the calls then makes the sum smaller, never
+ * larger, so a drain check can be late but never early. */
+static int sent_total(int fd, uint64_t *tx, bool exact)
+{
+	for (int i = 0; i < 100; i++) {
+		struct tcp_info t1, t2;
+		int outq, err;
+
+		err = tcp_info_get(fd, &t1);
+		if (err)
+			return err;
+		if (ioctl(fd, SIOCOUTQ, &outq))
+			return -errno;
+		if (!exact) {
+			*tx = t1.tcpi_bytes_acked + (uint64_t)outq;
+			return 0;
+		}
+		err = tcp_info_get(fd, &t2);
+		if (err)
+			return err;
+		if (t1.tcpi_bytes_acked == t2.tcpi_bytes_acked) {
+			*tx = t1.tcpi_bytes_acked + (uint64_t)outq;
+			return 0;
+		}
+	}
+	return -EAGAIN;
+}
+
+int kpath_drained(int src, int dst, const struct ksnap *s)
+{
+	struct tcp_info ti;
+	uint64_t total, delivered;
+	int err;
+
+	err = tcp_info_get(src, &ti);
+	if (err)
+		return err;
+	/* The source is past its FIN (that is why we are here), so the FIN
+	 * is in bytes_received whatever the state: CLOSE_WAIT, or CLOSE
+	 * once our own FIN was acked. */
+	total = ti.tcpi_bytes_received - 1 - s->rx0;
+	err = sent_total(dst, &delivered, false);
+	if (err)
+		return err;
+	delivered -= s->tx0;
+	if (delivered > total) {
+		pr_warn("drain check: %llu bytes delivered but %llu received (fd %d -> %d)",
+			(unsigned long long)delivered, (unsigned long long)total,
+			src, dst);
+		return 1;
+	}
+	return delivered == total;
+}
+
+static int map_put_sock(int map_fd, uint64_t key, int fd)
+{
+	uint64_t v = (uint64_t)fd;
+
+	if (bpf_map_update_elem(map_fd, &key, &v, BPF_NOEXIST))
+		return -errno;
+	return 0;
+}
+
+void kpath_forget(const uint64_t cookie[2])
+{
+	for (int i = 0; i < 2; i++)
+		if (cookie[i])
+			bpf_map_delete_elem(K.index_fd, &cookie[i]);
+}
+
+/* Sockets leave the sock maps by themselves when closed; this is for
+ * undoing a half-done insertion on a socket that stays open. */
+static void unlink_all(const uint64_t cookie[2])
+{
+	kpath_forget(cookie);
+	for (int i = 0; i < 2; i++) {
+		if (!cookie[i])
+			continue;
+		bpf_map_delete_elem(K.verdict_fd, &cookie[i]);
+		bpf_map_delete_elem(K.targets_fd, &cookie[i]);
+	}
+}
+
+static int set_rcvlowat(int fd, int v)
+{
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v)))
+		return -errno;
+	return 0;
+}
+
+int kpath_splice(int cli, int up, uint32_t slot, uint32_t limit,
+		 uint64_t cookie[2], struct ksnap snap[2], bool *joined)
+{
+	int fds[2] = { cli, up };
+	int err;
+
+	*joined = false;
+	cookie[0] = cookie[1] = 0;
+	if (2 * slot + 1 >= K.ndirs)
+		return -ENOSPC;
+	for (int i = 0; i < 2; i++) {
+		err = sock_cookie(fds[i], &cookie[i]);
+		if (err)
+			return err;
+	}
+	/* snap[i]: direction i reads fds[i] and writes fds[!i]. */
+	for (int i = 0; i < 2; i++) {
+		err = snap_rx(fds[i], &snap[i].rx0);
+		if (!err)
+			err = sent_total(fds[!i], &snap[i].tx0, true);
+		if (err)
+			return err;
+	}
+	for (int i = 0; i < 2; i++) {
+		struct pt_dir *d = &K.dirs[2 * slot + i];
+		uint32_t gen = d->gen + 1;
+		uint32_t idx = 2 * slot + i;
+
+		memset(d, 0, sizeof(*d));
+		d->gen = gen;
+		d->limit = limit;
+		if (bpf_map_update_elem(K.index_fd, &cookie[i], &idx, BPF_ANY)) {
+			err = -errno;
+			goto undo;
+		}
+	}
+	/* Targets first: a socket in the verdict map whose peer is not yet a
+	 * target would have its bytes dropped by the redirect. */
+	err = map_put_sock(K.targets_fd, cookie[0], up);
+	if (!err)
+		err = map_put_sock(K.targets_fd, cookie[1], cli);
+	if (err)
+		goto undo;
+	err = map_put_sock(K.verdict_fd, cookie[0], cli);
+	if (err)
+		goto undo;
+	*joined = true;
+	err = map_put_sock(K.verdict_fd, cookie[1], up);
+	if (err)
+		goto undo;
+	/* Bytes that arrived before insertion (the peeked ClientHello, an
+	 * early server banner) sit unprocessed until the next packet; setting
+	 * SO_RCVLOWAT runs the socket's data_ready, which feeds them to the
+	 * verdict program now. */
+	err = set_rcvlowat(cli, 1);
+	if (!err)
+		err = set_rcvlowat(up, 1);
+	return err;
+undo:
+	unlink_all(cookie);
+	return err;
+}
+
+int kpath_stats(uint64_t out[PT_STAT_MAX])
+{
+	int ncpu = libbpf_num_possible_cpus();
+	uint64_t vals[ncpu > 0 ? ncpu : 1];
+
+	memset(out, 0, PT_STAT_MAX * sizeof(out[0]));
+	if (!K.skel || ncpu <= 0)
+		return -ENODEV;
+	for (uint32_t k = 0; k < PT_STAT_MAX; k++) {
+		if (bpf_map_lookup_elem(K.stats_fd, &k, vals))
+			return -errno;
+		for (int c = 0; c < ncpu; c++)
+			out[k] += vals[c];
+	}
+	return 0;
+}
+
+static int tcp_pair(int lfd, const struct sockaddr_in *sa, int *a, int *b)
+{
+	*a = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (*a < 0)
+		return -errno;
+	if (connect(*a, (const struct sockaddr *)sa, sizeof(*sa))) {
+		close(*a);
+		return -errno;
+	}
+	*b = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (*b < 0) {
+		close(*a);
+		return -errno;
+	}
+	return 0;
+}
+
+static int recv_exact(int fd, char *buf, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, 1000) != 1)
+			return -ETIMEDOUT;
+		n = recv(fd, buf + got, len - got, MSG_DONTWAIT);
+		if (n <= 0)
+			return n ? -errno : -ECONNRESET;
+		got += n;
+	}
+	return 0;
+}
+
+/* End to end on loopback: a1 -> b1 =(kernel)=> b2 -> a2 and back, with
+ * bytes queued before insertion, as a real connection has them. */
+static int selftest(char *why, size_t whylen)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	int lfd = -1, a1 = -1, b1 = -1, a2 = -1, b2 = -1, err;
+	socklen_t slen = sizeof(sa);
+	uint64_t cookie[2] = { 0 };
+	struct ksnap snap[2];
+	char buf[16];
+	bool joined;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    listen(lfd, 4) || getsockname(lfd, (struct sockaddr *)&sa, &slen)) {
+		err = -errno;
+		snprintf(why, whylen, "self-test: loopback socket: %s", strerror(-err));
+		goto out;
+	}
+	err = tcp_pair(lfd, &sa, &a1, &b1);
+	if (!err)
+		err = tcp_pair(lfd, &sa, &a2, &b2);
+	if (err) {
+		snprintf(why, whylen, "self-test: loopback connect: %s", strerror(-err));
+		goto out;
+	}
+	if (send(a1, "early", 5, 0) != 5 || send(a2, "hello", 5, 0) != 5) {
+		err = -errno;
+		snprintf(why, whylen, "self-test: send: %s", strerror(-err));
+		goto out;
+	}
+	usleep(1000);
+	err = kpath_splice(b1, b2, K.test_slot, 0, cookie, snap, &joined);
+	if (err) {
+		snprintf(why, whylen, "inserting sockets into the sockmap failed: %s",
+			 strerror(-err));
+		goto out;
+	}
+	if (send(a1, "-late", 5, 0) != 5) {
+		err = -errno;
+		goto out;
+	}
+	err = recv_exact(a2, buf, 10);
+	if (!err && memcmp(buf, "early-late", 10))
+		err = -EBADMSG;
+	if (!err)
+		err = recv_exact(a1, buf, 5);
+	if (!err && memcmp(buf, "hello", 5))
+		err = -EBADMSG;
+	if (err)
+		snprintf(why, whylen, "self-test: bytes did not cross the kernel path: %s",
+			 strerror(-err));
+out:
+	unlink_all(cookie);
+	for (int *fd = (int[]){ a1, b1, a2, b2, lfd }, i = 0; i < 5; i++)
+		if (fd[i] >= 0)
+			close(fd[i]);
+	return err;
+}
+
+int kpath_init(uint32_t max_conns, char *why, size_t whylen)
+{
+	struct passthru_bpf *skel;
+	uint32_t entries = 2 * (max_conns + 1);
+	long page = sysconf(_SC_PAGESIZE);
+	int err, r;
+
+	r = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_SOCKHASH, NULL);
+	if (r <= 0) {
+		snprintf(why, whylen, "%s",
+			 r == -EPERM ? "no permission to use BPF (needs root, or CAP_BPF + CAP_NET_ADMIN + CAP_PERFMON)"
+			 : r == 0 ? "kernel lacks BPF_MAP_TYPE_SOCKHASH (CONFIG_BPF_STREAM_PARSER / sockmap)"
+				  : "cannot probe BPF map types");
+		return r < 0 ? r : -EOPNOTSUPP;
+	}
+	r = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SK_SKB, NULL);
+	if (r <= 0) {
+		snprintf(why, whylen, "kernel lacks BPF_PROG_TYPE_SK_SKB");
+		return r < 0 ? r : -EOPNOTSUPP;
+	}
+
+	skel = passthru_bpf__open();
+	if (!skel) {
+		err = -errno;
+		snprintf(why, whylen, "opening the BPF object failed: %s", strerror(-err));
+		return err;
+	}
+	bpf_map__set_max_entries(skel->maps.pt_targets, entries);
+	bpf_map__set_max_entries(skel->maps.pt_verdict, entries);
+	bpf_map__set_max_entries(skel->maps.pt_index, entries);
+	bpf_map__set_max_entries(skel->maps.pt_dirs, entries);
+	err = passthru_bpf__load(skel);
+	if (err) {
+		snprintf(why, whylen, "loading the BPF program failed: %s%s",
+			 strerror(-err), err == -EPERM ? " (needs root or CAP_BPF + CAP_NET_ADMIN + CAP_PERFMON)" : "");
+		goto fail;
+	}
+	/* Debian 12's libbpf (1.1) cannot attach sk_skb/verdict itself. */
+	err = bpf_prog_attach(bpf_program__fd(skel->progs.pt_verdict_prog),
+			      bpf_map__fd(skel->maps.pt_verdict),
+			      BPF_SK_SKB_VERDICT, 0);
+	if (err) {
+		err = -errno;
+		snprintf(why, whylen, "attaching the verdict program failed: %s",
+			 strerror(-err));
+		goto fail;
+	}
+	K.dirs_len = ((size_t)entries * sizeof(struct pt_dir) + page - 1) / page * page;
+	K.dirs = mmap(NULL, K.dirs_len, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      bpf_map__fd(skel->maps.pt_dirs), 0);
+	if (K.dirs == MAP_FAILED) {
+		err = -errno;
+		K.dirs = NULL;
+		snprintf(why, whylen, "mapping pt_dirs failed: %s", strerror(-err));
+		goto fail;
+	}
+	K.skel = skel;
+	K.ndirs = entries;
+	K.test_slot = max_conns;
+	K.targets_fd = bpf_map__fd(skel->maps.pt_targets);
+	K.verdict_fd = bpf_map__fd(skel->maps.pt_verdict);
+	K.index_fd = bpf_map__fd(skel->maps.pt_index);
+	K.stats_fd = bpf_map__fd(skel->maps.pt_stats);
+	err = selftest(why, whylen);
+	if (err) {
+		kpath_fini();
+		return err;
+	}
+	return 0;
+fail:
+	passthru_bpf__destroy(skel);
+	return err;
+}
+
+void kpath_fini(void)
+{
+	if (K.dirs)
+		munmap(K.dirs, K.dirs_len);
+	K.dirs = NULL;
+	if (K.skel)
+		passthru_bpf__destroy(K.skel);
+	K.skel = NULL;
+	K.ndirs = 0;
+}

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The in-kernel data path: the BPF skeleton, the maps, and the exact
+ * insertion/removal order ../shared/DESIGN.md measured to lose nothing. */
+#ifndef PT_SOCKMAP_H
+#define PT_SOCKMAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "passthru.h"
+
+/* Byte positions of one direction, taken when it joins the kernel path, so
+ * that "every byte received on the source is in the target's socket" can
+ * be checked later from TCP's own counters. */
+struct ksnap {
+	uint64_t rx0;	/* source: data bytes received minus those unread */
+	uint64_t tx0;	/* target: bytes written into the socket so far */
+};
+
+/* Load and attach the verdict program, sized for max_conns connections,
+ * and prove it forwards bytes on a loopback pair.  On failure returns
+ * -errno and a human reason in why. */
+int kpath_init(uint32_t max_conns, char *why, size_t whylen);
+void kpath_fini(void);
+bool kpath_ready(void);
+
+/* Splice cli <-> up in the kernel.  slot is the connection's index; its
+ * two directions use pt_dirs[2*slot] (cli->up) and [2*slot+1] (up->cli).
+ * On success fills cookies and snapshots (snap[0] cli->up, snap[1] up->cli).
+ * On failure, *joined tells whether a socket ever entered the verdict map
+ * (then the splice(2) fallback cannot take it over). */
+int kpath_splice(int cli, int up, uint32_t slot, uint32_t limit,
+		 uint64_t cookie[2], struct ksnap snap[2], bool *joined);
+/* Forget the connection's index entries (the sockets leave the maps by
+ * themselves when closed). */
+void kpath_forget(const uint64_t cookie[2]);
+
+/* Has every byte the source received after the snapshot entered the
+ * target's socket?  Call only after the source's FIN (EPOLLRDHUP). 1 yes, 0 not yet,
+ * -errno on error. */
+int kpath_drained(int src, int dst, const struct ksnap *s);
+
+/* The mmapped per-direction state (read only for userspace's fields). */
+struct pt_dir *kpath_dir(uint32_t idx);
+int kpath_stats(uint64_t out[PT_STAT_MAX]);
+int kpath_events_fd(void);
+
+#endif /* PT_SOCKMAP_H */

@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The fallback data path: splice(2) through one pipe per direction, for
+ * when BPF cannot be used.  Bytes still never enter userspace memory. */
+#ifndef PT_SPLICE_H
+#define PT_SPLICE_H
+
+#include "conn.h"
+
+/* Move what can be moved now; shuts the target's write side once the
+ * source hit EOF and the pipe is empty.  0 or -errno (the connection is
+ * then broken; -ECONNRESET/-EPIPE name which side by `*bad`). */
+int splice_pump(struct dir *d, struct endpoint **bad);
+/* Would another pump read from the source right now? */
+int splice_wants_read(const struct dir *d);
+void splice_release(struct dir *d);
+
+#endif /* PT_SPLICE_H */

@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "util.h"
+
+static int parse_port(const char *s, uint16_t *port)
+{
+	char *end;
+	long v;
+
+	if (!*s || !isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v < 1 || v > 65535)
+		return -EINVAL;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+int addr_parse(const char *text, char *host, size_t hostlen, uint16_t *port,
+	       struct sockaddr_storage *ss, socklen_t *sslen, bool *literal,
+	       const char **why)
+{
+	const char *colon, *hstart, *hend;
+	size_t hlen;
+
+	*literal = false;
+	if (!text || !*text) {
+		*why = "empty address";
+		return -EINVAL;
+	}
+	if (text[0] == '[') {
+		hend = strchr(text, ']');
+		if (!hend) {
+			*why = "missing ']' after IPv6 address";
+			return -EINVAL;
+		}
+		hstart = text + 1;
+		if (hend[1] != ':') {
+			*why = "port missing";
+			return -EINVAL;
+		}
+		colon = hend + 1;
+	} else {
+		colon = strrchr(text, ':');
+		if (!colon) {
+			*why = "port missing";
+			return -EINVAL;
+		}
+		if (memchr(text, ':', colon - text)) {
+			*why = "IPv6 address must be in brackets, e.g. [::1]:443";
+			return -EINVAL;
+		}
+		hstart = text;
+		hend = colon;
+	}
+	if (!colon[1]) {
+		*why = "port missing";
+		return -EINVAL;
+	}
+	if (parse_port(colon + 1, port)) {
+		*why = "port must be a number from 1 to 65535";
+		return -EINVAL;
+	}
+	hlen = hend - hstart;
+	if (!hlen) {
+		*why = "host missing";
+		return -EINVAL;
+	}
+	if (hlen >= hostlen) {
+		*why = "host name too long";
+		return -EINVAL;
+	}
+	memcpy(host, hstart, hlen);
+	host[hlen] = '\0';
+
+	memset(ss, 0, sizeof(*ss));
+	if (text[0] == '[') {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+		char *pct = strchr(host, '%');
+		char tmp[INET6_ADDRSTRLEN + 1];
+
+		if (pct) {
+			*why = "scoped IPv6 addresses are not supported";
+			return -EINVAL;
+		}
+		snprintf(tmp, sizeof(tmp), "%s", host);
+		if (inet_pton(AF_INET6, tmp, &s6->sin6_addr) != 1) {
+			*why = "bad IPv6 address";
+			return -EINVAL;
+		}
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(*port);
+		*sslen = sizeof(*s6);
+		*literal = true;
+		return 0;
+	}
+	{
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+		if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+			s4->sin_family = AF_INET;
+			s4->sin_port = htons(*port);
+			*sslen = sizeof(*s4);
+			*literal = true;
+			return 0;
+		}
+	}
+	/* A host name: letters, digits, '-', '.', '_' only. */
+	for (const char *p = host; *p; p++) {
+		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '.' &&
+		    *p != '_') {
+			*why = "bad host name";
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+const char *addr_str(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)sa;
+
+		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
+		snprintf(buf, len, "%s:%u", ip, ntohs(s4->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)sa;
+
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], ip,
+				  sizeof(ip));
+			snprintf(buf, len, "%s:%u", ip, ntohs(s6->sin6_port));
+		} else {
+			inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
+			snprintf(buf, len, "[%s]:%u", ip, ntohs(s6->sin6_port));
+		}
+	} else {
+		snprintf(buf, len, "?");
+	}
+	return buf;
+}
+
+int addr_port(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)sa)->sin_port);
+	if (sa->sa_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+	return -1;
+}
+
+int parse_duration_ms(const char *s, uint64_t *ms)
+{
+	char *end;
+	double v, mul;
+
+	if (!s || !*s || !(isdigit((unsigned char)*s) || *s == '.'))
+		return -EINVAL;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || v < 0)
+		return -EINVAL;
+	if (!*end || !strcmp(end, "s"))
+		mul = 1000;
+	else if (!strcmp(end, "ms"))
+		mul = 1;
+	else if (!strcmp(end, "us") || !strcmp(end, "µs"))
+		mul = 0.001;
+	else if (!strcmp(end, "m"))
+		mul = 60000;
+	else if (!strcmp(end, "h"))
+		mul = 3600000;
+	else
+		return -EINVAL;
+	v *= mul;
+	if (v > 1e12)
+		return -ERANGE;
+	*ms = (uint64_t)(v + 0.5);
+	if (!*ms && v > 0)
+		*ms = 1;
+	return 0;
+}
+
+int parse_size(const char *s, uint64_t *bytes)
+{
+	char *end;
+	unsigned long long v;
+	uint64_t mul = 1;
+
+	if (!s || !isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	if (!*end || !strcasecmp(end, "b"))
+		mul = 1;
+	else if (!strcasecmp(end, "k") || !strcasecmp(end, "kb") ||
+		 !strcasecmp(end, "kib"))
+		mul = 1024;
+	else if (!strcasecmp(end, "m") || !strcasecmp(end, "mb") ||
+		 !strcasecmp(end, "mib"))
+		mul = 1024 * 1024;
+	else if (!strcasecmp(end, "g") || !strcasecmp(end, "gb") ||
+		 !strcasecmp(end, "gib"))
+		mul = 1024ULL * 1024 * 1024;
+	else
+		return -EINVAL;
+	if (v > UINT64_MAX / mul)
+		return -ERANGE;
+	*bytes = v * mul;
+	return 0;
+}
+
+uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}

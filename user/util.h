@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Small helpers: addresses, durations, sizes, clocks. */
+#ifndef PT_UTIL_H
+#define PT_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define ADDR_STRLEN 64	/* "[ffff:...:ffff%ifname]:65535" */
+
+/* "host:port" split.  On success *host is NUL-terminated; if it is a
+ * literal (v4 or bracketed v6) *ss and *sslen are filled and *literal set.
+ * Errors return -EINVAL with *why set to a short reason. */
+int addr_parse(const char *text, char *host, size_t hostlen, uint16_t *port,
+	       struct sockaddr_storage *ss, socklen_t *sslen, bool *literal,
+	       const char **why);
+/* "1.2.3.4:80" / "[::1]:80"; v4-mapped v6 shown as v4. */
+const char *addr_str(const struct sockaddr *sa, char *buf, size_t len);
+int addr_port(const struct sockaddr *sa);
+
+/* "5s", "500ms", "2m", "1.5s", "250us" or a bare number of seconds. */
+int parse_duration_ms(const char *s, uint64_t *ms);
+/* "16384", "16k", "16KiB", "4M", "1MiB", "2g". */
+int parse_size(const char *s, uint64_t *bytes);
+
+uint64_t now_ms(void);
+uint64_t now_us(void);
+
+int set_nonblock(int fd);
+
+#endif /* PT_UTIL_H */

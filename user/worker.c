@@ -1,0 +1,343 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The event loop: listeners, accept, timers, dispatch to conn.c. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "log.h"
+#include "util.h"
+#include "worker.h"
+
+#define EP_ON (1u << 26)
+#define ACCEPT_BATCH 64
+#define ACCEPT_PAUSE_MS 100
+
+int worker_watch(struct worker *w, struct evsrc *ev, int fd, uint32_t events,
+		 uint32_t *cur)
+{
+	struct epoll_event e = { .events = events & ~EP_ON, .data.ptr = ev };
+	int op;
+
+	if (events == *cur)
+		return 0;
+	if (!events)
+		op = EPOLL_CTL_DEL;
+	else if (!*cur)
+		op = EPOLL_CTL_ADD;
+	else
+		op = EPOLL_CTL_MOD;
+	if (epoll_ctl(w->epfd, op, fd, &e)) {
+		int err = -errno;
+
+		pr_err("worker %d: epoll_ctl(%d, fd %d): %s", w->id, op, fd,
+		       strerror(-err));
+		return err;
+	}
+	*cur = events;
+	return 0;
+}
+
+int worker_slot_get(struct worker *w, uint32_t *slot)
+{
+	if (!w->nfree)
+		return -ENOSPC;
+	*slot = w->free_slots[--w->nfree];
+	return 0;
+}
+
+void worker_slot_put(struct worker *w, uint32_t slot)
+{
+	w->free_slots[w->nfree++] = slot;
+}
+
+static int listen_socket(const struct listener *l, int *out)
+{
+	int one = 1, fd;
+
+	fd = socket(l->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)))
+		goto fail;
+	if (l->addr.ss_family == AF_INET6) {
+		int v6only = l->v6only;
+
+		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)))
+			goto fail;
+	}
+	if (bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) ||
+	    listen(fd, SOMAXCONN))
+		goto fail;
+	*out = fd;
+	return 0;
+fail:
+	{
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+}
+
+int worker_setup(struct worker *w, int id, const struct config *cfg,
+		 uint32_t slot_base, uint32_t nslots)
+{
+	int err;
+
+	memset(w, 0, sizeof(*w));
+	w->id = id;
+	w->cfg = cfg;
+	w->wakefd = -1;
+	w->slot_base = slot_base;
+	w->nslots = nslots;
+	w->max_conns = nslots;
+	timer_init(&w->accept_retry);
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (w->epfd < 0)
+		return -errno;
+	w->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->wakefd < 0)
+		return -errno;
+	w->wake_ev.kind = EV_WAKE;
+	{
+		uint32_t cur = 0;
+
+		err = worker_watch(w, &w->wake_ev, w->wakefd, EPOLLIN | EP_ON, &cur);
+		if (err)
+			return err;
+	}
+	w->peekbuf = malloc(cfg->set.sniff_max);
+	w->free_slots = malloc(nslots * sizeof(*w->free_slots));
+	w->ls = calloc(cfg->nlisteners, sizeof(*w->ls));
+	if (!w->peekbuf || !w->free_slots || !w->ls)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < nslots; i++)
+		w->free_slots[i] = slot_base + nslots - 1 - i;
+	w->nfree = nslots;
+
+	for (int i = 0; i < cfg->nlisteners; i++) {
+		struct lsock *ls = &w->ls[i];
+		uint32_t cur = 0;
+
+		ls->ev.kind = EV_LISTEN;
+		ls->l = &cfg->listeners[i];
+		ls->w = w;
+		err = listen_socket(ls->l, &ls->fd);
+		if (err) {
+			pr_err("servers.\"%s\": cannot listen: %s%s", ls->l->text,
+			       strerror(-err),
+			       err == -EACCES ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE)" : "");
+			ls->fd = -1;
+			return err;
+		}
+		w->nls++;
+		err = worker_watch(w, &ls->ev, ls->fd, EPOLLIN | EP_ON, &cur);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Out of fds (or connections): stop accepting for a moment instead of
+ * spinning on a listener that stays readable. */
+static void listeners_pause(struct worker *w, bool timed)
+{
+	for (int i = 0; i < w->nls; i++) {
+		if (w->ls[i].paused)
+			continue;
+		epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->ls[i].fd, NULL);
+		w->ls[i].paused = true;
+	}
+	if (timed)
+		timer_set(&w->timers, &w->accept_retry, now_ms() + ACCEPT_PAUSE_MS);
+}
+
+static void listeners_resume(struct worker *w)
+{
+	for (int i = 0; i < w->nls; i++) {
+		struct epoll_event e = { .events = EPOLLIN, .data.ptr = &w->ls[i].ev };
+
+		if (!w->ls[i].paused)
+			continue;
+		if (!epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->ls[i].fd, &e))
+			w->ls[i].paused = false;
+	}
+}
+
+static void on_accept(struct worker *w, struct lsock *ls)
+{
+	static __thread uint64_t last_warn;
+
+	for (int i = 0; i < ACCEPT_BATCH && !w->stop; i++) {
+		struct sockaddr_storage peer;
+		socklen_t len = sizeof(peer);
+		int fd;
+
+		if (w->nconns >= w->max_conns) {
+			/* Resumed when a connection ends. */
+			listeners_pause(w, false);
+			if (now_ms() - last_warn > 1000) {
+				last_warn = now_ms();
+				pr_warn("worker %d: %u connections, the limit: not accepting",
+					w->id, w->nconns);
+			}
+			return;
+		}
+		memset(&peer, 0, sizeof(peer));
+		fd = accept4(ls->fd, (struct sockaddr *)&peer, &len,
+			     SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			switch (errno) {
+			case EAGAIN:
+				return;
+			case EINTR:
+			case ECONNABORTED:
+			case EPROTO:
+				continue;
+			case EMFILE:
+			case ENFILE:
+			case ENOBUFS:
+			case ENOMEM:
+				if (now_ms() - last_warn > 1000) {
+					last_warn = now_ms();
+					pr_warn("servers.\"%s\": accept: %s: pausing accepts for %d ms",
+						ls->l->text, strerror(errno), ACCEPT_PAUSE_MS);
+				}
+				listeners_pause(w, true);
+				return;
+			default:
+				pr_err("servers.\"%s\": accept: %s", ls->l->text,
+				       strerror(errno));
+				return;
+			}
+		}
+		conn_accept(w, ls, fd, &peer);
+	}
+}
+
+static void on_wake(struct worker *w)
+{
+	uint64_t v;
+
+	if (read(w->wakefd, &v, sizeof(v)) < 0) {
+		/* EAGAIN: someone else drained it */
+	}
+	/* A name resolved: retry every parked connection. */
+	for (struct conn *c = w->conns, *next; c; c = next) {
+		next = c->next;
+		if (c->st == CS_RESOLVE)
+			conn_resolved(c);
+	}
+}
+
+static void reap(struct worker *w)
+{
+	while (w->dead) {
+		struct conn *c = w->dead;
+
+		w->dead = c->next;
+		free(c);
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct epoll_event evs[256];
+
+	while (!w->stop) {
+		struct timer *t;
+		uint64_t now = now_ms();
+		int n;
+
+		n = epoll_wait(w->epfd, evs, ARRAY_SIZE(evs),
+			       timer_wait_ms(&w->timers, now));
+		if (n < 0 && errno != EINTR) {
+			pr_err("worker %d: epoll_wait: %s", w->id, strerror(errno));
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			struct evsrc *ev = evs[i].data.ptr;
+
+			switch (ev->kind) {
+			case EV_LISTEN:
+				on_accept(w, (struct lsock *)ev);
+				break;
+			case EV_WAKE:
+				on_wake(w);
+				break;
+			case EV_CLIENT:
+				conn_event(container_of(ev, struct conn, cli.ev),
+					   (struct endpoint *)ev, evs[i].events);
+				break;
+			case EV_UPSTREAM:
+				conn_event(container_of(ev, struct conn, up.ev),
+					   (struct endpoint *)ev, evs[i].events);
+				break;
+			}
+		}
+		now = now_ms();
+		while ((t = timer_pop_due(&w->timers, now))) {
+			if (t == &w->accept_retry)
+				listeners_resume(w);
+			else
+				conn_timer(container_of(t, struct conn, tm));
+		}
+		if (w->dead) {
+			reap(w);
+			if (w->nconns < w->max_conns && w->accept_retry.idx < 0)
+				listeners_resume(w);
+		}
+	}
+	for (struct conn *c = w->conns, *next; c; c = next) {
+		next = c->next;
+		conn_shutdown(c);
+	}
+	reap(w);
+	return NULL;
+}
+
+int worker_start(struct worker *w)
+{
+	int err = pthread_create(&w->thr, NULL, worker_main, w);
+
+	return err ? -err : 0;
+}
+
+void worker_stop(struct worker *w)
+{
+	uint64_t one = 1;
+
+	w->stop = true;
+	if (w->wakefd >= 0 && write(w->wakefd, &one, sizeof(one)) < 0) {
+		/* already signalled */
+	}
+}
+
+void worker_join(struct worker *w)
+{
+	pthread_join(w->thr, NULL);
+}
+
+void worker_cleanup(struct worker *w)
+{
+	for (int i = 0; i < w->nls; i++)
+		if (w->ls[i].fd >= 0)
+			close(w->ls[i].fd);
+	free(w->ls);
+	free(w->peekbuf);
+	free(w->free_slots);
+	timer_heap_free(&w->timers);
+	if (w->wakefd >= 0)
+		close(w->wakefd);
+	if (w->epfd >= 0)
+		close(w->epfd);
+}

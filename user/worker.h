@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* One event loop per thread.  Each worker has its own SO_REUSEPORT socket
+ * on every listen address, so the kernel spreads connections across them
+ * and a worker never touches another's connections. */
+#ifndef PT_WORKER_H
+#define PT_WORKER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "timer.h"
+
+/* What an epoll event points at; first member of everything registered. */
+enum ev_kind {
+	EV_LISTEN = 1,
+	EV_CLIENT,
+	EV_UPSTREAM,
+	EV_WAKE,
+};
+
+struct evsrc {
+	uint8_t kind;
+};
+
+struct lsock {
+	struct evsrc ev;
+	int fd;
+	bool paused;			/* out of epoll: fd limit hit */
+	const struct listener *l;
+	struct worker *w;
+};
+
+struct conn;
+
+struct worker {
+	int id;
+	pthread_t thr;
+	int epfd;
+	struct evsrc wake_ev;
+	int wakefd;			/* eventfd: resolver answers, stop */
+	struct lsock *ls;
+	int nls;
+	struct timer_heap timers;
+	struct timer accept_retry;	/* re-arm paused listeners */
+	const struct config *cfg;
+	uint8_t *peekbuf;		/* sniff_max bytes */
+	struct conn *conns;		/* all live connections */
+	struct conn *parked;		/* waiting for a name to resolve */
+	struct conn *dead;		/* closed this round, freed after it */
+	uint32_t nconns, max_conns;
+	uint32_t slot_base, nslots;	/* this worker's range in pt_dirs */
+	uint32_t *free_slots;
+	uint32_t nfree;
+	volatile bool stop;
+};
+
+int worker_setup(struct worker *w, int id, const struct config *cfg,
+		 uint32_t slot_base, uint32_t nslots);
+int worker_start(struct worker *w);
+void worker_stop(struct worker *w);
+void worker_join(struct worker *w);
+void worker_cleanup(struct worker *w);
+
+int worker_slot_get(struct worker *w, uint32_t *slot);
+void worker_slot_put(struct worker *w, uint32_t slot);
+int worker_watch(struct worker *w, struct evsrc *ev, int fd, uint32_t events,
+		 uint32_t *cur);
+
+#endif /* PT_WORKER_H */
