@@ -6,6 +6,14 @@
  *   pt_verdict  cookie(sk)  -> sk            (this program attached)
  * Userspace inserts into pt_targets first, so that by the time a socket's
  * bytes reach this program its peer is always found.
+ *
+ * Back-pressure: a redirected skb waits in the peer's psock queue until
+ * the peer's socket has room, and nothing bounds that queue while the
+ * source's TCP window stays open.  So each direction has a limit; past it
+ * the program asks userspace (pt_events) to take the source out of
+ * pt_verdict.  Its bytes then stay in its own receive queue, TCP closes the
+ * window, and userspace puts it back once the peer has caught up.  Nothing
+ * is ever dropped or reordered: the program keeps redirecting meanwhile.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -27,7 +35,7 @@ struct {
 	__type(value, __u64);
 } pt_verdict SEC(".maps");
 
-/* cookie(src) -> slot in pt_dirs */
+/* cookie(src) -> index in pt_dirs */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 2);
@@ -50,11 +58,9 @@ struct {
 	__type(value, __u64);
 } pt_stats SEC(".maps");
 
-/* Slot numbers of directions that just went over their limit; userspace
- * takes the socket out of pt_verdict so TCP itself pushes back. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 64 * 1024);
+	__uint(max_entries, 256 * 1024);
 } pt_events SEC(".maps");
 
 static __always_inline void stat_add(__u32 idx, __u64 v)
@@ -65,15 +71,15 @@ static __always_inline void stat_add(__u32 idx, __u64 v)
 		*c += v;
 }
 
-/* Bytes this direction handed toward the peer that have not yet entered the
- * peer's socket: they sit in the peer's psock queue, which nothing bounds.
- * write_seq of the peer advances as the psock worker (or userspace) writes. */
-static __always_inline __u64 backlog(struct pt_dir *d, __u64 cookie)
+/* Bytes redirected toward the peer that have not yet entered its socket
+ * (the peer's psock queue).  The peer's write_seq advances as the psock
+ * worker writes; 32-bit sequence arithmetic is exact as long as less than
+ * 4 GiB is queued, which the limit guarantees. */
+static __always_inline __u32 backlog(struct pt_dir *d, __u64 cookie)
 {
 	struct bpf_sock *peer;
 	struct tcp_sock *tp;
-	__u64 in_peer = 0;
-	__u32 wseq;
+	__u32 wseq, in_peer = 0;
 
 	peer = bpf_map_lookup_elem(&pt_targets, &cookie);
 	if (!peer)
@@ -83,16 +89,28 @@ static __always_inline __u64 backlog(struct pt_dir *d, __u64 cookie)
 		wseq = BPF_CORE_READ(tp, write_seq);
 		if (!d->wseq_base)
 			d->wseq_base = (__u64)wseq | (1ULL << 32);
-		/* 32-bit sequence arithmetic: a direction never has 4 GB
-		 * outstanding, so the difference is exact. */
-		in_peer = (__u32)(wseq - (__u32)d->wseq_base);
+		in_peer = wseq - (__u32)d->wseq_base;
 	}
 	bpf_sk_release(peer);
-	{
-		__u64 given = (__u32)(d->redirected + d->user_fwd);
+	return (__u32)d->redirected - in_peer;
+}
 
-		return (__u32)(given - in_peer);
+static __always_inline void freeze(struct pt_dir *d, __u64 cookie, __u32 idx)
+{
+	struct pt_event *ev;
+
+	d->mode = PT_MODE_FREEZE;
+	d->freezes++;
+	stat_add(PT_STAT_FREEZES, 1);
+	ev = bpf_ringbuf_reserve(&pt_events, sizeof(*ev), 0);
+	if (!ev) {
+		stat_add(PT_STAT_EVENT_LOST, 1);
+		return;
 	}
+	ev->cookie = cookie;
+	ev->idx = idx;
+	ev->gen = d->gen;
+	bpf_ringbuf_submit(ev, 0);
 }
 
 SEC("sk_skb")
@@ -100,7 +118,7 @@ int pt_verdict_prog(struct __sk_buff *skb)
 {
 	__u64 cookie, len = skb->len;
 	struct pt_dir *d = NULL;
-	__u32 *slot;
+	__u32 *idx;
 	long ret;
 
 	/* The FIN arrives as an empty skb; redirecting it would set EPIPE on
@@ -111,46 +129,27 @@ int pt_verdict_prog(struct __sk_buff *skb)
 	}
 
 	cookie = bpf_get_socket_cookie(skb);
-	slot = bpf_map_lookup_elem(&pt_index, &cookie);
-	if (slot)
-		d = bpf_map_lookup_elem(&pt_dirs, slot);
-
-	if (d) {
-		d->skbs++;
-		if (d->mode == PT_MODE_PASS)
-			goto pass;
-		if (d->limit && backlog(d, cookie) + len > d->limit) {
-			__u32 *ev;
-
-			d->mode = PT_MODE_PASS;
-			d->flips++;
-			stat_add(PT_STAT_FLIPS, 1);
-			ev = bpf_ringbuf_reserve(&pt_events, sizeof(*ev), 0);
-			if (ev) {
-				*ev = *slot;
-				bpf_ringbuf_submit(ev, 0);
-			}
-			goto pass;
-		}
-	}
-
 	ret = bpf_sk_redirect_hash(skb, &pt_targets, &cookie, 0);
 	if (ret != SK_PASS) {
 		stat_add(PT_STAT_NO_PEER, 1);
 		return ret;
 	}
-	if (d)
-		d->redirected += len;
 	stat_add(PT_STAT_SKBS, 1);
 	stat_add(PT_STAT_BYTES, len);
-	return SK_PASS;
 
-pass:
-	/* Left on the source socket, charged to its receive buffer: TCP's
-	 * window closes and the sender is pushed back. */
-	d->passed += len;
-	stat_add(PT_STAT_PASS_SKBS, 1);
-	stat_add(PT_STAT_PASS_BYTES, len);
+	idx = bpf_map_lookup_elem(&pt_index, &cookie);
+	if (idx)
+		d = bpf_map_lookup_elem(&pt_dirs, idx);
+	if (!d)
+		return SK_PASS;
+	d->skbs++;
+	d->redirected += len;
+	if (d->mode == PT_MODE_FREEZE) {
+		d->over += len;
+		stat_add(PT_STAT_OVER_BYTES, len);
+	} else if (d->limit && backlog(d, cookie) > d->limit) {
+		freeze(d, cookie, *idx);
+	}
 	return SK_PASS;
 }
 

@@ -13,32 +13,40 @@
 #include <linux/types.h>
 #endif
 
-/* Direction modes, written by BPF (REDIRECT -> PASS) and read by userspace. */
+/* Direction modes. */
 enum pt_mode {
 	PT_MODE_REDIRECT = 0,	/* bytes go peer-ward in the kernel */
-	PT_MODE_PASS = 1,	/* over the memory limit: bytes stay on the
-				 * source socket (flow-controlled by TCP) and
-				 * userspace forwards them */
+	PT_MODE_FREEZE = 1,	/* over the memory limit: BPF asked userspace
+				 * (pt_events) to take the source out of
+				 * pt_verdict, so its bytes wait in its TCP
+				 * receive queue and TCP pushes the sender back */
 };
 
 /* One direction of one connection.  Lives in a BPF_F_MMAPABLE array that
- * userspace maps, so the hot fields are read without a syscall.  Fields
- * marked (bpf) are written only by the verdict program, (user) only by
- * userspace; nobody writes the other side's fields. */
+ * userspace maps, so it is read without a syscall.  (bpf) fields are
+ * written by the verdict program only, (user) fields by userspace only;
+ * `mode` is reset by userspace, but only while the source is out of
+ * pt_verdict, when no verdict runs for it. */
 struct pt_dir {
 	__u64 redirected;	/* (bpf) bytes redirected to the peer */
-	__u64 passed;		/* (bpf) bytes left to userspace (SK_PASS) */
-	__u64 skbs;		/* (bpf) skbs seen */
-	__u64 wseq_base;	/* (bpf) peer's write_seq at the first skb */
-	__u32 mode;		/* (bpf) enum pt_mode */
-	__u32 flips;		/* (bpf) REDIRECT -> PASS transitions */
-	__u32 limit;		/* (user) max bytes queued toward the peer and not yet
-				 * in its socket; 0 = unlimited */
+	__u64 skbs;		/* (bpf) skbs redirected */
+	__u64 wseq_base;	/* (bpf) peer's write_seq at the first skb,
+				 * | 1 << 32 once set */
+	__u64 over;		/* (bpf) bytes redirected while a freeze was
+				 * pending: the limit's overshoot */
+	__u32 mode;		/* enum pt_mode */
+	__u32 freezes;		/* (bpf) REDIRECT -> FREEZE transitions */
+	__u32 limit;		/* (user) max bytes queued toward the peer and
+				 * not yet in its socket; 0 = unlimited */
 	__u32 gen;		/* (user) bumped when the slot is reused */
-	__u64 user_fwd;		/* (user) bytes userspace read from the source and
-				 * wrote into the peer (PASS mode) */
-	__u64 resume_at;	/* (user) 1 + user_fwd when userspace holds no bytes
-				 * and asks to go back to REDIRECT; 0 = no request */
+	__u64 reserved[2];
+};
+
+/* pt_events record: this direction went over its limit. */
+struct pt_event {
+	__u64 cookie;		/* source socket */
+	__u32 idx;		/* pt_dirs index */
+	__u32 gen;		/* pt_dir.gen when it happened */
 };
 
 /* Global counters: one per-CPU array entry each. */
@@ -47,10 +55,10 @@ enum pt_stat {
 	PT_STAT_BYTES,		/* bytes redirected */
 	PT_STAT_FIN_DROP,	/* empty (FIN) skbs dropped on purpose */
 	PT_STAT_NO_PEER,	/* no peer in pt_targets: data dropped (a bug) */
-	PT_STAT_PASS_SKBS,	/* skbs left to userspace by back-pressure */
-	PT_STAT_PASS_BYTES,
-	PT_STAT_FLIPS,		/* REDIRECT -> PASS transitions */
-	PT_STAT_RESUMES,	/* PASS -> REDIRECT transitions */
+	PT_STAT_FREEZES,	/* directions frozen for back-pressure */
+	PT_STAT_OVER_BYTES,	/* bytes redirected past a limit while the
+				 * freeze was on its way */
+	PT_STAT_EVENT_LOST,	/* pt_events full: userspace polls instead */
 	PT_STAT_MAX,
 };
 

@@ -24,7 +24,7 @@
 #include "util.h"
 
 #define EP_ON (1u << 26)	/* registered, even with an empty mask */
-#define DRAIN_WAIT_MAX_MS 200
+#define TICK_MAX_MS 100
 
 static void conn_sniff(struct conn *c, bool final);
 static void conn_routed(struct conn *c, const struct sniff *s);
@@ -33,8 +33,9 @@ static void conn_connect(struct conn *c);
 static void conn_connected(struct conn *c);
 static void conn_handoff(struct conn *c);
 static void conn_watch(struct conn *c);
-static void kernel_drain(struct conn *c);
-static void splice_run(struct conn *c);
+static void kernel_tick(struct conn *c);
+static void flow_splice(struct conn *c, int di);
+static void flow_check(struct conn *c);
 static void conn_end(struct conn *c, const char *reason, int err);
 
 static void ep_watch(struct conn *c, struct endpoint *ep, uint32_t events)
@@ -317,7 +318,7 @@ static void conn_handoff(struct conn *c)
 	struct worker *w = c->w;
 
 	ep_watch(c, &c->up, EP_ON);
-	if (kpath_ready() && !worker_slot_get(w, &c->slot)) {
+	if (kpath_ready() && !worker_slot_get(w, &c->slot, c)) {
 		struct ksnap snap[2];
 		bool joined;
 		int err;
@@ -328,9 +329,11 @@ static void conn_handoff(struct conn *c)
 				   &joined);
 		if (!err) {
 			c->kernel = true;
-			c->st = CS_KERNEL;
-			c->d[DIR_UP].snap = snap[DIR_UP];
-			c->d[DIR_DOWN].snap = snap[DIR_DOWN];
+			c->st = CS_FLOW;
+			for (int i = 0; i < 2; i++) {
+				c->d[i].kernel = true;
+				c->d[i].snap = snap[i];
+			}
 			conn_watch(c);
 			return;
 		}
@@ -338,13 +341,19 @@ static void conn_handoff(struct conn *c)
 			conn_end(c, "kernel-error", -err);
 			return;
 		}
-		pr_warn("conn: sockmap insertion failed (%s): this connection uses splice",
-			strerror(-err));
+		/* The kernel takes only ESTABLISHED sockets: one that already
+		 * got or sent a FIN (a short request, a banner and goodbye)
+		 * goes through splice(2), which is as exact. */
+		log_msg(err == -EOPNOTSUPP ? LOG_DEBUG : LOG_WARN,
+			"conn fd %d: sockmap insertion failed (%s): this connection uses splice",
+			c->cli.fd, strerror(-err));
 		worker_slot_put(w, c->slot);
 		c->has_slot = false;
 	}
-	c->st = CS_SPLICE;
-	splice_run(c);
+	c->st = CS_FLOW;
+	flow_splice(c, DIR_UP);
+	flow_splice(c, DIR_DOWN);
+	flow_check(c);
 }
 
 /* What each socket still has to tell us.  A socket whose both directions
@@ -362,77 +371,153 @@ static void conn_watch(struct conn *c)
 			ep_watch(c, eps[i], 0);
 			continue;
 		}
-		if (c->st == CS_KERNEL) {
+		if (rd->kernel) {
 			if (!rd->eof)
 				m |= EPOLLRDHUP;
-		} else {
-			if (splice_wants_read(rd))
-				m |= EPOLLIN;
-			if (wd->dst_full)
-				m |= EPOLLOUT;
+		} else if (splice_wants_read(rd)) {
+			m |= EPOLLIN;
 		}
+		if (!wd->kernel && wd->dst_full)
+			m |= EPOLLOUT;
 		ep_watch(c, eps[i], m);
 	}
 }
 
 /* ---- drain and close -------------------------------------------------- */
 
+/* Back-pressure, second half: the source of direction di is out of the
+ * verdict map (worker.c did that the moment BPF asked).  Watch the target
+ * catch up, then put the source back. */
+void conn_frozen(struct conn *c, int di, uint32_t gen)
+{
+	struct pt_dir *pd = kpath_dir(2 * c->slot + di);
+
+	if (c->st != CS_FLOW || !pd || pd->gen != gen || !c->d[di].kernel ||
+	    c->d[di].frozen)
+		return;
+	c->d[di].frozen = true;
+	pr_debug("conn fd %d: %s frozen: peer over %u bytes behind",
+		 c->cli.fd, di == DIR_UP ? "client->upstream" : "upstream->client",
+		 pd->limit);
+	c->tick_ms = 0;
+	kernel_tick(c);
+}
+
+static int kernel_thaw(struct conn *c, int di)
+{
+	struct dir *d = &c->d[di];
+	struct pt_dir *pd = kpath_dir(2 * c->slot + di);
+	uint64_t backlog;
+	int err;
+
+	err = kpath_backlog(d->dst->fd, &d->snap, pd->redirected, &backlog);
+	if (err)
+		return err;
+	/* Half the limit: hysteresis, so a steady slow reader costs a few
+	 * freezes per buffer, not one per packet. */
+	if (backlog > pd->limit / 2)
+		return 0;
+	err = kpath_thaw(d->src->fd, c->cookie[di], 2 * c->slot + di);
+	if (err == -EOPNOTSUPP) {
+		/* The source is no longer ESTABLISHED (a FIN went one way or
+		 * the other), and the kernel refuses such sockets.  Once the
+		 * target holds every redirected byte, splice(2) carries on
+		 * from the source's receive queue, in order. */
+		if (backlog)
+			return 0;
+		d->frozen = false;
+		d->kernel = false;
+		d->eof = false;	/* splice reads up to the FIN itself */
+		pr_debug("conn fd %d: %s continues with splice", c->cli.fd,
+			 di == DIR_UP ? "client->upstream" : "upstream->client");
+		return 1;
+	}
+	if (err)
+		return err;
+	d->frozen = false;
+	pr_debug("conn fd %d: %s thawed (backlog %llu)", c->cli.fd,
+		 di == DIR_UP ? "client->upstream" : "upstream->client",
+		 (unsigned long long)backlog);
+	return 1;
+}
+
 /* The kernel does not forward FIN.  A direction's FIN is passed on only
  * when every byte its source received has entered the target's socket:
  * shutting down earlier discards what the psock still queues. */
-static void kernel_drain(struct conn *c)
+static int kernel_drain(struct conn *c, int di)
+{
+	struct dir *d = &c->d[di];
+	int r = kpath_drained(d->src->fd, d->dst->fd, &d->snap);
+
+	if (r <= 0)
+		return r;
+	if (shutdown(d->dst->fd, SHUT_WR) && errno != ENOTCONN)
+		return -errno;
+	d->shut = true;
+	return 1;
+}
+
+/* Everything a spliced connection waits for without an fd event: frozen
+ * directions to thaw, finished ones to drain.  Polled with back-off. */
+static void kernel_tick(struct conn *c)
 {
 	bool waiting = false;
 
 	for (int i = 0; i < 2; i++) {
 		struct dir *d = &c->d[i];
-		int r;
+		int r = 1;
 
-		if (!d->eof || d->shut)
+		if (!d->kernel)
 			continue;
-		r = kpath_drained(d->src->fd, d->dst->fd, &d->snap);
+		if (d->frozen)
+			r = kernel_thaw(c, i);
+		if (r > 0 && !d->kernel) {
+			flow_splice(c, i);	/* just moved to splice */
+			if (c->st == CS_DEAD)
+				return;
+			continue;
+		}
+		if (r > 0 && d->eof && !d->shut)
+			r = kernel_drain(c, i);
 		if (r < 0) {
 			conn_end(c, i == DIR_UP ? "upstream-reset" : "client-reset", -r);
 			return;
 		}
-		if (!r) {
+		if (!r)
 			waiting = true;
-			continue;
-		}
-		if (shutdown(d->dst->fd, SHUT_WR) && errno != ENOTCONN) {
-			conn_end(c, i == DIR_UP ? "upstream-reset" : "client-reset", errno);
-			return;
-		}
-		d->shut = true;
 	}
 	if (c->d[0].shut && c->d[1].shut) {
 		conn_end(c, "eof", 0);
 		return;
 	}
 	if (waiting) {
-		/* Back off: a slow reader may take a while to take it all. */
-		c->drain_wait_ms = c->drain_wait_ms ? c->drain_wait_ms * 2 : 1;
-		if (c->drain_wait_ms > DRAIN_WAIT_MAX_MS)
-			c->drain_wait_ms = DRAIN_WAIT_MAX_MS;
-		timer_set(&c->w->timers, &c->tm, now_ms() + c->drain_wait_ms);
+		/* A slow reader may take a while: back off. */
+		c->tick_ms = c->tick_ms ? c->tick_ms * 2 : 1;
+		if (c->tick_ms > TICK_MAX_MS)
+			c->tick_ms = TICK_MAX_MS;
+		timer_set(&c->w->timers, &c->tm, now_ms() + c->tick_ms);
 	} else {
-		c->drain_wait_ms = 0;
+		c->tick_ms = 0;
+		timer_cancel(&c->w->timers, &c->tm);
 	}
 	conn_watch(c);
 }
 
-static void splice_run(struct conn *c)
+/* One direction through splice(2): on the fallback path, or after a
+ * frozen direction could not go back into the kernel. */
+static void flow_splice(struct conn *c, int di)
 {
-	for (int i = 0; i < 2; i++) {
-		struct endpoint *bad;
-		int err = splice_pump(&c->d[i], &bad);
+	struct endpoint *bad;
+	int err = splice_pump(&c->d[di], &bad);
 
-		if (err) {
-			conn_end(c, bad == &c->cli ? "client-reset" : "upstream-reset",
-				 -err);
-			return;
-		}
-	}
+	if (err)
+		conn_end(c, bad == &c->cli ? "client-reset" : "upstream-reset", -err);
+}
+
+static void flow_check(struct conn *c)
+{
+	if (c->st == CS_DEAD)
+		return;
 	if (c->d[0].shut && c->d[1].shut) {
 		conn_end(c, "eof", 0);
 		return;
@@ -445,6 +530,9 @@ static void splice_run(struct conn *c)
 static void endpoint_error(struct conn *c, struct endpoint *ep)
 {
 	int err = sock_error(ep->fd);
+
+	pr_debug("conn fd %d: error on %s fd %d: %s", c->cli.fd,
+		 ep == &c->cli ? "client" : "upstream", ep->fd, strerror(err));
 
 	conn_end(c, ep == &c->cli ? "client-reset" : "upstream-reset",
 		 err ? err : ECONNRESET);
@@ -469,24 +557,29 @@ void conn_event(struct conn *c, struct endpoint *ep, uint32_t events)
 		else if (events & EPOLLERR)
 			endpoint_error(c, ep);
 		break;
-	case CS_KERNEL:
-		if (events & EPOLLERR) {
+	case CS_FLOW: {
+		struct dir *rd = &c->d[ep == &c->cli ? DIR_UP : DIR_DOWN];
+		struct dir *wd = &c->d[ep == &c->cli ? DIR_DOWN : DIR_UP];
+
+		if ((events & EPOLLERR) &&
+		    (rd->kernel || !(events & (EPOLLIN | EPOLLOUT)))) {
 			endpoint_error(c, ep);
 			break;
 		}
-		if (events & (EPOLLRDHUP | EPOLLHUP)) {
-			c->d[ep == &c->cli ? DIR_UP : DIR_DOWN].eof = true;
-			c->drain_wait_ms = 0;
-			kernel_drain(c);
-		}
-		break;
-	case CS_SPLICE:
-		if ((events & EPOLLERR) && !(events & (EPOLLIN | EPOLLOUT))) {
-			endpoint_error(c, ep);
+		if (!rd->kernel && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+			flow_splice(c, rd == &c->d[DIR_UP] ? DIR_UP : DIR_DOWN);
+		if (c->st == CS_FLOW && !wd->kernel && (events & (EPOLLOUT | EPOLLERR)))
+			flow_splice(c, wd == &c->d[DIR_UP] ? DIR_UP : DIR_DOWN);
+		if (c->st == CS_FLOW && rd->kernel && (events & (EPOLLRDHUP | EPOLLHUP)) &&
+		    !rd->eof) {
+			rd->eof = true;
+			c->tick_ms = 0;
+			kernel_tick(c);
 			break;
 		}
-		splice_run(c);
+		flow_check(c);
 		break;
+	}
 	case CS_DEAD:
 		break;
 	}
@@ -505,8 +598,8 @@ void conn_timer(struct conn *c)
 	case CS_CONNECT:
 		connect_failed(c, ETIMEDOUT);
 		break;
-	case CS_KERNEL:
-		kernel_drain(c);
+	case CS_FLOW:
+		kernel_tick(c);
 		break;
 	default:
 		break;
@@ -548,7 +641,8 @@ static void conn_log(const struct conn *c, const char *reason, int err,
 		addr_str((const struct sockaddr *)&c->peer, peer, sizeof(peer)),
 		c->l->text, c->rt.proto ? c->rt.proto : "-", r ? r->key : "-",
 		!r ? "-" : r->action == ACT_FORWARD ? "FORWARD" : "REJECT", upa,
-		c->kernel ? "sockmap" : c->st == CS_SPLICE ? "splice" : "-",
+		!c->kernel ? c->st == CS_FLOW ? "splice" : "-"
+			   : c->d[0].kernel && c->d[1].kernel ? "sockmap" : "sockmap+splice",
 		(unsigned long long)up, (unsigned long long)down,
 		(unsigned long long)(now_ms() - c->t0_ms), reason,
 		err ? " error=" : "", err ? strerror(err) : "");
@@ -568,7 +662,7 @@ static void conn_end(struct conn *c, const char *reason, int err)
 			struct pt_dir *d = kpath_dir(2 * c->slot + i);
 
 			if (d)
-				bytes[i] = d->redirected + d->user_fwd;
+				bytes[i] += d->redirected;
 		}
 	}
 	conn_log(c, reason, err, bytes[DIR_UP], bytes[DIR_DOWN]);

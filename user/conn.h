@@ -18,8 +18,7 @@ enum conn_state {
 	CS_SNIFF = 0,	/* peeking until a rule is chosen */
 	CS_RESOLVE,	/* waiting for the upstream's name */
 	CS_CONNECT,	/* non-blocking connect in flight */
-	CS_KERNEL,	/* bytes flow in the kernel (sockmap) */
-	CS_SPLICE,	/* bytes flow through splice(2) pipes */
+	CS_FLOW,	/* bytes flow, each direction on its own path */
 	CS_DEAD,
 };
 
@@ -34,6 +33,8 @@ struct dir {
 	struct endpoint *src, *dst;
 	bool eof;		/* src sent FIN */
 	bool shut;		/* dst's write side shut down after draining */
+	bool kernel;		/* sockmap redirect; else splice(2) pipes */
+	bool frozen;		/* src out of the verdict map: back-pressure */
 	struct ksnap snap;	/* kernel path */
 	uint64_t bytes;		/* splice path */
 	int pipe[2];		/* splice path, created on first use */
@@ -57,10 +58,10 @@ struct conn {
 	int ncand, icand;
 	uint64_t t0_ms;
 	struct timer tm;
-	uint32_t drain_wait_ms;
+	uint32_t tick_ms;		/* back-off of drain/thaw checks */
 	size_t peeked;
 	bool final_peek;
-	bool kernel;			/* joined the sockmap */
+	bool kernel;			/* joined the sockmap (maybe one way now) */
 	bool has_slot;
 	uint32_t slot;
 	uint64_t cookie[2];
@@ -73,6 +74,8 @@ void conn_accept(struct worker *w, struct lsock *ls, int fd,
 void conn_event(struct conn *c, struct endpoint *ep, uint32_t events);
 void conn_timer(struct conn *c);
 void conn_resolved(struct conn *c);
+/* BPF froze direction di (back-pressure); gen tells a stale event. */
+void conn_frozen(struct conn *c, int di, uint32_t gen);
 void conn_shutdown(struct conn *c);
 
 #endif /* PT_CONN_H */

@@ -217,6 +217,7 @@ int main(int argc, char **argv)
 		}
 		wake[i] = workers[i].wakefd;
 	}
+	worker_registry(workers, nworkers);
 	for (int i = 0; i < cfg->nlisteners; i++)
 		pr_info("listening on %s", cfg->listeners[i].text);
 	if (resolver_start(cfg->dns, cfg->ndns, cfg->set.resolve_interval_ms,

@@ -7,6 +7,7 @@
 #include <linux/tcp.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -29,7 +30,11 @@ static struct {
 	size_t dirs_len;
 	uint32_t ndirs;
 	uint32_t test_slot;	/* reserved for the start-up self-test */
-} K = { .targets_fd = -1 };
+	struct ring_buffer *events;
+	pthread_mutex_t events_mu;
+	void (*handle)(const struct pt_event *ev, void *ctx);
+	void *handle_ctx;
+} K = { .targets_fd = -1, .events_mu = PTHREAD_MUTEX_INITIALIZER };
 
 bool kpath_ready(void)
 {
@@ -44,6 +49,40 @@ struct pt_dir *kpath_dir(uint32_t idx)
 int kpath_events_fd(void)
 {
 	return K.skel ? bpf_map__fd(K.skel->maps.pt_events) : -1;
+}
+
+static int on_event(void *ctx, void *data, size_t len)
+{
+	if (len >= sizeof(struct pt_event) && K.handle)
+		K.handle(data, K.handle_ctx);
+	return 0;
+}
+
+int kpath_events_consume(void (*handle)(const struct pt_event *ev, void *ctx),
+			 void *ctx)
+{
+	int n;
+
+	if (!K.events)
+		return 0;
+	/* libbpf's consumer is single-threaded; workers take turns. */
+	pthread_mutex_lock(&K.events_mu);
+	K.handle = handle;
+	K.handle_ctx = ctx;
+	n = ring_buffer__consume(K.events);
+	K.handle = NULL;
+	pthread_mutex_unlock(&K.events_mu);
+	return n;
+}
+
+int kpath_freeze(uint64_t cookie)
+{
+	/* Cookies are never reused, so a late request for a socket already
+	 * closed (or thawed and frozen again) is harmless: ENOENT or a
+	 * second, equally valid, freeze. */
+	if (bpf_map_delete_elem(K.verdict_fd, &cookie))
+		return -errno;
+	return 0;
 }
 
 static int sock_cookie(int fd, uint64_t *cookie)
@@ -158,6 +197,19 @@ int kpath_drained(int src, int dst, const struct ksnap *s)
 	return delivered == total;
 }
 
+int kpath_backlog(int dst, const struct ksnap *s, uint64_t redirected,
+		  uint64_t *backlog)
+{
+	uint64_t delivered;
+	int err = sent_total(dst, &delivered, false);
+
+	if (err)
+		return err;
+	delivered -= s->tx0;
+	*backlog = redirected > delivered ? redirected - delivered : 0;
+	return 0;
+}
+
 static int map_put_sock(int map_fd, uint64_t key, int fd)
 {
 	uint64_t v = (uint64_t)fd;
@@ -255,6 +307,22 @@ int kpath_splice(int cli, int up, uint32_t slot, uint32_t limit,
 undo:
 	unlink_all(cookie);
 	return err;
+}
+
+int kpath_thaw(int src, uint64_t cookie, uint32_t idx)
+{
+	int err;
+
+	if (idx >= K.ndirs)
+		return -EINVAL;
+	/* No verdict runs for src while it is out of pt_verdict, so this
+	 * write cannot race one. */
+	__atomic_store_n(&K.dirs[idx].mode, PT_MODE_REDIRECT, __ATOMIC_RELEASE);
+	err = map_put_sock(K.verdict_fd, cookie, src);
+	if (err)
+		return err;
+	/* What queued while frozen is processed now, in order. */
+	return set_rcvlowat(src, 1);
 }
 
 int kpath_stats(uint64_t out[PT_STAT_MAX])
@@ -433,6 +501,14 @@ int kpath_init(uint32_t max_conns, char *why, size_t whylen)
 	K.verdict_fd = bpf_map__fd(skel->maps.pt_verdict);
 	K.index_fd = bpf_map__fd(skel->maps.pt_index);
 	K.stats_fd = bpf_map__fd(skel->maps.pt_stats);
+	K.events = ring_buffer__new(bpf_map__fd(skel->maps.pt_events), on_event,
+				    NULL, NULL);
+	if (!K.events) {
+		err = -errno;
+		snprintf(why, whylen, "pt_events ring buffer: %s", strerror(-err));
+		kpath_fini();
+		return err;
+	}
 	err = selftest(why, whylen);
 	if (err) {
 		kpath_fini();
@@ -446,6 +522,9 @@ fail:
 
 void kpath_fini(void)
 {
+	if (K.events)
+		ring_buffer__free(K.events);
+	K.events = NULL;
 	if (K.dirs)
 		munmap(K.dirs, K.dirs_len);
 	K.dirs = NULL;

@@ -41,9 +41,21 @@ void kpath_forget(const uint64_t cookie[2]);
  * -errno on error. */
 int kpath_drained(int src, int dst, const struct ksnap *s);
 
-/* The mmapped per-direction state (read only for userspace's fields). */
+/* The mmapped per-direction state. */
 struct pt_dir *kpath_dir(uint32_t idx);
 int kpath_stats(uint64_t out[PT_STAT_MAX]);
+
+/* Back-pressure.  pt_events is one ring for all workers: whoever wakes
+ * first drains it under a lock; handle() gets each record. */
 int kpath_events_fd(void);
+int kpath_events_consume(void (*handle)(const struct pt_event *ev, void *ctx),
+			 void *ctx);
+/* Take a source out of the verdict map: its bytes wait in its socket. */
+int kpath_freeze(uint64_t cookie);
+/* Bytes redirected from this direction's source not yet in the target. */
+int kpath_backlog(int dst, const struct ksnap *s, uint64_t redirected,
+		  uint64_t *backlog);
+/* Put the source back and make the verdict take what queued meanwhile. */
+int kpath_thaw(int src, uint64_t cookie, uint32_t idx);
 
 #endif /* PT_SOCKMAP_H */

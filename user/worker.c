@@ -12,6 +12,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "sockmap.h"
 #include "util.h"
 #include "worker.h"
 
@@ -44,17 +45,82 @@ int worker_watch(struct worker *w, struct evsrc *ev, int fd, uint32_t events,
 	return 0;
 }
 
-int worker_slot_get(struct worker *w, uint32_t *slot)
+static struct worker *registry;
+static int nregistry;
+
+void worker_registry(struct worker *ws, int n)
+{
+	registry = ws;
+	nregistry = n;
+}
+
+int worker_slot_get(struct worker *w, uint32_t *slot, struct conn *c)
 {
 	if (!w->nfree)
 		return -ENOSPC;
 	*slot = w->free_slots[--w->nfree];
+	w->slot_conn[*slot - w->slot_base] = c;
 	return 0;
 }
 
 void worker_slot_put(struct worker *w, uint32_t slot)
 {
+	w->slot_conn[slot - w->slot_base] = NULL;
 	w->free_slots[w->nfree++] = slot;
+}
+
+/* Act on a back-pressure event in the worker owning the connection. */
+static void kevent_apply(struct worker *w, const struct pt_event *ev)
+{
+	uint32_t slot = ev->idx / 2;
+	struct conn *c;
+
+	if (slot < w->slot_base || slot - w->slot_base >= w->nslots)
+		return;
+	c = w->slot_conn[slot - w->slot_base];
+	if (c)
+		conn_frozen(c, ev->idx % 2, ev->gen);
+}
+
+/* Runs in whichever worker drained the ring.  The freeze itself happens
+ * right here (any thread may update the map); only the follow-up, watching
+ * for the peer to catch up, belongs to the owner. */
+static void kevent_dispatch(const struct pt_event *ev, void *ctx)
+{
+	struct worker *self = ctx;
+	uint32_t slot = ev->idx / 2;
+
+	kpath_freeze(ev->cookie);
+	for (int i = 0; i < nregistry; i++) {
+		struct worker *o = &registry[i];
+		uint64_t one = 1;
+
+		if (slot < o->slot_base || slot - o->slot_base >= o->nslots)
+			continue;
+		if (o == self) {
+			kevent_apply(o, ev);
+			return;
+		}
+		pthread_mutex_lock(&o->evmu);
+		if (o->nevq == o->capevq) {
+			int cap = o->capevq ? 2 * o->capevq : 64;
+			struct pt_event *q = realloc(o->evq, cap * sizeof(*q));
+
+			if (!q) {
+				pthread_mutex_unlock(&o->evmu);
+				pr_err("back-pressure event lost: out of memory");
+				return;
+			}
+			o->evq = q;
+			o->capevq = cap;
+		}
+		o->evq[o->nevq++] = *ev;
+		pthread_mutex_unlock(&o->evmu);
+		if (write(o->wakefd, &one, sizeof(one)) < 0) {
+			/* a wakeup is already pending */
+		}
+		return;
+	}
 }
 
 static int listen_socket(const struct listener *l, int *out)
@@ -114,10 +180,20 @@ int worker_setup(struct worker *w, int id, const struct config *cfg,
 		if (err)
 			return err;
 	}
+	pthread_mutex_init(&w->evmu, NULL);
+	if (kpath_events_fd() >= 0) {
+		struct epoll_event e = { .events = EPOLLIN | EPOLLEXCLUSIVE,
+					 .data.ptr = &w->kev_ev };
+
+		w->kev_ev.kind = EV_KEVENT;
+		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, kpath_events_fd(), &e))
+			return -errno;
+	}
+	w->slot_conn = calloc(nslots, sizeof(*w->slot_conn));
 	w->peekbuf = malloc(cfg->set.sniff_max);
 	w->free_slots = malloc(nslots * sizeof(*w->free_slots));
 	w->ls = calloc(cfg->nlisteners, sizeof(*w->ls));
-	if (!w->peekbuf || !w->free_slots || !w->ls)
+	if (!w->peekbuf || !w->free_slots || !w->ls || !w->slot_conn)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < nslots; i++)
 		w->free_slots[i] = slot_base + nslots - 1 - i;
@@ -230,6 +306,18 @@ static void on_wake(struct worker *w)
 	if (read(w->wakefd, &v, sizeof(v)) < 0) {
 		/* EAGAIN: someone else drained it */
 	}
+	for (;;) {
+		struct pt_event ev;
+
+		pthread_mutex_lock(&w->evmu);
+		if (!w->nevq) {
+			pthread_mutex_unlock(&w->evmu);
+			break;
+		}
+		ev = w->evq[--w->nevq];
+		pthread_mutex_unlock(&w->evmu);
+		kevent_apply(w, &ev);
+	}
 	/* A name resolved: retry every parked connection. */
 	for (struct conn *c = w->conns, *next; c; c = next) {
 		next = c->next;
@@ -273,6 +361,9 @@ static void *worker_main(void *arg)
 				break;
 			case EV_WAKE:
 				on_wake(w);
+				break;
+			case EV_KEVENT:
+				kpath_events_consume(kevent_dispatch, w);
 				break;
 			case EV_CLIENT:
 				conn_event(container_of(ev, struct conn, cli.ev),
@@ -335,6 +426,9 @@ void worker_cleanup(struct worker *w)
 	free(w->ls);
 	free(w->peekbuf);
 	free(w->free_slots);
+	free(w->slot_conn);
+	free(w->evq);
+	pthread_mutex_destroy(&w->evmu);
 	timer_heap_free(&w->timers);
 	if (w->wakefd >= 0)
 		close(w->wakefd);

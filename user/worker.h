@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "passthru.h"
 #include "timer.h"
 
 /* What an epoll event points at; first member of everything registered. */
@@ -18,6 +19,7 @@ enum ev_kind {
 	EV_CLIENT,
 	EV_UPSTREAM,
 	EV_WAKE,
+	EV_KEVENT,		/* pt_events: back-pressure requests */
 };
 
 struct evsrc {
@@ -39,6 +41,7 @@ struct worker {
 	pthread_t thr;
 	int epfd;
 	struct evsrc wake_ev;
+	struct evsrc kev_ev;
 	int wakefd;			/* eventfd: resolver answers, stop */
 	struct lsock *ls;
 	int nls;
@@ -53,17 +56,23 @@ struct worker {
 	uint32_t slot_base, nslots;	/* this worker's range in pt_dirs */
 	uint32_t *free_slots;
 	uint32_t nfree;
+	struct conn **slot_conn;	/* slot - slot_base -> its connection */
+	pthread_mutex_t evmu;		/* freeze requests from other workers */
+	struct pt_event *evq;
+	int nevq, capevq;
 	volatile bool stop;
 };
 
 int worker_setup(struct worker *w, int id, const struct config *cfg,
 		 uint32_t slot_base, uint32_t nslots);
+/* All workers, so that one can hand another a back-pressure event. */
+void worker_registry(struct worker *ws, int n);
 int worker_start(struct worker *w);
 void worker_stop(struct worker *w);
 void worker_join(struct worker *w);
 void worker_cleanup(struct worker *w);
 
-int worker_slot_get(struct worker *w, uint32_t *slot);
+int worker_slot_get(struct worker *w, uint32_t *slot, struct conn *c);
 void worker_slot_put(struct worker *w, uint32_t slot);
 int worker_watch(struct worker *w, struct evsrc *ev, int fd, uint32_t events,
 		 uint32_t *cur);
