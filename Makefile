@@ -55,7 +55,7 @@ else
 	msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all clean test check-build unit fuzz bench deps install uninstall
+.PHONY: all clean test check-build unit fuzz bench deps install uninstall run
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -116,6 +116,10 @@ $(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(USER_SRCS) $(wildcard user/*.h) $(S
 
 fuzz: $(FUZZ_BINS)
 	$(Q)FUZZ_TIME=$(FUZZ_TIME) OUTPUT=$(OUTPUT) tests/fuzz/run.sh
+
+# Start passthru on config/example.json with demo upstreams (config/demo.sh).
+run: $(OUTPUT)/passthru $(OUTPUT)/tests/xfer
+	$(Q)OUTPUT=$(abspath $(OUTPUT)) config/demo.sh $(RUN_ARGS)
 
 bench: $(OUTPUT)/passthru $(TOOL_BINS)
 	$(Q)OUTPUT=$(OUTPUT) tests/bench/run.sh $(BENCH_ARGS)

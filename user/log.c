@@ -1,5 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
+/* Logging to stderr, one write(2) per line so lines from several workers
+ * never interleave.  Three shapes:
+ *   text     2026-11-25T09:52:33.567Z info listening on ...
+ *   journal  <6>listening on ...        (stderr is journald: it stamps)
+ *   json     {"ts":"...","level":"info","event":"conn","client":...}
+ * In JSON, a message "word k=v k="v w" ..." becomes fields of the object,
+ * so connection lines are machine-readable without a second code path. */
+#include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -9,35 +18,158 @@
 #include "log.h"
 
 enum log_level log_max = LOG_INFO;
+static enum log_format fmt_kind = LOG_TEXT;
 
 static const char *const level_name[] = { "error", "warn", "info", "debug" };
+static const char level_prio[] = { '3', '4', '6', '7' };
 
-void log_init(enum log_level max, int json)
+void log_init(enum log_level max, enum log_format f)
 {
-	(void)json;
 	log_max = max;
+	/* systemd sets JOURNAL_STREAM when stderr goes to the journal. */
+	if (f == LOG_AUTO)
+		f = getenv("JOURNAL_STREAM") ? LOG_JOURNAL : LOG_TEXT;
+	fmt_kind = f;
+}
+
+int log_level_parse(const char *s, enum log_level *l)
+{
+	for (int i = 0; i <= LOG_DEBUG; i++)
+		if (!strcmp(s, level_name[i])) {
+			*l = i;
+			return 0;
+		}
+	return -1;
+}
+
+int log_format_parse(const char *s, enum log_format *f)
+{
+	if (!strcmp(s, "text"))
+		*f = LOG_TEXT;
+	else if (!strcmp(s, "json"))
+		*f = LOG_JSON;
+	else if (!strcmp(s, "journal"))
+		*f = LOG_JOURNAL;
+	else if (!strcmp(s, "auto"))
+		*f = LOG_AUTO;
+	else
+		return -1;
+	return 0;
+}
+
+/* Appends s as a JSON string body (no quotes). */
+static size_t json_str(char *out, size_t room, const char *s, size_t n)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n && o + 7 < room; i++) {
+		unsigned char ch = s[i];
+
+		if (ch == '"' || ch == '\\') {
+			out[o++] = '\\';
+			out[o++] = ch;
+		} else if (ch < 0x20) {
+			o += snprintf(out + o, room - o, "\\u%04x", ch);
+		} else {
+			out[o++] = ch;
+		}
+	}
+	return o;
+}
+
+static bool is_number(const char *s, size_t n)
+{
+	if (!n || n > 18)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isdigit((unsigned char)s[i]))
+			return false;
+	return n == 1 || s[0] != '0';
+}
+
+/* "conn client=1.2.3.4:5 rule="SNI a" up=3" -> ,"event":"conn","client":... */
+static size_t json_fields(char *out, size_t room, const char *msg)
+{
+	const char *sp = strchr(msg, ' '), *p;
+	size_t o = 0;
+
+	if (!sp || memchr(msg, '=', sp - msg) || !strchr(sp, '=')) {
+		o += snprintf(out + o, room - o, ",\"msg\":\"");
+		o += json_str(out + o, room - o, msg, strlen(msg));
+		o += snprintf(out + o, room - o, "\"");
+		return o;
+	}
+	o += snprintf(out + o, room - o, ",\"event\":\"");
+	o += json_str(out + o, room - o, msg, sp - msg);
+	o += snprintf(out + o, room - o, "\"");
+	for (p = sp; *p && o + 16 < room;) {
+		const char *key, *eq, *v, *end;
+		bool quoted;
+
+		while (*p == ' ')
+			p++;
+		if (!*p)
+			break;
+		key = p;
+		eq = strchr(p, '=');
+		if (!eq || memchr(key, ' ', eq - key)) {
+			o += snprintf(out + o, room - o, ",\"text\":\"");
+			o += json_str(out + o, room - o, key, strlen(key));
+			o += snprintf(out + o, room - o, "\"");
+			break;
+		}
+		quoted = eq[1] == '"';
+		v = eq + 1 + quoted;
+		end = quoted ? strchr(v, '"') : strchr(v, ' ');
+		if (!end)
+			end = v + strlen(v);
+		p = quoted && *end ? end + 1 : end;
+		o += snprintf(out + o, room - o, ",\"");
+		o += json_str(out + o, room - o, key, eq - key);
+		o += snprintf(out + o, room - o, "\":");
+		if (!quoted && is_number(v, end - v)) {
+			o += snprintf(out + o, room - o, "%.*s", (int)(end - v), v);
+		} else {
+			o += snprintf(out + o, room - o, "\"");
+			o += json_str(out + o, room - o, v, end - v);
+			o += snprintf(out + o, room - o, "\"");
+		}
+	}
+	return o;
 }
 
 static void log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
 {
-	char line[2048];
+	char msg[2048], line[4096];
 	struct timespec ts;
 	struct tm tm;
-	int n;
+	size_t n = 0;
 
 	if (lvl > log_max)
 		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	n = snprintf(line, sizeof(line),
-		     "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s ",
-		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-		     tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, level_name[lvl]);
-	n += vsnprintf(line + n, sizeof(line) - n, fmt, ap);
-	if (n > (int)sizeof(line) - 2)
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	for (size_t m = strlen(msg); m && msg[m - 1] == '\n'; m--)
+		msg[m - 1] = '\0';
+
+	if (fmt_kind == LOG_JOURNAL) {
+		n = snprintf(line, sizeof(line), "<%c>%s", level_prio[lvl], msg);
+	} else {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		gmtime_r(&ts.tv_sec, &tm);
+		n = snprintf(line, sizeof(line),
+			     fmt_kind == LOG_JSON ? "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\""
+						  : "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s ",
+			     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+			     tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, level_name[lvl]);
+		if (fmt_kind == LOG_JSON) {
+			n += json_fields(line + n, sizeof(line) - n - 2, msg);
+			n += snprintf(line + n, sizeof(line) - n, "}");
+		} else {
+			n += snprintf(line + n, sizeof(line) - n, "%s", msg);
+		}
+	}
+	if (n > sizeof(line) - 2)
 		n = sizeof(line) - 2;
-	while (n > 0 && line[n - 1] == '\n')
-		n--;
 	line[n++] = '\n';
 	/* One write per line: atomic on a pipe and not torn between threads. */
 	if (write(STDERR_FILENO, line, n) < 0) {
@@ -54,8 +186,8 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* libbpf speaks one level louder than it means: its warnings are about
- * probes we expect to fail, so they show only with -v. */
+/* libbpf's warnings are mostly about feature probes we expect to fail:
+ * they show only with -v, as debug. */
 static int libbpf_print(enum libbpf_print_level level, const char *fmt,
 			va_list ap)
 {

@@ -5,6 +5,7 @@
 #define PT_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 
 enum log_level {
 	LOG_ERROR = 0,
@@ -13,9 +14,18 @@ enum log_level {
 	LOG_DEBUG,
 };
 
+enum log_format {
+	LOG_AUTO = 0,	/* journal if stderr is journald's, else text */
+	LOG_TEXT,
+	LOG_JOURNAL,
+	LOG_JSON,
+};
+
 extern enum log_level log_max;
 
-void log_init(enum log_level max, int json);
+void log_init(enum log_level max, enum log_format f);
+int log_level_parse(const char *s, enum log_level *l);
+int log_format_parse(const char *s, enum log_format *f);
 void log_msg(enum log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void log_libbpf_setup(void);

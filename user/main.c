@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "probe.h"
 #include "resolve.h"
 #include "sockmap.h"
 #include "util.h"
@@ -28,6 +29,11 @@ static const char usage[] =
 	"  -t, --timeout DURATION   sniff timeout, e.g. 5s, 500ms (default 5s)\n"
 	"      --mode MODE          data path: auto (default), sockmap, splice\n"
 	"      --check              validate the configuration and exit\n"
+	"      --probe              report what the kernel supports and which\n"
+	"                           data path would run (exit 0: sockmap, 1: splice)\n"
+	"      --log-level LEVEL    error, warn, info (default), debug\n"
+	"      --log-format FMT     text, json, journal, auto (default: journal\n"
+	"                           when stderr is journald's, else text)\n"
 	"  -v, --verbose            debug logs, including libbpf's\n"
 	"  -h, --help               this help\n"
 	"  -V, --version            print the version\n"
@@ -97,6 +103,9 @@ int main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "mode", required_argument, NULL, 'm' },
 		{ "check", no_argument, NULL, 'C' },
+		{ "probe", no_argument, NULL, 'P' },
+		{ "log-level", required_argument, NULL, 'L' },
+		{ "log-format", required_argument, NULL, 'F' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -105,7 +114,9 @@ int main(int argc, char **argv)
 	struct settings cli;
 	unsigned cli_set = 0;
 	const char *file = NULL;
-	bool check = false;
+	bool check = false, probe = false;
+	enum log_level level = LOG_INFO;
+	enum log_format logfmt = LOG_AUTO;
 	int verbose = 0, opt, nworkers, wake[1024], status = 0, sig;
 	struct worker *workers = NULL;
 	struct config *cfg;
@@ -144,6 +155,17 @@ int main(int argc, char **argv)
 		case 'C':
 			check = true;
 			break;
+		case 'P':
+			probe = true;
+			break;
+		case 'L':
+			if (log_level_parse(v, &level))
+				die_usage("--log-level: expected error, warn, info or debug, got '%s'", v);
+			break;
+		case 'F':
+			if (log_format_parse(v, &logfmt))
+				die_usage("--log-format: expected text, json, journal or auto, got '%s'", v);
+			break;
 		case 'v':
 			verbose++;
 			break;
@@ -160,11 +182,13 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		die_usage("unexpected argument '%s'", argv[optind]);
+	log_init(verbose ? LOG_DEBUG : level, logfmt);
+	log_libbpf_setup();
+	if (probe)
+		return probe_report();
 	if (!file)
 		die_usage("%s", "a configuration file is required: -c FILE");
 
-	log_init(verbose ? LOG_DEBUG : LOG_INFO, 0);
-	log_libbpf_setup();
 	cfg = config_load(file, &cli, cli_set);
 	if (!cfg)
 		return 1;
@@ -189,6 +213,19 @@ int main(int argc, char **argv)
 	/* Threads inherit the mask: only the main thread takes signals. */
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
+	for (int i = 0; i < cfg->nlisteners; i++) {
+		int err = listener_available(&cfg->listeners[i]);
+
+		if (err) {
+			pr_err("servers.\"%s\": cannot listen: %s%s", cfg->listeners[i].text,
+			       strerror(-err),
+			       err == -EADDRINUSE ? " (is another passthru or server running there?)"
+			       : err == -EACCES ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
+			       : err == -EADDRNOTAVAIL ? " (no local interface has this address)" : "");
+			config_free(cfg);
+			return 1;
+		}
+	}
 	if (data_path_init(cfg)) {
 		config_free(cfg);
 		return 1;

@@ -445,6 +445,10 @@ int kpath_init(uint32_t max_conns, char *why, size_t whylen)
 	long page = sysconf(_SC_PAGESIZE);
 	int err, r;
 
+	if (!bpf_privileged()) {
+		snprintf(why, whylen, "no permission to use BPF (run as root, or with CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON)");
+		return -EPERM;
+	}
 	r = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_SOCKHASH, NULL);
 	if (r <= 0) {
 		snprintf(why, whylen, "%s",

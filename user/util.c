@@ -249,3 +249,28 @@ int set_nonblock(int fd)
 		return -errno;
 	return 0;
 }
+
+unsigned long long cap_effective(void)
+{
+	char buf[256];
+	unsigned long long v = 0;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return 0;
+	while (fgets(buf, sizeof(buf), f))
+		if (!strncmp(buf, "CapEff:", 7))
+			v = strtoull(buf + 7, NULL, 16);
+	fclose(f);
+	return v;
+}
+
+bool bpf_privileged(void)
+{
+	unsigned long long eff = cap_effective();
+
+	if (eff & CAPBIT(CAP_SYS_ADMIN_NR))
+		return true;
+	return (eff & CAPBIT(CAP_BPF_NR)) && (eff & CAPBIT(CAP_NET_ADMIN_NR)) &&
+	       (eff & CAPBIT(CAP_PERFMON_NR));
+}

@@ -31,4 +31,16 @@ uint64_t now_us(void);
 
 int set_nonblock(int fd);
 
+/* Effective capabilities from /proc/self/status (no libcap needed). */
+#define CAP_NET_BIND_SERVICE_NR 10
+#define CAP_NET_ADMIN_NR 12
+#define CAP_NET_RAW_NR 13
+#define CAP_SYS_ADMIN_NR 21
+#define CAP_PERFMON_NR 38
+#define CAP_BPF_NR 39
+#define CAPBIT(n) (1ULL << (n))
+unsigned long long cap_effective(void);
+/* Root or CAP_BPF + CAP_NET_ADMIN + CAP_PERFMON (or CAP_SYS_ADMIN). */
+bool bpf_privileged(void);
+
 #endif /* PT_UTIL_H */

@@ -153,6 +153,29 @@ fail:
 	}
 }
 
+/* Workers share each port through SO_REUSEPORT, which would just as
+ * silently share it with a second passthru (or anything else of ours)
+ * already there, splitting the traffic.  A bind without SO_REUSEPORT
+ * fails if anyone holds the address. */
+int listener_available(const struct listener *l)
+{
+	int one = 1, err = 0, fd;
+
+	fd = socket(l->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (l->addr.ss_family == AF_INET6) {
+		int v6only = l->v6only;
+
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
+	}
+	if (bind(fd, (const struct sockaddr *)&l->addr, l->addrlen))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
 int worker_setup(struct worker *w, int id, const struct config *cfg,
 		 uint32_t slot_base, uint32_t nslots)
 {

@@ -63,6 +63,7 @@ struct worker {
 	volatile bool stop;
 };
 
+int listener_available(const struct listener *l);
 int worker_setup(struct worker *w, int id, const struct config *cfg,
 		 uint32_t slot_base, uint32_t nslots);
 /* All workers, so that one can hand another a back-pressure event. */
