@@ -9,11 +9,17 @@
  *
  * Back-pressure: a redirected skb waits in the peer's psock queue until
  * the peer's socket has room, and nothing bounds that queue while the
- * source's TCP window stays open.  So each direction has a limit; past it
- * the program asks userspace (pt_events) to take the source out of
- * pt_verdict.  Its bytes then stay in its own receive queue, TCP closes the
- * window, and userspace puts it back once the peer has caught up.  Nothing
- * is ever dropped or reordered: the program keeps redirecting meanwhile.
+ * source's TCP window stays open (1.5 GB in 3 s was measured).  So each
+ * direction has a limit.  Past it, the source must leave pt_verdict: its
+ * bytes then stay in its own receive queue, charged to it, and TCP closes
+ * the window.  The removal must not race a verdict run on that socket:
+ * an skb processed after the psock lost its program is dropped by the
+ * kernel.  Userspace cannot take the socket lock, and an sk_skb program
+ * may not delete from a sock map, so the verdict only flags the direction
+ * and pt_sock_ops, which TCP runs under the socket lock whenever the source
+ * transmits (an ACK at the latest), removes it between two verdict runs.
+ * Userspace (pt_events) watches the peer catch up and re-inserts it, again
+ * under the socket lock.  Nothing is dropped or reordered.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -95,13 +101,22 @@ static __always_inline __u32 backlog(struct pt_dir *d, __u64 cookie)
 	return (__u32)d->redirected - in_peer;
 }
 
-static __always_inline void freeze(struct pt_dir *d, __u64 cookie, __u32 idx)
+static __always_inline int rcvq_empty(struct bpf_sock *sk)
+{
+	struct tcp_sock *tp;
+
+	if (!sk)
+		return 0;
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (!tp)
+		return 0;
+	return tp->inet_conn.icsk_inet.sk.sk_receive_queue.qlen == 0;
+}
+
+static __always_inline void notify(struct pt_dir *d, __u64 cookie, __u32 idx)
 {
 	struct pt_event *ev;
 
-	d->mode = PT_MODE_FREEZE;
-	d->freezes++;
-	stat_add(PT_STAT_FREEZES, 1);
 	ev = bpf_ringbuf_reserve(&pt_events, sizeof(*ev), 0);
 	if (!ev) {
 		stat_add(PT_STAT_EVENT_LOST, 1);
@@ -144,13 +159,57 @@ int pt_verdict_prog(struct __sk_buff *skb)
 		return SK_PASS;
 	d->skbs++;
 	d->redirected += len;
-	if (d->mode == PT_MODE_FREEZE) {
+	if (d->mode == PT_MODE_FREEZE_REQ) {
 		d->over += len;
 		stat_add(PT_STAT_OVER_BYTES, len);
 	} else if (d->limit && backlog(d, cookie) > d->limit) {
-		freeze(d, cookie, *idx);
+		d->mode = PT_MODE_FREEZE_REQ;
 	}
 	return SK_PASS;
+}
+
+/* TCP calls this for each skb a passthru socket sends (header option
+ * space), with the socket locked: no verdict can be running on it.  That
+ * is where a flagged source leaves pt_verdict.  Sockets get the callback
+ * from the moment they are established; this program is attached only to
+ * passthru's own cgroup. */
+SEC("sockops")
+int pt_sock_ops(struct bpf_sock_ops *ops)
+{
+	struct pt_dir *d = NULL;
+	__u64 cookie;
+	__u32 *idx;
+
+	switch (ops->op) {
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+		bpf_sock_ops_cb_flags_set(ops, ops->bpf_sock_ops_cb_flags |
+					       BPF_SOCK_OPS_WRITE_HDR_OPT_CB_FLAG);
+		return 1;
+	case BPF_SOCK_OPS_HDR_OPT_LEN_CB:
+		break;
+	default:
+		return 1;
+	}
+	cookie = bpf_get_socket_cookie(ops);
+	idx = bpf_map_lookup_elem(&pt_index, &cookie);
+	if (idx)
+		d = bpf_map_lookup_elem(&pt_dirs, idx);
+	if (!d || d->mode != PT_MODE_FREEZE_REQ)
+		return 1;
+	/* Not while skbs wait in the receive queue: we may be inside the
+	 * verdict's loop over it (eating an skb can send a window update),
+	 * and the skbs after this one would meet a psock without program.
+	 * With the queue empty, the loop, if any, is on its last skb. */
+	if (!rcvq_empty(ops->sk))
+		return 1;
+	if (bpf_map_delete_elem(&pt_verdict, &cookie))
+		return 1;	/* already out (closing): nothing to do */
+	d->mode = PT_MODE_FROZEN;
+	d->freezes++;
+	stat_add(PT_STAT_FREEZES, 1);
+	notify(d, cookie, *idx);
+	return 1;
 }
 
 char LICENSE[] SEC("license") = "GPL";

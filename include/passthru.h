@@ -16,17 +16,19 @@
 /* Direction modes. */
 enum pt_mode {
 	PT_MODE_REDIRECT = 0,	/* bytes go peer-ward in the kernel */
-	PT_MODE_FREEZE = 1,	/* over the memory limit: BPF asked userspace
-				 * (pt_events) to take the source out of
-				 * pt_verdict, so its bytes wait in its TCP
-				 * receive queue and TCP pushes the sender back */
+	PT_MODE_FREEZE_REQ = 1,	/* over the limit: the sock_ops program takes
+				 * the source out of pt_verdict at its next
+				 * transmit, under the socket lock */
+	PT_MODE_FROZEN = 2,	/* out of pt_verdict: the source's bytes wait
+				 * in its TCP receive queue, TCP pushes the
+				 * sender back, userspace puts it back later */
 };
 
 /* One direction of one connection.  Lives in a BPF_F_MMAPABLE array that
  * userspace maps, so it is read without a syscall.  (bpf) fields are
- * written by the verdict program only, (user) fields by userspace only;
- * `mode` is reset by userspace, but only while the source is out of
- * pt_verdict, when no verdict runs for it. */
+ * written by the BPF programs only, (user) fields by userspace only;
+ * `mode` goes back to REDIRECT by userspace, and only while FROZEN: then
+ * no program touches it. */
 struct pt_dir {
 	__u64 redirected;	/* (bpf) bytes redirected to the peer */
 	__u64 skbs;		/* (bpf) skbs redirected */
@@ -42,7 +44,7 @@ struct pt_dir {
 	__u64 reserved[2];
 };
 
-/* pt_events record: this direction went over its limit. */
+/* pt_events record: this direction is frozen (out of pt_verdict). */
 struct pt_event {
 	__u64 cookie;		/* source socket */
 	__u32 idx;		/* pt_dirs index */

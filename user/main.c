@@ -85,6 +85,9 @@ static int data_path_init(const struct config *cfg)
 	if (!err) {
 		pr_info("data path: sockmap (BPF sk_skb verdict redirects bytes in the kernel; %llu connections max)",
 			(unsigned long long)cfg->set.max_connections);
+		if (!kpath_backpressure() && cfg->set.conn_buffer)
+			pr_warn("back-pressure unavailable (%s): a peer that stops reading lets kernel memory grow",
+				kpath_backpressure_why());
 		return 0;
 	}
 	if (cfg->set.mode == MODE_SOCKMAP) {

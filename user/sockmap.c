@@ -11,7 +11,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -31,6 +34,10 @@ static struct {
 	uint32_t ndirs;
 	uint32_t test_slot;	/* reserved for the start-up self-test */
 	struct ring_buffer *events;
+	struct bpf_link *sockops;	/* NULL: no back-pressure */
+	char cgroup[640];		/* cgroup we created, to remove at exit */
+	char cgroup_parent[640];
+	char bp_why[256];		/* why back-pressure is off */
 	pthread_mutex_t events_mu;
 	void (*handle)(const struct pt_event *ev, void *ctx);
 	void *handle_ctx;
@@ -39,6 +46,11 @@ static struct {
 bool kpath_ready(void)
 {
 	return K.skel != NULL;
+}
+
+bool kpath_backpressure(void)
+{
+	return K.sockops != NULL;
 }
 
 struct pt_dir *kpath_dir(uint32_t idx)
@@ -73,16 +85,6 @@ int kpath_events_consume(void (*handle)(const struct pt_event *ev, void *ctx),
 	K.handle = NULL;
 	pthread_mutex_unlock(&K.events_mu);
 	return n;
-}
-
-int kpath_freeze(uint64_t cookie)
-{
-	/* Cookies are never reused, so a late request for a socket already
-	 * closed (or thawed and frozen again) is harmless: ENOENT or a
-	 * second, equally valid, freeze. */
-	if (bpf_map_delete_elem(K.verdict_fd, &cookie))
-		return -errno;
-	return 0;
 }
 
 static int sock_cookie(int fd, uint64_t *cookie)
@@ -438,6 +440,124 @@ out:
 	return err;
 }
 
+/* The cgroup v2 mount point and our cgroup in it. */
+static int cgroup_find(char *mnt, size_t mlen, char *path, size_t plen)
+{
+	char line[1024];
+	FILE *f;
+	int found = 0;
+
+	f = fopen("/proc/self/mountinfo", "r");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		char *sep = strstr(line, " - cgroup2 ");
+		char *p = line;
+
+		if (!sep)
+			continue;
+		/* field 5 is the mount point */
+		for (int i = 0; i < 4 && p; i++)
+			p = strchr(p + 1, ' ');
+		if (!p)
+			continue;
+		snprintf(mnt, mlen, "%.*s", (int)strcspn(p + 1, " "), p + 1);
+		found = 1;
+		break;
+	}
+	fclose(f);
+	if (!found)
+		return -ENOENT;
+	f = fopen("/proc/self/cgroup", "r");
+	if (!f)
+		return -errno;
+	found = 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "0::", 3))
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		snprintf(path, plen, "%.*s", (int)(plen - 1), line + 3);
+		found = 1;
+	}
+	fclose(f);
+	return found ? 0 : -ENOENT;
+}
+
+static int write_pid(const char *dir)
+{
+	char file[600], pid[32];
+	int fd, n, err = 0;
+
+	snprintf(file, sizeof(file), "%s/cgroup.procs", dir);
+	fd = open(file, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = snprintf(pid, sizeof(pid), "%d", getpid());
+	if (write(fd, pid, n) != n)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+/* The sock_ops program must see passthru's sockets and no one else's, so
+ * it is attached to passthru's own cgroup v2.  Under systemd that is the
+ * service's; when passthru runs in the root cgroup, it moves itself into a
+ * child made for it (removed at exit).  Must run before any socket of ours
+ * is created: a socket belongs to its creator's cgroup. */
+static int attach_sockops(struct passthru_bpf *skel, char *why, size_t whylen)
+{
+	char mnt[256], path[256], dir[600];
+	int fd, err;
+
+	err = cgroup_find(mnt, sizeof(mnt), path, sizeof(path));
+	if (err) {
+		snprintf(why, whylen, "no cgroup v2 hierarchy mounted");
+		return err;
+	}
+	snprintf(dir, sizeof(dir), "%s%s", mnt, strcmp(path, "/") ? path : "");
+	if (!strcmp(path, "/")) {
+		snprintf(K.cgroup_parent, sizeof(K.cgroup_parent), "%s", dir);
+		snprintf(dir, sizeof(dir), "%s/passthru.%d", mnt, getpid());
+		if (mkdir(dir, 0755) && errno != EEXIST) {
+			err = -errno;
+			snprintf(why, whylen, "cannot create cgroup %.160s: %s", dir, strerror(-err));
+			return err;
+		}
+		err = write_pid(dir);
+		if (err) {
+			rmdir(dir);
+			snprintf(why, whylen, "cannot join cgroup %.160s: %s", dir, strerror(-err));
+			return err;
+		}
+		snprintf(K.cgroup, sizeof(K.cgroup), "%s", dir);
+	}
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		snprintf(why, whylen, "cannot open cgroup %.160s: %s", dir, strerror(-err));
+		return err;
+	}
+	K.sockops = bpf_program__attach_cgroup(skel->progs.pt_sock_ops, fd);
+	err = K.sockops ? 0 : -errno;
+	close(fd);
+	if (err)
+		snprintf(why, whylen, "cannot attach sock_ops to cgroup %.160s: %s", dir,
+			 strerror(-err));
+	return err;
+}
+
+static void detach_sockops(void)
+{
+	if (K.sockops)
+		bpf_link__destroy(K.sockops);
+	K.sockops = NULL;
+	if (K.cgroup[0]) {
+		write_pid(K.cgroup_parent);
+		rmdir(K.cgroup);
+		K.cgroup[0] = '\0';
+	}
+}
+
 int kpath_init(uint32_t max_conns, char *why, size_t whylen)
 {
 	struct passthru_bpf *skel;
@@ -513,6 +633,8 @@ int kpath_init(uint32_t max_conns, char *why, size_t whylen)
 		kpath_fini();
 		return err;
 	}
+	if (attach_sockops(skel, K.bp_why, sizeof(K.bp_why)))
+		detach_sockops();
 	err = selftest(why, whylen);
 	if (err) {
 		kpath_fini();
@@ -524,8 +646,14 @@ fail:
 	return err;
 }
 
+const char *kpath_backpressure_why(void)
+{
+	return K.bp_why;
+}
+
 void kpath_fini(void)
 {
+	detach_sockops();
 	if (K.events)
 		ring_buffer__free(K.events);
 	K.events = NULL;

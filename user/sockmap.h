@@ -50,8 +50,9 @@ int kpath_stats(uint64_t out[PT_STAT_MAX]);
 int kpath_events_fd(void);
 int kpath_events_consume(void (*handle)(const struct pt_event *ev, void *ctx),
 			 void *ctx);
-/* Take a source out of the verdict map: its bytes wait in its socket. */
-int kpath_freeze(uint64_t cookie);
+/* Back-pressure works (the sock_ops program is attached)?  If not, why. */
+bool kpath_backpressure(void);
+const char *kpath_backpressure_why(void);
 /* Bytes redirected from this direction's source not yet in the target. */
 int kpath_backlog(int dst, const struct ksnap *s, uint64_t redirected,
 		  uint64_t *backlog);

@@ -82,15 +82,13 @@ static void kevent_apply(struct worker *w, const struct pt_event *ev)
 		conn_frozen(c, ev->idx % 2, ev->gen);
 }
 
-/* Runs in whichever worker drained the ring.  The freeze itself happens
- * right here (any thread may update the map); only the follow-up, watching
- * for the peer to catch up, belongs to the owner. */
+/* Runs in whichever worker drained the ring; the connection belongs to
+ * the worker owning its slot. */
 static void kevent_dispatch(const struct pt_event *ev, void *ctx)
 {
 	struct worker *self = ctx;
 	uint32_t slot = ev->idx / 2;
 
-	kpath_freeze(ev->cookie);
 	for (int i = 0; i < nregistry; i++) {
 		struct worker *o = &registry[i];
 		uint64_t one = 1;
