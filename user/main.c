@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "privs.h"
 #include "probe.h"
 #include "resolve.h"
 #include "sockmap.h"
@@ -31,6 +32,8 @@ static const char usage[] =
 	"      --check              validate the configuration and exit\n"
 	"      --probe              report what the kernel supports and which\n"
 	"                           data path would run (exit 0: sockmap, 1: splice)\n"
+	"      --user USER          after binding and loading BPF, run as USER\n"
+	"                           with only the capabilities needed (see passthru(8))\n"
 	"      --log-level LEVEL    error, warn, info (default), debug\n"
 	"      --log-format FMT     text, json, journal, auto (default: journal\n"
 	"                           when stderr is journald's, else text)\n"
@@ -108,6 +111,7 @@ int main(int argc, char **argv)
 		{ "check", no_argument, NULL, 'C' },
 		{ "probe", no_argument, NULL, 'P' },
 		{ "log-level", required_argument, NULL, 'L' },
+		{ "user", required_argument, NULL, 'U' },
 		{ "log-format", required_argument, NULL, 'F' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -116,7 +120,7 @@ int main(int argc, char **argv)
 	};
 	struct settings cli;
 	unsigned cli_set = 0;
-	const char *file = NULL;
+	const char *file = NULL, *user = NULL;
 	bool check = false, probe = false;
 	enum log_level level = LOG_INFO;
 	enum log_format logfmt = LOG_AUTO;
@@ -160,6 +164,9 @@ int main(int argc, char **argv)
 			break;
 		case 'P':
 			probe = true;
+			break;
+		case 'U':
+			user = v;
 			break;
 		case 'L':
 			if (log_level_parse(v, &level))
@@ -256,6 +263,10 @@ int main(int argc, char **argv)
 			goto out_workers;
 		}
 		wake[i] = workers[i].wakefd;
+	}
+	if (user && privs_drop(user)) {
+		status = 1;
+		goto out_workers;
 	}
 	worker_registry(workers, nworkers);
 	for (int i = 0; i < cfg->nlisteners; i++)

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -499,6 +500,24 @@ static int write_pid(const char *dir)
 	return err;
 }
 
+/* A passthru that ran unprivileged (--user) cannot leave its cgroup at
+ * exit; the next one removes what is left empty. */
+static void remove_stale_cgroups(const char *mnt)
+{
+	char dir[600];
+	struct dirent *e;
+	DIR *d = opendir(mnt);
+
+	if (!d)
+		return;
+	while ((e = readdir(d)))
+		if (!strncmp(e->d_name, "passthru.", 9)) {
+			snprintf(dir, sizeof(dir), "%s/%s", mnt, e->d_name);
+			rmdir(dir);	/* fails, harmlessly, if in use */
+		}
+	closedir(d);
+}
+
 /* The sock_ops program must see passthru's sockets and no one else's, so
  * it is attached to passthru's own cgroup v2.  Under systemd that is the
  * service's; when passthru runs in the root cgroup, it moves itself into a
@@ -516,6 +535,7 @@ static int attach_sockops(struct passthru_bpf *skel, char *why, size_t whylen)
 	}
 	snprintf(dir, sizeof(dir), "%s%s", mnt, strcmp(path, "/") ? path : "");
 	if (!strcmp(path, "/")) {
+		remove_stale_cgroups(mnt);
 		snprintf(K.cgroup_parent, sizeof(K.cgroup_parent), "%s", dir);
 		snprintf(dir, sizeof(dir), "%s/passthru.%d", mnt, getpid());
 		if (mkdir(dir, 0755) && errno != EEXIST) {
