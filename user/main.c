@@ -101,6 +101,41 @@ static int data_path_init(const struct config *cfg)
 	return 0;
 }
 
+static bool all_done(const struct worker *ws, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (!ws[i].done)
+			return false;
+	return true;
+}
+
+/* SIGTERM: stop accepting, let the connections finish within the grace
+ * period; a second signal, or the end of the period, closes the rest. */
+static void drain(struct worker *ws, int n, const sigset_t *sigs, int sig,
+		  uint64_t grace_ms)
+{
+	struct timespec tick = { .tv_nsec = 100 * 1000 * 1000 };
+	uint64_t deadline = now_ms() + grace_ms;
+	unsigned open = 0;
+
+	for (int i = 0; i < n; i++)
+		open += ws[i].nconns;
+	pr_info("%s: no longer accepting; %u connection%s open, waiting up to %llu ms",
+		strsignal(sig), open, open == 1 ? "" : "s", (unsigned long long)grace_ms);
+	for (int i = 0; i < n; i++)
+		worker_drain(&ws[i], deadline);
+	while (!all_done(ws, n)) {
+		int s = sigtimedwait(sigs, NULL, &tick);
+
+		if (s == SIGTERM || s == SIGINT) {
+			pr_info("%s again: closing every connection now", strsignal(s));
+			for (int i = 0; i < n; i++)
+				worker_stop(&ws[i]);
+			break;
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -128,6 +163,8 @@ int main(int argc, char **argv)
 	struct worker *workers = NULL;
 	struct config *cfg;
 	sigset_t sigs;
+
+	uint64_t grace_ms = 30000;
 
 	settings_default(&cli);
 	while ((opt = getopt_long(argc, argv, "c:w:t:vhV", opts, NULL)) != -1) {
@@ -299,11 +336,9 @@ int main(int argc, char **argv)
 			pr_warn("SIGHUP: configuration reload is not supported yet; ignored");
 			continue;
 		}
-		pr_info("%s: stopping", strsignal(sig));
 		break;
 	}
-	for (int i = 0; i < nworkers; i++)
-		worker_stop(&workers[i]);
+	drain(workers, nworkers, &sigs, sig, grace_ms);
 	for (int i = 0; i < nworkers; i++)
 		worker_join(&workers[i]);
 out_resolver:

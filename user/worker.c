@@ -262,7 +262,7 @@ static void listeners_resume(struct worker *w)
 	for (int i = 0; i < w->nls; i++) {
 		struct epoll_event e = { .events = EPOLLIN, .data.ptr = &w->ls[i].ev };
 
-		if (!w->ls[i].paused)
+		if (!w->ls[i].paused || w->ls[i].fd < 0)
 			continue;
 		if (!epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->ls[i].fd, &e))
 			w->ls[i].paused = false;
@@ -365,10 +365,29 @@ static void *worker_main(void *arg)
 	while (!w->stop) {
 		struct timer *t;
 		uint64_t now = now_ms();
-		int n;
+		int n, wait;
 
-		n = epoll_wait(w->epfd, evs, ARRAY_SIZE(evs),
-			       timer_wait_ms(&w->timers, now));
+		if (w->drain_until) {
+			/* Closing the listening sockets ends accepting here;
+			 * the other workers' sockets and the kernel keep
+			 * the port until the last one closes. */
+			for (int i = 0; i < w->nls; i++) {
+				if (w->ls[i].fd < 0)
+					continue;
+				epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->ls[i].fd, NULL);
+				close(w->ls[i].fd);
+				w->ls[i].fd = -1;
+			}
+			if (!w->nconns || now >= w->drain_until)
+				break;
+		}
+		wait = timer_wait_ms(&w->timers, now);
+		if (w->drain_until) {
+			int left = (int)(w->drain_until - now);
+
+			wait = wait < 0 || wait > left ? left : wait;
+		}
+		n = epoll_wait(w->epfd, evs, ARRAY_SIZE(evs), wait);
 		if (n < 0 && errno != EINTR) {
 			pr_err("worker %d: epoll_wait: %s", w->id, strerror(errno));
 			break;
@@ -409,12 +428,26 @@ static void *worker_main(void *arg)
 				listeners_resume(w);
 		}
 	}
+	if (w->nconns)
+		pr_info("worker %d: closing %u connection%s still open", w->id,
+			w->nconns, w->nconns == 1 ? "" : "s");
 	for (struct conn *c = w->conns, *next; c; c = next) {
 		next = c->next;
 		conn_shutdown(c);
 	}
 	reap(w);
+	w->done = true;
 	return NULL;
+}
+
+void worker_drain(struct worker *w, uint64_t deadline_ms)
+{
+	uint64_t one = 1;
+
+	w->drain_until = deadline_ms ? deadline_ms : 1;
+	if (w->wakefd >= 0 && write(w->wakefd, &one, sizeof(one)) < 0) {
+		/* already signalled */
+	}
 }
 
 int worker_start(struct worker *w)

@@ -61,6 +61,8 @@ struct worker {
 	struct pt_event *evq;
 	int nevq, capevq;
 	volatile bool stop;
+	volatile uint64_t drain_until;	/* ms; 0: not draining */
+	volatile bool done;		/* the thread has left its loop */
 };
 
 int listener_available(const struct listener *l);
@@ -70,6 +72,9 @@ int worker_setup(struct worker *w, int id, const struct config *cfg,
 void worker_registry(struct worker *ws, int n);
 int worker_start(struct worker *w);
 void worker_stop(struct worker *w);
+/* Stop accepting; leave the loop once no connection is left or at
+ * deadline_ms, whichever comes first. */
+void worker_drain(struct worker *w, uint64_t deadline_ms);
 void worker_join(struct worker *w);
 void worker_cleanup(struct worker *w);
 
