@@ -107,7 +107,8 @@ test: check-build
 	$(Q)OUTPUT=$(OUTPUT) SAN=$(SAN) tests/run.sh $(TESTS)
 
 # libFuzzer harnesses: each links the parser sources it exercises.
-FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -DPASSTHRU_VERSION='"$(VERSION)"' \
+               -fsanitize=fuzzer,address,undefined \
                -I$(OUTPUT) -Iinclude -Iuser -Itests/lib $(LIBS_CFLAGS)
 FUZZ_TIME ?= 60
 $(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(USER_SRCS) $(wildcard user/*.h) $(SKEL) | $(OUTPUT)/fuzz
@@ -127,7 +128,8 @@ bench: $(OUTPUT)/passthru $(TOOL_BINS)
 # Everything a fresh Debian 12 machine needs to build, test and benchmark.
 DEPS := clang llvm libbpf-dev bpftool libcjson-dev libelf-dev zlib1g-dev pkg-config make gcc \
         libclang-rt-14-dev openssl curl openssh-client openssh-server iproute2 procps psmisc \
-        gnutls-bin socat netcat-openbsd
+        gnutls-bin socat netcat-openbsd nginx libnginx-mod-stream haproxy openvpn \
+        postgresql postgresql-client util-linux
 deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEPS) || \
 	{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEPS); }

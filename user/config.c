@@ -15,24 +15,14 @@
 #include <cJSON.h>
 
 #include "config.h"
+#include "config_int.h"
 #include "log.h"
 #include "resolve.h"
 #include "util.h"
 
 #define CONFIG_MAX_BYTES (16 << 20)
 
-struct loader {
-	const char *name;	/* file name, for messages */
-	char *err;		/* all errors, one per line */
-	size_t errlen, errused;
-	int nerr;
-	struct config *cfg;
-};
-
-static void cfg_error(struct loader *ld, const char *path, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void cfg_error(struct loader *ld, const char *path, const char *fmt, ...)
+void cfg_error(struct loader *ld, const char *path, const char *fmt, ...)
 {
 	va_list ap;
 	size_t room;
@@ -60,7 +50,7 @@ static void cfg_error(struct loader *ld, const char *path, const char *fmt, ...)
 }
 
 /* Path segments look like jq: bare identifiers, quoted otherwise. */
-static char *path_join(const char *base, const char *key)
+char *path_join(const char *base, const char *key)
 {
 	bool bare = *key && (isalpha((unsigned char)*key) || *key == '_');
 	char *out;
@@ -74,10 +64,18 @@ static char *path_join(const char *base, const char *key)
 	return out;
 }
 
+char *path_index(const char *base, int i)
+{
+	char *out;
+
+	if (asprintf(&out, "%s[%d]", base, i) < 0)
+		return NULL;
+	return out;
+}
+
 /* cJSON keeps duplicate keys; a second "SNI a.com" would silently never
  * match, so it is an error. */
-static void check_duplicates(struct loader *ld, const cJSON *obj,
-			     const char *path)
+void check_duplicates(struct loader *ld, const cJSON *obj, const char *path)
 {
 	for (const cJSON *a = obj->child; a; a = a->next)
 		for (const cJSON *b = a->next; b; b = b->next)
@@ -102,8 +100,8 @@ void settings_default(struct settings *s)
 	s->mode = MODE_AUTO;
 }
 
-static int get_duration(struct loader *ld, const cJSON *v, const char *path,
-			uint64_t *out)
+int get_duration(struct loader *ld, const cJSON *v, const char *path,
+		 uint64_t *out)
 {
 	if (cJSON_IsString(v) && !parse_duration_ms(v->valuestring, out))
 		return 0;
@@ -128,8 +126,8 @@ static int get_size(struct loader *ld, const cJSON *v, const char *path,
 	return -EINVAL;
 }
 
-static int get_count(struct loader *ld, const cJSON *v, const char *path,
-		     uint64_t min, uint64_t max, uint64_t *out)
+int get_count(struct loader *ld, const cJSON *v, const char *path,
+	      uint64_t min, uint64_t max, uint64_t *out)
 {
 	if (cJSON_IsNumber(v) && v->valuedouble >= (double)min &&
 	    v->valuedouble <= (double)max &&
@@ -156,7 +154,7 @@ int data_mode_parse(const char *s, enum data_mode *m)
 }
 
 /* One resolver entry per host name, whatever the ports. */
-static struct dns_entry *dns_intern(struct config *c, const char *host)
+struct dns_entry *dns_intern(struct config *c, const char *host)
 {
 	struct dns_entry **grown, *e;
 
@@ -176,195 +174,43 @@ static struct dns_entry *dns_intern(struct config *c, const char *host)
 	return e;
 }
 
-static void parse_upstream(struct loader *ld, const cJSON *v, const char *path,
-			   struct upstream *up)
+/* A key that appeared before in its object: check_duplicates said so;
+ * parsing it again would only overwrite (and leak) the first. */
+bool dup_before(const cJSON *obj, const cJSON *f)
 {
-	const char *why = NULL;
-	bool literal;
+	for (const cJSON *e = obj->child; e && e != f; e = e->next)
+		if (e->string && f->string && !strcmp(e->string, f->string))
+			return true;
+	return false;
+}
 
-	if (!cJSON_IsString(v)) {
-		cfg_error(ld, path, "expected a string \"host:port\"");
-		return;
-	}
-	up->text = strdup(v->valuestring);
-	if (addr_parse(v->valuestring, up->host, sizeof(up->host), &up->port,
-		       &up->addr, &up->addrlen, &literal, &why)) {
-		cfg_error(ld, path, "%s", why);
-		return;
-	}
-	up->literal = literal;
-	if (!literal) {
-		up->dns = dns_intern(ld->cfg, up->host);
-		if (!up->dns)
-			cfg_error(ld, path, "out of memory");
+/* A listener option: a lower-case key beside the protocols. */
+static void parse_option(struct loader *ld, const cJSON *f, const char *path,
+			 struct listener *l)
+{
+	uint64_t n = 0;
+
+	if (!strcmp(f->string, "on_timeout")) {
+		parse_on_timeout(ld, f, path, l);
+	} else if (!strcmp(f->string, "accept_proxy")) {
+		parse_cidrs(ld, f, path, &l->accept_proxy, &l->naccept_proxy);
+	} else if (!strcmp(f->string, "regex_window")) {
+		if (!get_count(ld, f, path, 1, BYTES_REGEX_MAX, &n))
+			l->regex_window = (uint32_t)n;
+	} else {
+		cfg_error(ld, path, "unknown listener option (expected \"on_timeout\", "
+			  "\"accept_proxy\", \"regex_window\"; protocols are upper case: %s, CATCHALL)",
+			  proto_names());
 	}
 }
 
-/* "SNI a.example" -> keyword SNI, argument a.example (normalised). */
-static void parse_rule_key(struct loader *ld, const struct proto *proto,
-			   const char *key, const char *path, struct rule *r)
+/* The protocols and options of one listener object. */
+static void parse_listener_body(struct loader *ld, const cJSON *v,
+				const char *path, struct listener *l)
 {
-	const struct proto_keyword *kw;
-	const char *sp = strchr(key, ' ');
-	size_t wlen = sp ? (size_t)(sp - key) : strlen(key);
-	const char *arg = sp ? sp + 1 : NULL;
-
-	if (!strcmp(key, "CATCHALL")) {
-		r->catchall = true;
-		return;
-	}
-	if (!proto) {
-		cfg_error(ld, path, "the CATCHALL protocol takes only a \"CATCHALL\" rule");
-		return;
-	}
-	kw = proto_keyword(proto, key, wlen);
-	if (!kw) {
-		char words[256] = "";
-		size_t n = 0;
-
-		for (const struct proto_keyword *k = proto->keywords;
-		     k && k->word; k++)
-			n += snprintf(words + n, sizeof(words) - n, "%s\"%s ...\"",
-				      n ? ", " : "", k->word);
-		cfg_error(ld, path, "unknown rule for %s (expected %s or \"CATCHALL\")",
-			  proto->name, words);
-		return;
-	}
-	while (arg && *arg == ' ')
-		arg++;
-	if (arg && !*arg)
-		arg = NULL;
-	if (kw->needs_arg && !arg) {
-		cfg_error(ld, path, "rule \"%s\" needs a value, e.g. \"%s example.com\"",
-			  kw->word, kw->word);
-		return;
-	}
-	r->m.field = kw->field;
-	if (arg) {
-		size_t n;
-
-		r->m.arg = strdup(arg);
-		if (!r->m.arg)
-			return;
-		/* Names compare case-insensitively, without a trailing dot. */
-		if (kw->field == FIELD_SNI || kw->field == FIELD_HOST) {
-			for (char *p = r->m.arg; *p; p++)
-				*p = tolower((unsigned char)*p);
-			n = strlen(r->m.arg);
-			if (n > 1 && r->m.arg[n - 1] == '.')
-				r->m.arg[n - 1] = '\0';
-		}
-	}
-}
-
-static void parse_rule(struct loader *ld, const struct proto *proto,
-		       const cJSON *v, const char *path, struct rule *r)
-{
-	const cJSON *act = NULL, *to = NULL;
-
-	r->key = strdup(v->string);
-	r->path = strdup(path);
-	parse_rule_key(ld, proto, v->string, path, r);
-	if (!cJSON_IsObject(v)) {
-		cfg_error(ld, path, "expected an object {\"action\": ...}");
-		return;
-	}
-	check_duplicates(ld, v, path);
-	for (const cJSON *f = v->child; f; f = f->next) {
-		char *fp = path_join(path, f->string);
-
-		if (!strcmp(f->string, "action"))
-			act = f;
-		else if (!strcmp(f->string, "to_addr"))
-			to = f;
-		else
-			cfg_error(ld, fp, "unknown key (expected \"action\", \"to_addr\")");
-		free(fp);
-	}
-	if (!act) {
-		cfg_error(ld, path, "\"action\" missing (FORWARD or REJECT)");
-		return;
-	}
-	if (!cJSON_IsString(act) ||
-	    (strcmp(act->valuestring, "FORWARD") && strcmp(act->valuestring, "REJECT"))) {
-		char *fp = path_join(path, "action");
-
-		cfg_error(ld, fp, "expected \"FORWARD\" or \"REJECT\"");
-		free(fp);
-		return;
-	}
-	r->action = strcmp(act->valuestring, "FORWARD") ? ACT_REJECT : ACT_FORWARD;
-	if (r->action == ACT_FORWARD) {
-		char *fp = path_join(path, "to_addr");
-
-		if (!to)
-			cfg_error(ld, path, "FORWARD needs \"to_addr\"");
-		else
-			parse_upstream(ld, to, fp, &r->up);
-		free(fp);
-	} else if (to) {
-		char *fp = path_join(path, "to_addr");
-
-		cfg_error(ld, fp, "REJECT takes no \"to_addr\"");
-		free(fp);
-	}
-}
-
-static void parse_group(struct loader *ld, const cJSON *v, const char *path,
-			const struct proto *proto, struct pgroup *g,
-			struct rule **catchall)
-{
-	const cJSON *rules = v;
-	int n = 0;
-
-	g->proto = proto;
-	if (!cJSON_IsObject(v)) {
-		cfg_error(ld, path, "expected an object of rules");
-		return;
-	}
-	/* An early sample config wrapped rules in "rules": {...}. */
-	if (cJSON_GetArraySize(v) == 1 && v->child->string &&
-	    !strcmp(v->child->string, "rules") && cJSON_IsObject(v->child))
-		rules = v->child;
-	check_duplicates(ld, rules, path);
-	g->rules = calloc(cJSON_GetArraySize(rules) + 1, sizeof(*g->rules));
-	if (!g->rules) {
-		cfg_error(ld, path, "out of memory");
-		return;
-	}
-	for (const cJSON *r = rules->child; r; r = r->next) {
-		char *rp = path_join(path, r->string);
-		struct rule *dst = &g->rules[n];
-
-		parse_rule(ld, proto, r, rp, dst);
-		free(rp);
-		if (dst->catchall) {
-			if (!*catchall)
-				*catchall = dst;
-		}
-		n++;
-	}
-	g->nrules = n;
-	if (!n)
-		cfg_error(ld, path, "no rules");
-}
-
-static void parse_listener(struct loader *ld, const cJSON *v, const char *path,
-			   struct listener *l)
-{
-	char host[256];
-	const char *why = NULL;
-	uint16_t port;
-	bool literal;
 	int ng = 0;
 
-	l->text = strdup(v->string);
-	if (addr_parse(v->string, host, sizeof(host), &port, &l->addr,
-		       &l->addrlen, &literal, &why)) {
-		cfg_error(ld, path, "bad listen address: %s", why);
-	} else if (!literal) {
-		cfg_error(ld, path, "listen address must be an IP literal, e.g. 0.0.0.0:443 or [::]:443");
-	}
+	l->regex_window = 256;
 	if (!cJSON_IsObject(v)) {
 		cfg_error(ld, path, "expected an object of protocols");
 		return;
@@ -379,7 +225,11 @@ static void parse_listener(struct loader *ld, const cJSON *v, const char *path,
 		char *pp = path_join(path, p->string);
 		const struct proto *proto = NULL;
 
-		if (!strcmp(p->string, "CATCHALL")) {
+		if (dup_before(v, p)) {
+			/* reported by check_duplicates */
+		} else if (islower((unsigned char)p->string[0])) {
+			parse_option(ld, p, pp, l);
+		} else if (!strcmp(p->string, "CATCHALL")) {
 			struct pgroup tmp = { 0 };
 			struct rule *ca = NULL;
 
@@ -396,19 +246,82 @@ static void parse_listener(struct loader *ld, const cJSON *v, const char *path,
 			l->groups[ng].catchall = ca;
 			ng++;
 		} else {
-			char names[256] = "";
-			size_t n = 0;
-
-			for (const struct proto *const *q = proto_table; *q; q++)
-				n += snprintf(names + n, sizeof(names) - n, "%s, ",
-					      (*q)->name);
-			cfg_error(ld, pp, "unknown protocol (known: %sCATCHALL)", names);
+			cfg_error(ld, pp, "unknown protocol (known: %s, CATCHALL)", proto_names());
 		}
 		free(pp);
 	}
 	l->ngroups = ng;
 	if (!ng)
 		cfg_error(ld, path, "no protocols: add at least a \"CATCHALL\"");
+	if (l->regex_window > ld->cfg->set.sniff_max)
+		l->regex_window = (uint32_t)ld->cfg->set.sniff_max;
+}
+
+/* One address of a listener key: "0.0.0.0:443". */
+static void parse_listen_addr(struct loader *ld, const char *text,
+			      const char *path, struct listener *l)
+{
+	char host[256];
+	const char *why = NULL;
+	uint16_t port;
+	bool literal;
+
+	l->text = strdup(text);
+	if (addr_parse(text, host, sizeof(host), &port, &l->addr,
+		       &l->addrlen, &literal, &why)) {
+		cfg_error(ld, path, "bad listen address%s%s: %s", strcmp(text, path) ? " " : "",
+			  text, why);
+	} else if (!literal) {
+		cfg_error(ld, path, "listen address must be an IP literal, e.g. 0.0.0.0:443 or [::]:443");
+	}
+}
+
+/* A listener key names one address or several, comma-separated
+ * ("0.0.0.0:443, [::]:443, 0.0.0.0:8443"): one socket each, one rule set.
+ * Returns the number of listeners filled in from l on. */
+static int parse_listener(struct loader *ld, const cJSON *v, const char *path,
+			  struct listener *l)
+{
+	char *keys = strdup(v->string), *save = NULL, *tok;
+	int n = 0;
+
+	if (!keys) {
+		cfg_error(ld, path, "out of memory");
+		return 0;
+	}
+	for (tok = strtok_r(keys, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *end;
+
+		while (*tok == ' ')
+			tok++;
+		end = tok + strlen(tok);
+		while (end > tok && end[-1] == ' ')
+			*--end = '\0';
+		parse_listen_addr(ld, tok, path, &l[n]);
+		if (n) {
+			struct listener *first = &l[0];
+
+			l[n].shared = true;
+			l[n].groups = first->groups;
+			l[n].ngroups = first->ngroups;
+			l[n].catchall = first->catchall;
+			l[n].on_timeout = first->on_timeout;
+			l[n].on_timeout_ms = first->on_timeout_ms;
+			l[n].accept_proxy = first->accept_proxy;
+			l[n].naccept_proxy = first->naccept_proxy;
+			l[n].regex_window = first->regex_window;
+		} else {
+			parse_listener_body(ld, v, path, &l[0]);
+		}
+		n++;
+	}
+	if (!n) {
+		parse_listen_addr(ld, v->string, path, &l[0]);
+		parse_listener_body(ld, v, path, &l[0]);
+		n = 1;
+	}
+	free(keys);
+	return n;
 }
 
 static void parse_settings(struct loader *ld, const cJSON *root,
@@ -540,20 +453,27 @@ struct config *config_parse(const char *json, size_t len, const char *name,
 		goto out;
 	}
 	check_duplicates(&ld, servers, "servers");
-	c->listeners = calloc(cJSON_GetArraySize(servers), sizeof(*c->listeners));
+	for (const cJSON *s = servers->child; s; s = s->next) {
+		n++;
+		for (const char *p = s->string; *p; p++)
+			n += *p == ',';
+	}
+	c->listeners = calloc(n, sizeof(*c->listeners));
 	if (!c->listeners)
 		goto out;
+	n = 0;
 	for (const cJSON *s = servers->child; s; s = s->next) {
 		char *sp = path_join("servers", s->string);
+		int added = parse_listener(&ld, s, sp, &c->listeners[n]);
 
-		parse_listener(&ld, s, sp, &c->listeners[n]);
-		for (int j = 0; j < n; j++)
-			if (c->listeners[j].addrlen &&
-			    same_addr(&c->listeners[j], &c->listeners[n]))
-				cfg_error(&ld, sp, "same address as \"%s\"",
-					  c->listeners[j].text);
+		for (int k = n; k < n + added; k++)
+			for (int j = 0; j < k; j++)
+				if (c->listeners[j].addrlen &&
+				    same_addr(&c->listeners[j], &c->listeners[k]))
+					cfg_error(&ld, sp, "same address as \"%s\"",
+						  c->listeners[j].text);
 		free(sp);
-		n++;
+		n += added;
 	}
 	c->nlisteners = n;
 	mark_v6only(c);
@@ -618,14 +538,6 @@ out:
 	return c;
 }
 
-static void rule_free(struct rule *r)
-{
-	free(r->key);
-	free(r->path);
-	free(r->m.arg);
-	free(r->up.text);
-}
-
 void config_free(struct config *c)
 {
 	if (!c)
@@ -633,13 +545,20 @@ void config_free(struct config *c)
 	for (int i = 0; i < c->nlisteners; i++) {
 		struct listener *l = &c->listeners[i];
 
+		free(l->text);
+		if (l->shared)
+			continue;
 		for (int g = 0; g < l->ngroups; g++) {
 			for (int r = 0; r < l->groups[g].nrules; r++)
 				rule_free(&l->groups[g].rules[r]);
 			free(l->groups[g].rules);
 		}
 		free(l->groups);
-		free(l->text);
+		if (l->on_timeout) {
+			rule_free(l->on_timeout);
+			free(l->on_timeout);
+		}
+		free(l->accept_proxy);
 	}
 	free(c->listeners);
 	for (int i = 0; i < c->ndns; i++)

@@ -4,15 +4,19 @@
  *
  *   servers -> "listen addr" -> PROTOCOL -> "RULE" -> {action, to_addr}
  *
- * Order is the file's order everywhere (cJSON keeps it).
+ * extended with rule conditions, rule arrays, several upstreams and
+ * listener options (README, "Routing").  Order is the file's order
+ * everywhere (cJSON keeps it); the first match wins (route.h).
  */
 #ifndef PT_CONFIG_H
 #define PT_CONFIG_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <regex.h>
 #include <sys/socket.h>
 
+#include "match.h"
 #include "proto.h"
 
 struct dns_entry;
@@ -22,8 +26,26 @@ enum action_type {
 	ACT_FORWARD,
 };
 
-/* A to_addr: a literal address, or a host name the resolver keeps fresh. */
-struct upstream {
+/* How a REJECT ends the connection. */
+enum reject_mode {
+	REJECT_CLOSE = 0,	/* FIN, after reading what was peeked */
+	REJECT_RST,		/* RST (SO_LINGER 0) */
+	REJECT_TLS_ALERT,	/* a fatal TLS alert record, then FIN */
+};
+
+enum balance {
+	BAL_ROUNDROBIN = 0,
+	BAL_FIRST,		/* in the order written: failover */
+	BAL_LEASTCONN,
+	BAL_SOURCE,		/* hash of the client address */
+};
+
+/* Shared by all workers, updated with atomics (upstream.c). */
+struct target_state;
+
+/* One "host:port" of a to_addr: a literal address, or a host name the
+ * resolver keeps fresh. */
+struct target {
 	char *text;			/* as written */
 	char host[256];
 	uint16_t port;
@@ -31,11 +53,44 @@ struct upstream {
 	struct sockaddr_storage addr;	/* literal only */
 	socklen_t addrlen;
 	struct dns_entry *dns;		/* host name only */
+	struct target_state *st;
+};
+
+#define UP_MAX_TARGETS 64
+
+/* A FORWARD's to_addr (one string or an array) and how to use it. */
+struct upstream {
+	char *text;			/* the first target, as written (logs) */
+	struct target *t;
+	int n;
+	enum balance balance;
+	uint64_t connect_timeout_ms;	/* 0: the global connect_timeout */
+	uint32_t health_fails;		/* 0: passive health checks off */
+	uint64_t health_cooldown_ms;
+	int send_proxy;			/* 0, or PROXY protocol version 1/2 */
+	bool transparent;		/* connect from the client's address */
+	struct target_state *rr;	/* round-robin counter */
 };
 
 struct matcher {
 	enum sniff_field field;
-	char *arg;			/* NULL: any; else lower-cased name */
+	char *arg;			/* as written after the keyword */
+	struct name_match name;		/* SNI, Host, SSH, Cookie */
+	bool has_re;
+	regex_t re;			/* REGEX */
+};
+
+/* Conditions a rule object may add to its key; all must hold. */
+struct conds {
+	struct cidr *src;		/* client address */
+	int nsrc;
+	struct cidr *dst;		/* address the client connected to */
+	int ndst;
+	struct port_range *port;	/* port the client connected to */
+	int nport;
+	char **alpn;			/* any offered ALPN is one of these */
+	int nalpn;
+	int8_t ech;			/* -1 any, 0 absent, 1 present */
 };
 
 struct rule {
@@ -43,7 +98,10 @@ struct rule {
 	char *path;			/* JSON path, for messages */
 	bool catchall;
 	struct matcher m;
+	struct conds c;
 	enum action_type action;
+	enum reject_mode reject;
+	uint8_t alert;			/* REJECT_TLS_ALERT: description */
 	struct upstream up;		/* ACT_FORWARD */
 };
 
@@ -60,9 +118,17 @@ struct listener {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	bool v6only;			/* [::] beside 0.0.0.0 on one port */
+	bool shared;			/* groups belong to an earlier listener
+					 * ("ADDR1, ADDR2": one rule set) */
 	struct pgroup *groups;
 	int ngroups;
 	struct rule *catchall;		/* "CATCHALL": {"CATCHALL": ...} */
+	/* Listener options (lower-case keys beside the protocols). */
+	struct rule *on_timeout;	/* client silent for on_timeout_ms */
+	uint64_t on_timeout_ms;
+	struct cidr *accept_proxy;	/* who may send us a PROXY header */
+	int naccept_proxy;
+	uint32_t regex_window;		/* REGEX waits for at most this */
 };
 
 enum data_mode {

@@ -6,7 +6,9 @@
  *          -> drain each direction, pass its FIN on -> close
  *
  * Nothing here ever reads payload: the bytes peeked while sniffing stay in
- * the socket and go to the upstream with everything after them.
+ * the socket and go to the upstream with everything after them (only a
+ * trusted peer's PROXY header is read, accept_proxy).  Sniffing details:
+ * sniff.c; choosing, retrying and connecting upstreams: upstream.c.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -20,15 +22,15 @@
 
 #include "conn.h"
 #include "log.h"
+#include "match.h"
+#include "proxyproto.h"
 #include "splice.h"
 #include "util.h"
 
 #define EP_ON (1u << 26)	/* registered, even with an empty mask */
 #define TICK_MAX_MS 100
-
 static void conn_sniff(struct conn *c, bool final);
 static void conn_routed(struct conn *c, const struct sniff *s);
-static void conn_resolve(struct conn *c);
 static void conn_connect(struct conn *c);
 static void conn_connected(struct conn *c);
 static void conn_handoff(struct conn *c);
@@ -83,6 +85,17 @@ void conn_accept(struct worker *w, struct lsock *ls, int fd,
 	c->w = w;
 	c->l = ls->l;
 	c->peer = *peer;
+	c->src = *peer;
+	addr_unmap(&c->src);
+	{
+		socklen_t len = sizeof(c->dst);
+
+		if (getsockname(fd, (struct sockaddr *)&c->dst, &len))
+			c->dst = ls->l->addr;
+		addr_unmap(&c->dst);
+	}
+	sniffer_init(&c->sn, fd);
+	c->ut.active = -1;
 	c->t0_ms = now_ms();
 	c->cli = (struct endpoint){ .ev.kind = EV_CLIENT, .fd = fd };
 	c->up = (struct endpoint){ .ev.kind = EV_UPSTREAM, .fd = -1 };
@@ -102,26 +115,83 @@ void conn_accept(struct worker *w, struct lsock *ls, int fd,
 	/* Edge-triggered while sniffing: unread (peeked) bytes would keep a
 	 * level-triggered EPOLLIN firing; each new segment is one edge. */
 	ep_watch(c, &c->cli, EPOLLIN | EPOLLRDHUP | EPOLLET | EP_ON);
-	timer_set(&w->timers, &c->tm, c->t0_ms + S(c)->sniff_timeout_ms);
+	/* A listener with on_timeout first waits that long for a first byte
+	 * (server-first protocols), then for the sniff deadline. */
+	c->silent_armed = c->l->on_timeout &&
+			  c->l->on_timeout_ms < S(c)->sniff_timeout_ms;
+	timer_set(&w->timers, &c->tm, c->t0_ms + (c->silent_armed ? c->l->on_timeout_ms
+								  : S(c)->sniff_timeout_ms));
 	conn_sniff(c, false);
 }
 
 /* ---- sniff ----------------------------------------------------------- */
 
+/* accept_proxy: a trusted peer's connection starts with a PROXY header;
+ * the client it names replaces the peer.  Returns 1 when done, 0 to wait
+ * for more, -1 if the connection ended. */
+static int conn_proxy_in(struct conn *c, bool final)
+{
+	struct proxy_info pi;
+	size_t behind = 0;
+	int len = sniff_proxy_header(&c->sn, c->w->peekbuf, S(c)->sniff_max, final,
+				     &pi, &behind);
+
+	if (!len)
+		return 0;
+	if (len < 0) {
+		conn_end(c, len == -EPROTO ? "proxy-bad" : "client-reset", -len);
+		return -1;
+	}
+	c->proxied = true;
+	/* The sockmap takes whole skbs from the receive queue (tcp_read_skb)
+	 * and would send the header again if data shares its skb: if bytes
+	 * are already queued behind it, this connection uses splice(2),
+	 * which starts where we stopped reading. */
+	c->no_kernel = behind > 0;
+	if (pi.has_addr) {
+		c->src = pi.src;
+		c->dst = pi.dst;
+		addr_unmap(&c->src);
+		addr_unmap(&c->dst);
+	}
+	return 1;
+}
+
+/* The next look at a trickling client, or its sniff deadline. */
+static void sniff_poll(struct conn *c, uint32_t ms)
+{
+	uint64_t end = c->t0_ms + S(c)->sniff_timeout_ms, t = now_ms() + ms;
+
+	timer_set(&c->w->timers, &c->tm, t < end ? t : end);
+}
+
 static void conn_sniff(struct conn *c, bool final)
 {
 	size_t cap = S(c)->sniff_max;
+	struct route_in in = {
+		.buf = c->w->peekbuf,
+		.src = (const struct sockaddr *)&c->src,
+		.dst = (const struct sockaddr *)&c->dst,
+	};
 	struct sniff s;
 	struct route rt;
+	uint32_t poll;
 	ssize_t n;
 
-	n = recv(c->cli.fd, c->w->peekbuf, cap, MSG_PEEK | MSG_DONTWAIT);
+	if (!c->proxied && c->l->naccept_proxy &&
+	    cidr_list_matches(c->l->accept_proxy, c->l->naccept_proxy,
+			      (const struct sockaddr *)&c->peer) &&
+	    conn_proxy_in(c, final) <= 0)
+		return;
+	if (!final && !sniff_worth(&c->sn, c->w->peekbuf, cap))
+		return;
+	n = sniff_peek(&c->sn, 0, c->w->peekbuf, cap);
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EINTR) {
 			conn_end(c, "client-reset", errno);
 			return;
 		}
-		n = c->peeked;	/* nothing new; decide on what we had */
+		n = c->sn.peeked;	/* nothing new; decide on what we had */
 		if (!final)
 			return;
 	} else if (n == 0) {
@@ -129,10 +199,18 @@ static void conn_sniff(struct conn *c, bool final)
 	}
 	if ((size_t)n >= cap)
 		final = true;
-	c->peeked = n;
+	c->sn.peeked = n;
 	c->final_peek = final;
-	if (!route_decide(c->l, c->w->peekbuf, n, final, &s, &rt))
+	in.len = n;
+	in.final = final;
+	if (!route_decide(c->l, &in, &s, &rt)) {
+		poll = sniff_undecided(&c->sn, &rt, n, cap);
+		if (poll) {
+			c->silent_armed = false;	/* it did say something */
+			sniff_poll(c, poll);
+		}
 		return;
+	}
 	c->rt = rt;
 	conn_routed(c, &s);
 }
@@ -144,8 +222,8 @@ static void log_sniff(const struct conn *c, const struct sniff *s)
 	if (log_max < LOG_DEBUG)
 		return;
 	pr_debug("conn client=%s sniffed=%zu%s proto=%s rule=\"%s\" sni=%s alpn=%s%s host=%s",
-		 addr_str((const struct sockaddr *)&c->peer, peer, sizeof(peer)),
-		 c->peeked, c->final_peek ? " (final)" : "", c->rt.proto,
+		 addr_str((const struct sockaddr *)&c->src, peer, sizeof(peer)),
+		 c->sn.peeked, c->final_peek ? " (final)" : "", c->rt.proto,
 		 c->rt.rule ? c->rt.rule->key : "-", s->has_sni ? s->sni : "-",
 		 s->n_alpn ? s->alpn[0] : "-", s->n_alpn > 1 ? ",..." : "",
 		 s->has_host ? s->host : "-");
@@ -153,12 +231,33 @@ static void log_sniff(const struct conn *c, const struct sniff *s)
 
 /* ---- route ----------------------------------------------------------- */
 
+/* REJECT: "close" reads what the client sent so close() sends a FIN, not
+ * a RST; "rst" resets; "tls-alert" answers with a fatal alert first. */
+static void conn_reject(struct conn *c, const struct rule *r)
+{
+	if (r->reject == REJECT_TLS_ALERT) {
+		uint8_t rec[7] = { 21, 3, 3, 0, 2, 2, r->alert };
+
+		if (send(c->cli.fd, rec, sizeof(rec), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+			pr_debug("conn fd %d: TLS alert not sent: %s", c->cli.fd,
+				 strerror(errno));
+	}
+	if (r->reject == REJECT_RST)
+		c->rst_client = true;
+	else
+		recv(c->cli.fd, c->w->peekbuf, S(c)->sniff_max, MSG_DONTWAIT | MSG_TRUNC);
+	conn_end(c, "reject", 0);
+}
+
 static void conn_routed(struct conn *c, const struct sniff *s)
 {
 	const struct rule *r = c->rt.rule;
 
 	timer_cancel(&c->w->timers, &c->tm);
 	log_sniff(c, s);
+	/* Sniffing knobs back to normal: the data path reads from byte 0 and
+	 * wakes for every byte. */
+	sniff_done(&c->sn);
 	/* Until the kernel takes over, only errors on the client matter; its
 	 * bytes wait in its socket. */
 	ep_watch(c, &c->cli, EP_ON);
@@ -167,59 +266,30 @@ static void conn_routed(struct conn *c, const struct sniff *s)
 		return;
 	}
 	if (r->action == ACT_REJECT) {
-		/* Consume what was peeked so close() sends a FIN, not a RST. */
-		if (c->peeked)
-			recv(c->cli.fd, c->w->peekbuf, c->peeked, MSG_DONTWAIT | MSG_TRUNC);
-		conn_end(c, "reject", 0);
+		conn_reject(c, r);
 		return;
 	}
-	conn_resolve(c);
-}
-
-/* ---- resolve --------------------------------------------------------- */
-
-static void set_port(struct sockaddr_storage *ss, uint16_t port)
-{
-	if (ss->ss_family == AF_INET)
-		((struct sockaddr_in *)ss)->sin_port = htons(port);
-	else if (ss->ss_family == AF_INET6)
-		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
-}
-
-static void conn_resolve(struct conn *c)
-{
-	const struct upstream *u = &c->rt.rule->up;
-	int n;
-
-	if (u->literal) {
-		c->cand[0] = u->addr;
-		n = 1;
-	} else {
-		n = dns_get(u->dns, c->cand, DNS_MAX_ADDRS);
-		if (n == 0) {
-			/* First answer not in yet: the resolver wakes us. */
-			c->st = CS_RESOLVE;
-			timer_set(&c->w->timers, &c->tm,
-				  now_ms() + S(c)->connect_timeout_ms);
-			return;
-		}
-		if (n < 0) {
-			conn_end(c, "resolve-failed", -n);
-			return;
-		}
-		for (int i = 0; i < n; i++)
-			set_port(&c->cand[i], u->port);
-	}
-	c->ncand = n;
-	c->icand = 0;
+	up_plan(&c->ut, &r->up, (const struct sockaddr *)&c->src, now_ms());
 	conn_connect(c);
+}
+
+/* The client said nothing for on_timeout.after: a server-first protocol. */
+static void conn_silent(struct conn *c)
+{
+	struct sniff s;
+
+	memset(&s, 0, sizeof(s));
+	c->rt.rule = c->l->on_timeout;
+	c->rt.proto = "TIMEOUT";
+	c->final_peek = true;
+	conn_routed(c, &s);
 }
 
 void conn_resolved(struct conn *c)
 {
 	if (c->st == CS_RESOLVE) {
 		timer_cancel(&c->w->timers, &c->tm);
-		conn_resolve(c);
+		conn_connect(c);
 	}
 }
 
@@ -246,43 +316,51 @@ static const char *connect_failure(int err)
 	}
 }
 
-static socklen_t ss_len(const struct sockaddr_storage *ss)
+static uint64_t connect_timeout(const struct conn *c)
 {
-	return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-					 : sizeof(struct sockaddr_in);
+	uint64_t t = c->rt.rule->up.connect_timeout_ms;
+
+	return t ? t : S(c)->connect_timeout_ms;
 }
 
-/* Try the candidate addresses in order; the next one on any failure. */
+/* The rule's targets in the order up_plan chose, each address of each;
+ * the next one on any failure.  A host name without an answer yet parks
+ * the connection until the resolver wakes us. */
 static void conn_connect(struct conn *c)
 {
-	int err = c->end_err;
+	const struct upstream *u = &c->rt.rule->up;
+	struct sockaddr_storage sa;
+	int r, fd = -1;
 
-	while (c->icand < c->ncand) {
-		const struct sockaddr_storage *sa = &c->cand[c->icand];
-		int fd = socket(sa->ss_family,
-				SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-
-		if (fd < 0) {
-			err = errno;
-			c->icand++;
-			continue;
-		}
-		set_nodelay(fd);
-		if (!connect(fd, (const struct sockaddr *)sa, ss_len(sa)) ||
-		    errno == EINPROGRESS) {
-			c->up.fd = fd;
-			c->upaddr = *sa;
-			c->st = CS_CONNECT;
-			ep_watch(c, &c->up, EPOLLOUT | EP_ON);
-			timer_set(&c->w->timers, &c->tm,
-				  now_ms() + S(c)->connect_timeout_ms);
+	for (;;) {
+		r = up_next(&c->ut, &sa);
+		if (r == 0) {
+			c->st = CS_RESOLVE;
+			timer_set(&c->w->timers, &c->tm, now_ms() + connect_timeout(c));
 			return;
 		}
-		err = errno;
-		close(fd);
-		c->icand++;
+		if (r < 0) {
+			conn_end(c, c->upaddr.ss_family ? connect_failure(-r) : "resolve-failed", -r);
+			return;
+		}
+		c->upaddr = sa;
+		r = up_connect(u, &sa, (const struct sockaddr *)&c->src, &fd);
+		if (!r) {
+			c->up.fd = fd;
+			c->st = CS_CONNECT;
+			ep_watch(c, &c->up, EPOLLOUT | EP_ON);
+			timer_set(&c->w->timers, &c->tm, now_ms() + connect_timeout(c));
+			return;
+		}
+		if (log_max >= LOG_DEBUG) {
+			char a[ADDR_STRLEN];
+
+			pr_debug("connect %s%s: %s",
+				 addr_str((struct sockaddr *)&sa, a, sizeof(a)),
+				 u->transparent ? " (transparent)" : "", strerror(-r));
+		}
+		up_result(&c->ut, -r, now_ms());
 	}
-	conn_end(c, connect_failure(err), err);
 }
 
 static void connect_failed(struct conn *c, int err)
@@ -294,8 +372,7 @@ static void connect_failed(struct conn *c, int err)
 	ep_watch(c, &c->up, 0);
 	close(c->up.fd);
 	c->up.fd = -1;
-	c->end_err = err;
-	c->icand++;
+	up_result(&c->ut, err, now_ms());
 	conn_connect(c);
 }
 
@@ -308,6 +385,17 @@ static void conn_connected(struct conn *c)
 		return;
 	}
 	timer_cancel(&c->w->timers, &c->tm);
+	up_result(&c->ut, 0, now_ms());
+	/* send_proxy: the header goes before the kernel takes the sockets,
+	 * so that its bytes are not counted as the client's. */
+	if (c->rt.rule->up.send_proxy) {
+		err = proxy_send(c->up.fd, c->rt.rule->up.send_proxy,
+				 (struct sockaddr *)&c->src, (struct sockaddr *)&c->dst);
+		if (err) {
+			conn_end(c, "proxy-send-failed", -err);
+			return;
+		}
+	}
 	conn_handoff(c);
 }
 
@@ -318,7 +406,10 @@ static void conn_handoff(struct conn *c)
 	struct worker *w = c->w;
 
 	ep_watch(c, &c->up, EP_ON);
-	if (kpath_ready() && !worker_slot_get(w, &c->slot, c)) {
+	if (c->no_kernel)
+		pr_debug("conn fd %d: part of an skb was read (PROXY header): this connection uses splice",
+			 c->cli.fd);
+	else if (kpath_ready() && !worker_slot_get(w, &c->slot, c)) {
 		struct ksnap snap[2];
 		bool joined;
 		int err;
@@ -589,11 +680,33 @@ void conn_timer(struct conn *c)
 {
 	switch (c->st) {
 	case CS_SNIFF:
+		if (c->sn.trickle && now_ms() < c->t0_ms + S(c)->sniff_timeout_ms) {
+			conn_sniff(c, false);	/* a poll */
+			if (c->st == CS_SNIFF && c->tm.idx < 0)
+				sniff_poll(c, sniff_next_poll(&c->sn));
+			break;
+		}
+		if (c->silent_armed) {
+			c->silent_armed = false;
+			if (!c->final_peek && !sniff_queued(c->cli.fd)) {
+				conn_silent(c);
+				break;
+			}
+			timer_set(&c->w->timers, &c->tm, c->t0_ms + S(c)->sniff_timeout_ms);
+			break;
+		}
+		/* A client that sent nothing, with on_timeout: its route. */
+		if (c->l->on_timeout && !c->final_peek && !sniff_queued(c->cli.fd)) {
+			conn_silent(c);
+			break;
+		}
 		/* Silent or slow client: decide on what arrived so far. */
 		conn_sniff(c, true);
 		break;
 	case CS_RESOLVE:
-		conn_end(c, "resolve-failed", ETIMEDOUT);
+		/* No answer for this target's name in time: the next one. */
+		up_skip(&c->ut, ETIMEDOUT);
+		conn_connect(c);
 		break;
 	case CS_CONNECT:
 		connect_failed(c, ETIMEDOUT);
@@ -625,20 +738,35 @@ static void close_fd(int fd, bool reset)
 	close(fd);
 }
 
+/* Unread bytes at close() make TCP send a RST; a client turned away
+ * before any forwarding (upstream down, no route) gets a clean FIN. */
+static void discard_input(int fd)
+{
+	for (int i = 0; i < 16; i++)
+		if (recv(fd, NULL, 1 << 20, MSG_DONTWAIT | MSG_TRUNC) <= 0)
+			break;
+}
+
 static void conn_log(const struct conn *c, const char *reason, int err,
 		     uint64_t up, uint64_t down)
 {
-	char peer[ADDR_STRLEN], upa[ADDR_STRLEN] = "-";
+	char peer[ADDR_STRLEN], upa[ADDR_STRLEN] = "-", via[ADDR_STRLEN + 8] = "";
 	const struct rule *r = c->rt.rule;
 	bool forwarded = r && r->action == ACT_FORWARD;
+
+	/* The client a PROXY header named, and the proxy it came through. */
+	if (c->proxied) {
+		memcpy(via, " via=", 5);
+		addr_str((const struct sockaddr *)&c->peer, via + 5, sizeof(via) - 5);
+	}
 
 	if (forwarded && c->upaddr.ss_family)
 		addr_str((const struct sockaddr *)&c->upaddr, upa, sizeof(upa));
 	else if (forwarded && r->up.text)
 		snprintf(upa, sizeof(upa), "%s", r->up.text);
 	log_msg(err && strcmp(reason, "eof") ? LOG_WARN : LOG_INFO,
-		"conn client=%s listen=%s proto=%s rule=\"%s\" action=%s upstream=%s path=%s up=%llu down=%llu ms=%llu end=%s%s%s",
-		addr_str((const struct sockaddr *)&c->peer, peer, sizeof(peer)),
+		"conn client=%s%s listen=%s proto=%s rule=\"%s\" action=%s upstream=%s path=%s up=%llu down=%llu ms=%llu end=%s%s%s",
+		addr_str((const struct sockaddr *)&c->src, peer, sizeof(peer)), via,
 		c->l->text, c->rt.proto ? c->rt.proto : "-", r ? r->key : "-",
 		!r ? "-" : r->action == ACT_FORWARD ? "FORWARD" : "REJECT", upa,
 		!c->kernel ? c->st == CS_FLOW ? "splice" : "-"
@@ -667,9 +795,12 @@ static void conn_end(struct conn *c, const char *reason, int err)
 	}
 	conn_log(c, reason, err, bytes[DIR_UP], bytes[DIR_DOWN]);
 	timer_cancel(&w->timers, &c->tm);
+	up_done(&c->ut);
 	ep_watch(c, &c->cli, 0);
 	ep_watch(c, &c->up, 0);
-	close_fd(c->cli.fd, rst_cli);
+	if (c->st < CS_FLOW && !rst_cli && !rst_up && !c->rst_client)
+		discard_input(c->cli.fd);
+	close_fd(c->cli.fd, rst_cli || c->rst_client);
 	close_fd(c->up.fd, rst_up);
 	c->cli.fd = c->up.fd = -1;
 	if (c->kernel)

@@ -10,8 +10,10 @@
 
 #include "resolve.h"
 #include "route.h"
+#include "sniff.h"
 #include "sockmap.h"
 #include "timer.h"
+#include "upstream.h"
 #include "worker.h"
 
 enum conn_state {
@@ -54,19 +56,24 @@ struct conn {
 	const struct listener *l;
 	struct route rt;
 	struct sockaddr_storage peer, upaddr;
-	struct sockaddr_storage cand[DNS_MAX_ADDRS];
-	int ncand, icand;
+	/* The client and the address it connected to, v4-mapped addresses
+	 * unmapped; a trusted PROXY header replaces both. */
+	struct sockaddr_storage src, dst;
+	bool proxied;			/* a PROXY header was read */
+	bool no_kernel;			/* it shared an skb with data: splice */
+	bool silent_armed;		/* the on_timeout deadline is pending */
+	bool rst_client;		/* REJECT with "rst" */
+	struct sniffer sn;		/* peeks, hints, SO_RCVLOWAT */
+	struct up_try ut;		/* upstream targets: order, retries */
 	uint64_t t0_ms;
 	struct timer tm;
 	uint32_t tick_ms;		/* back-off of drain/thaw checks */
-	size_t peeked;
 	bool final_peek;
 	bool kernel;			/* joined the sockmap (maybe one way now) */
 	bool has_slot;
 	uint32_t slot;
 	uint64_t cookie[2];
 	const char *end;		/* why it ended, for the log */
-	int end_err;
 };
 
 void conn_accept(struct worker *w, struct lsock *ls, int fd,

@@ -44,7 +44,13 @@ struct sniff {
 	char path[256];			/* truncated if longer */
 	/* SSH identification line, without CR LF */
 	char ssh_banner[256];
+	/* RDP X.224 Connection Request: "Cookie: mstshash=NAME" (NAME) */
+	bool has_rdp_cookie;
+	char rdp_cookie[128];
 };
+
+/* The XMPP probe reports the stream's to='domain' as has_host/host, so
+ * "Host example.com" reads the same in both protocols. */
 
 /* What a rule can test; each protocol names the keywords it accepts. */
 enum sniff_field {
@@ -53,6 +59,9 @@ enum sniff_field {
 	FIELD_ALPN,
 	FIELD_HOST,
 	FIELD_SSH_BANNER,
+	FIELD_ECH,		/* "ECH": the hello offers encrypted_client_hello */
+	FIELD_RDP_COOKIE,	/* "Cookie NAME": RDP mstshash cookie */
+	FIELD_REGEX,		/* "REGEX ERE": the first bytes themselves */
 };
 
 struct proto_keyword {
@@ -66,6 +75,24 @@ struct proto {
 	enum sniff_verdict (*identify)(const uint8_t *buf, size_t len,
 				       struct sniff *out);
 	const struct proto_keyword *keywords;	/* ends with {NULL} */
+	/* Optional, called only after identify() said SNIFF_MORE: the total
+	 * input length worth calling identify() again with (a lower bound of
+	 * the bytes the answer needs; 0 or len+1: any new byte), and in
+	 * *delim a byte whose arrival is worth a call too (-1: none).  A
+	 * caller that waits for either saves re-parsing the same prefix for
+	 * every byte of a client that trickles; final inputs (EOF, cap,
+	 * deadline) are always passed on.  Pure, like identify().
+	 * A hint never passes over a MATCH: the probe cannot match before
+	 * it.  It may pass over a NO (a wrong byte early in a length-prefixed
+	 * message, a bad byte inside an HTTP line): that answer then comes
+	 * at the hinted point.  Verdicts never change once given, so waiting
+	 * only ever delays a route, never changes it. */
+	size_t (*hint)(const uint8_t *buf, size_t len, int *delim);
+	/* The protocol matches only through a rule that matches (REGEX):
+	 * identify() tells whether there is anything to look at, the rules
+	 * do the rest, and no rule matching is "not yet" until `window`
+	 * bytes (a listener option) or the end of input. */
+	bool rules_decide;
 };
 
 extern const struct proto *const proto_table[];
@@ -73,5 +100,10 @@ extern const struct proto *const proto_table[];
 const struct proto *proto_find(const char *name);
 const struct proto_keyword *proto_keyword(const struct proto *p,
 					  const char *word, size_t wlen);
+/* p->hint, or the built-in hint of the TLS, HTTP and SSH probes. */
+size_t proto_hint(const struct proto *p, const uint8_t *buf, size_t len,
+		  int *delim);
+/* "TLS, HTTP, SSH, ..." for messages. */
+const char *proto_names(void);
 
 #endif /* PT_PROTO_H */

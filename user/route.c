@@ -1,71 +1,137 @@
 // SPDX-License-Identifier: GPL-2.0
-#include <fnmatch.h>
 #include <string.h>
 
 #include "route.h"
+#include "util.h"
 
-bool rule_matches(const struct rule *r, const struct sniff *s)
+static bool alpn_offered(const struct sniff *s, const char *name)
 {
-	const char *arg = r->m.arg;
+	for (int i = 0; i < s->n_alpn; i++)
+		if (!strcmp(s->alpn[i], name))
+			return true;
+	return false;
+}
 
-	switch (r->m.field) {
+static bool port_in(const struct port_range *p, int n, int port)
+{
+	for (int i = 0; i < n; i++)
+		if (port >= p[i].lo && port <= p[i].hi)
+			return true;
+	return false;
+}
+
+/* The rule object's conditions: all must hold. */
+static bool conds_hold(const struct conds *c, const struct sniff *s,
+		       const struct route_in *in)
+{
+	if (c->nsrc && !(in->src && cidr_list_matches(c->src, c->nsrc, in->src)))
+		return false;
+	if (c->ndst && !(in->dst && cidr_list_matches(c->dst, c->ndst, in->dst)))
+		return false;
+	if (c->nport && !(in->dst && port_in(c->port, c->nport, addr_port(in->dst))))
+		return false;
+	if (c->ech >= 0 && s->ech != (c->ech > 0))
+		return false;
+	if (c->nalpn) {
+		int i;
+
+		for (i = 0; i < c->nalpn; i++)
+			if (alpn_offered(s, c->alpn[i]))
+				break;
+		if (i == c->nalpn)
+			return false;
+	}
+	return true;
+}
+
+/* The rule key. */
+static bool key_matches(const struct matcher *m, const struct sniff *s,
+			const struct route_in *in)
+{
+	switch (m->field) {
 	case FIELD_ANY:
 		return true;
 	case FIELD_SNI:
-		return s->has_sni && !strcmp(s->sni, arg);
+		return name_matches(&m->name, s->has_sni ? s->sni : NULL);
 	case FIELD_HOST:
-		return s->has_host && !strcmp(s->host, arg);
+		return name_matches(&m->name, s->has_host ? s->host : NULL);
 	case FIELD_ALPN:
 		/* Any offered protocol, not only the client's first choice. */
 		for (int i = 0; i < s->n_alpn; i++)
-			if (!strcmp(s->alpn[i], arg))
+			if (name_matches(&m->name, s->alpn[i]))
 				return true;
 		return false;
 	case FIELD_SSH_BANNER:
-		return !arg || !fnmatch(arg, s->ssh_banner, 0);
+		return name_matches(&m->name, s->ssh_banner);
+	case FIELD_ECH:
+		return s->ech;
+	case FIELD_RDP_COOKIE:
+		return name_matches(&m->name, s->has_rdp_cookie ? s->rdp_cookie : NULL);
+	case FIELD_REGEX:
+		return m->has_re && bytes_regex_matches(&m->re, in->buf, in->len);
 	}
 	return false;
+}
+
+bool rule_matches(const struct rule *r, const struct sniff *s,
+		  const struct route_in *in)
+{
+	return !r->catchall && key_matches(&r->m, s, in) && conds_hold(&r->c, s, in);
 }
 
 static void route_to(struct route *out, const struct rule *r, const char *proto)
 {
 	out->rule = r;
 	out->proto = proto;
+	out->need = 0;
+	out->delim = -1;
 }
 
-bool route_decide(const struct listener *l, const uint8_t *buf, size_t len,
-		  bool final, struct sniff *s, struct route *out)
+bool route_decide(const struct listener *l, const struct route_in *in,
+		  struct sniff *s, struct route *out)
 {
-	bool undecided = false;
-
 	for (int g = 0; g < l->ngroups; g++) {
 		const struct pgroup *pg = &l->groups[g];
+		const struct proto *p = pg->proto;
+		enum sniff_verdict v;
 
-		if (!pg->proto)
+		if (!p)
 			continue;	/* the CATCHALL protocol: last resort */
 		memset(s, 0, sizeof(*s));
-		switch (pg->proto->identify(buf, len, s)) {
-		case SNIFF_MATCH:
-			for (int i = 0; i < pg->nrules; i++) {
-				const struct rule *r = &pg->rules[i];
+		v = p->identify(in->buf, in->len, s);
+		if (v == SNIFF_MATCH) {
+			struct route_in win = *in;
 
-				if (!r->catchall && rule_matches(r, s)) {
-					route_to(out, r, pg->proto->name);
+			/* REGEX sees the first regex_window bytes only, so that
+			 * what comes after cannot change its answer. */
+			if (p->rules_decide && win.len > l->regex_window)
+				win.len = l->regex_window;
+			for (int i = 0; i < pg->nrules; i++) {
+				if (rule_matches(&pg->rules[i], s, &win)) {
+					route_to(out, &pg->rules[i], p->name);
 					return true;
 				}
 			}
-			route_to(out, pg->catchall ? pg->catchall : l->catchall,
-				 pg->proto->name);
-			return true;
-		case SNIFF_MORE:
-			undecided = true;
-			break;
-		case SNIFF_NO:
-			break;
+			if (!p->rules_decide) {
+				route_to(out, pg->catchall ? pg->catchall : l->catchall,
+					 p->name);
+				return true;
+			}
+			/* REGEX: no rule yet; more bytes may still match. */
+			if (in->final || in->len >= l->regex_window)
+				continue;
+			out->need = 0;
+			out->delim = -1;
+			return false;
+		}
+		if (v == SNIFF_MORE && !in->final) {
+			/* This protocol may still match: the ones after it
+			 * must wait, whatever they would say. */
+			out->rule = NULL;
+			out->need = proto_hint(p, in->buf, in->len, &out->delim);
+			return false;
 		}
 	}
-	if (undecided && !final)
-		return false;
 	memset(s, 0, sizeof(*s));
 	route_to(out, l->catchall, "CATCHALL");
 	return true;

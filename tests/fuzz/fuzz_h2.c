@@ -1,0 +1,14 @@
+// SPDX-License-Identifier: GPL-2.0
+/* libFuzzer harness for the HTTP2 probe (see fuzz_probe.h). */
+#include "proto.h"
+
+extern const struct proto proto_h2;
+#define FUZZ_PROTO proto_h2
+
+#include "fuzz_probe.h"
+
+/* It reports no facts: MATCH is all it says. */
+static void clear_own(struct sniff *s)
+{
+	(void)s;
+}

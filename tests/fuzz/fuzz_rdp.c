@@ -1,0 +1,18 @@
+// SPDX-License-Identifier: GPL-2.0
+/* libFuzzer harness for the RDP probe (see fuzz_probe.h). */
+#include "proto.h"
+
+extern const struct proto proto_rdp;
+#define FUZZ_PROTO proto_rdp
+
+#include "fuzz_probe.h"
+
+static void clear_own(struct sniff *s)
+{
+	size_t n = strnlen(s->rdp_cookie, sizeof(s->rdp_cookie));
+
+	if (n == sizeof(s->rdp_cookie) || s->has_rdp_cookie != (n > 0))
+		BUG("cookie of length %zu, has %d", n, s->has_rdp_cookie);
+	s->has_rdp_cookie = false;
+	memset(s->rdp_cookie, 0, sizeof(s->rdp_cookie));
+}

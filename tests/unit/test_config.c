@@ -1,0 +1,290 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The config grammar of routing: the original format loads as before, the
+ * new forms load into the right structures, and every mistake is one line
+ * naming its JSON path. */
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "unit.h"
+#include "util.h"
+
+static char err[16384];
+
+static struct config *load(const char *json)
+{
+	return config_parse(json, strlen(json), "t.json", NULL, 0, err, sizeof(err));
+}
+
+/* The config must fail with an error line containing `want`. */
+static void want_err(struct unit_ctx *_u, const char *json, const char *want)
+{
+	struct config *c = load(json);
+
+	if (c) {
+		FAILF("loaded, want an error with: %s", want);
+		config_free(c);
+		return;
+	}
+	if (!strstr(err, want))
+		FAILF("errors: %.300s want: %.150s", err, want);
+}
+
+static struct config *want_ok(struct unit_ctx *_u, const char *json)
+{
+	struct config *c = load(json);
+
+	if (!c)
+		FAILF("did not load: %.400s", err);
+	return c;
+}
+
+#define LISTEN(body) "{\"servers\":{\"127.0.0.1:443\":{" body "}}}"
+#define FWD "\"action\":\"FORWARD\",\"to_addr\":\"127.0.0.1:8443\""
+
+/* The example of the original README, byte for byte. */
+TEST(original_format)
+{
+	struct config *c = want_ok(_u,
+		"{\"version\":\"v0.2.0\",\"servers\":{\"127.0.0.1:443\":{\"TLS\":{\"SNI a.example\":"
+		"{\"action\":\"FORWARD\",\"to_addr\":\"10.0.0.1:443\"},\"CATCHALL\":{\"action\":\"REJECT\"}},"
+		"\"CATCHALL\":{\"CATCHALL\":{\"action\":\"FORWARD\",\"to_addr\":\"neverssl.com:80\"}}}}}");
+	const struct listener *l;
+
+	if (!c)
+		return;
+	l = &c->listeners[0];
+	CHECK_INT(c->nlisteners, 1);
+	CHECK_INT(l->ngroups, 2);
+	CHECK_STR(l->groups[0].proto->name, "TLS");
+	CHECK_INT(l->groups[0].nrules, 2);
+	CHECK_STR(l->groups[0].rules[0].key, "SNI a.example");
+	CHECK_INT(l->groups[0].rules[0].m.field, FIELD_SNI);
+	CHECK_INT(l->groups[0].rules[0].m.name.kind, NAME_EXACT);
+	CHECK_INT(l->groups[0].rules[0].up.n, 1);
+	CHECK_STR(l->groups[0].rules[0].up.text, "10.0.0.1:443");
+	CHECK(l->groups[0].rules[0].up.t[0].literal);
+	CHECK(l->groups[0].catchall == &l->groups[0].rules[1]);
+	CHECK_INT(l->groups[0].catchall->action, ACT_REJECT);
+	CHECK_INT(l->groups[0].catchall->reject, REJECT_CLOSE);
+	CHECK(l->catchall && l->catchall->action == ACT_FORWARD);
+	CHECK(!l->catchall->up.t[0].literal);
+	CHECK_INT(c->ndns, 1);
+	CHECK(!l->on_timeout && !l->naccept_proxy);
+	config_free(c);
+}
+
+TEST(rules_wrapper)
+{
+	struct config *c = want_ok(_u, LISTEN("\"TLS\":{\"rules\":{\"SNI a\":{" FWD "},\"SNI b\":{" FWD "}}}"));
+
+	if (c)
+		CHECK_INT(c->listeners[0].groups[0].nrules, 2);
+	config_free(c);
+}
+
+TEST(name_forms)
+{
+	struct config *c = want_ok(_u, LISTEN("\"TLS\":{"
+		"\"SNI A.Example.\":{" FWD "},"
+		"\"SNI *.example.com\":{" FWD "},"
+		"\"SNI ~^api[0-9]+\\\\.example\\\\.com$\":{" FWD "},"
+		"\"SNI\":{" FWD "},"
+		"\"sni b.example\":{" FWD "},"
+		"\"ALPN h2\":{" FWD "},"
+		"\"ECH\":{" FWD "}},"
+		"\"HTTP\":{\"Host *.example\":{" FWD "},\"Host\":{" FWD "}},"
+		"\"SSH\":{\"SSH SSH-2.0-OpenSSH*\":{" FWD "},\"SSH\":{" FWD "}},"
+		"\"RDP\":{\"Cookie alice\":{" FWD "},\"RDP\":{" FWD "}},"
+		"\"REGEX\":{\"REGEX ^\\\\x16\\\\x03[\\\\x01-\\\\x04]\":{" FWD "}}"));
+	const struct rule *r;
+
+	if (!c)
+		return;
+	r = c->listeners[0].groups[0].rules;
+	CHECK_STR(r[0].m.name.text, "a.example");
+	CHECK_INT(r[0].m.name.kind, NAME_EXACT);
+	CHECK_INT(r[1].m.name.kind, NAME_GLOB);
+	CHECK_INT(r[2].m.name.kind, NAME_REGEX);
+	CHECK_INT(r[3].m.name.kind, NAME_NONE);
+	CHECK_INT(r[3].m.field, FIELD_SNI);
+	CHECK_INT(r[4].m.field, FIELD_SNI);
+	CHECK_INT(r[5].m.field, FIELD_ALPN);
+	CHECK_INT(r[6].m.field, FIELD_ECH);
+	r = c->listeners[0].groups[2].rules;
+	CHECK_INT(r[0].m.field, FIELD_SSH_BANNER);
+	CHECK_INT(r[1].m.field, FIELD_ANY);
+	r = c->listeners[0].groups[4].rules;
+	CHECK(r[0].m.has_re);
+	config_free(c);
+}
+
+TEST(array_form)
+{
+	struct config *c = want_ok(_u, LISTEN("\"TLS\":["
+		"{\"match\":\"SNI a.example\",\"src\":\"10.0.0.0/8\"," FWD "},"
+		"{\"match\":\"SNI a.example\",\"action\":\"REJECT\"},"
+		"{\"match\":\"CATCHALL\",\"action\":\"REJECT\",\"reject\":\"rst\"}]"));
+	const struct pgroup *g;
+
+	if (!c)
+		return;
+	g = &c->listeners[0].groups[0];
+	CHECK_INT(g->nrules, 3);
+	CHECK_INT(g->rules[0].c.nsrc, 1);
+	CHECK_INT(g->rules[1].action, ACT_REJECT);
+	CHECK(g->catchall == &g->rules[2]);
+	CHECK_INT(g->catchall->reject, REJECT_RST);
+	CHECK_STR(g->rules[1].path, "servers.\"127.0.0.1:443\".TLS[1]");
+	config_free(c);
+}
+
+TEST(conditions)
+{
+	struct config *c = want_ok(_u, LISTEN("\"TLS\":{\"SNI a\":{"
+		"\"src\":[\"10.0.0.0/8\",\"::1\",\"192.0.2.7\"],\"dst\":\"127.0.0.0/8\","
+		"\"port\":[443,\"8000-8099\"],\"alpn\":[\"h2\",\"acme-tls/1\"],\"ech\":false," FWD "}}"));
+	const struct rule *r;
+
+	if (!c)
+		return;
+	r = &c->listeners[0].groups[0].rules[0];
+	CHECK_INT(r->c.nsrc, 3);
+	CHECK_INT(r->c.src[1].family, AF_INET6);
+	CHECK_INT(r->c.src[1].bits, 128);
+	CHECK_INT(r->c.src[2].bits, 32);
+	CHECK_INT(r->c.ndst, 1);
+	CHECK_INT(r->c.nport, 2);
+	CHECK_INT(r->c.port[1].lo, 8000);
+	CHECK_INT(r->c.port[1].hi, 8099);
+	CHECK_INT(r->c.nalpn, 2);
+	CHECK_STR(r->c.alpn[1], "acme-tls/1");
+	CHECK_INT(r->c.ech, 0);
+	config_free(c);
+}
+
+TEST(upstreams)
+{
+	struct config *c = want_ok(_u, LISTEN("\"TLS\":{\"SNI a\":{\"action\":\"FORWARD\","
+		"\"to_addr\":[\"127.0.0.1:1\",\"[::1]:2\",\"backend.example:3\"],"
+		"\"balance\":\"leastconn\",\"connect_timeout\":\"750ms\","
+		"\"health\":{\"fails\":2,\"cooldown\":\"30s\"},\"send_proxy\":\"v2\",\"transparent\":true},"
+		"\"SNI b\":{" FWD ",\"health\":{}},"
+		"\"CATCHALL\":{\"action\":\"REJECT\",\"reject\":\"tls-alert\",\"alert\":\"handshake_failure\"}}"));
+	const struct rule *r;
+
+	if (!c)
+		return;
+	r = c->listeners[0].groups[0].rules;
+	CHECK_INT(r[0].up.n, 3);
+	CHECK_STR(r[0].up.t[1].text, "[::1]:2");
+	CHECK(!r[0].up.t[2].literal);
+	CHECK_INT(r[0].up.balance, BAL_LEASTCONN);
+	CHECK_INT(r[0].up.connect_timeout_ms, 750);
+	CHECK_INT(r[0].up.health_fails, 2);
+	CHECK_INT(r[0].up.health_cooldown_ms, 30000);
+	CHECK_INT(r[0].up.send_proxy, 2);
+	CHECK(r[0].up.transparent);
+	CHECK_INT(r[1].up.balance, BAL_ROUNDROBIN);
+	CHECK_INT(r[1].up.health_fails, 3);
+	CHECK_INT(r[1].up.health_cooldown_ms, 10000);
+	CHECK_INT(r[2].reject, REJECT_TLS_ALERT);
+	CHECK_INT(r[2].alert, 40);
+	config_free(c);
+}
+
+TEST(listener_options)
+{
+	struct config *c = want_ok(_u, "{\"servers\":{\"127.0.0.1:443, [::1]:443 ,127.0.0.1:8443\":{"
+		"\"on_timeout\":{\"after\":\"300ms\"," FWD ",\"send_proxy\":\"v1\"},"
+		"\"accept_proxy\":[\"127.0.0.1/32\",\"::1/128\"],\"regex_window\":64,"
+		"\"SSH\":{\"SSH\":{" FWD "}}}}}");
+
+	if (!c)
+		return;
+	CHECK_INT(c->nlisteners, 3);
+	CHECK_STR(c->listeners[1].text, "[::1]:443");
+	CHECK_STR(c->listeners[2].text, "127.0.0.1:8443");
+	CHECK(c->listeners[1].groups == c->listeners[0].groups);
+	CHECK(c->listeners[2].on_timeout == c->listeners[0].on_timeout);
+	CHECK(c->listeners[2].shared);
+	CHECK_INT(c->listeners[0].on_timeout_ms, 300);
+	CHECK_INT(c->listeners[0].on_timeout->up.send_proxy, 1);
+	CHECK_INT(c->listeners[2].naccept_proxy, 2);
+	CHECK_INT(c->listeners[0].regex_window, 64);
+	config_free(c);
+}
+
+TEST(errors_name_the_path)
+{
+	want_err(_u, LISTEN("\"TLS\":{\"SNI ~a(\":{" FWD "}}"),
+		 "t.json: servers.\"127.0.0.1:443\".TLS.\"SNI ~a(\": bad regular expression: ");
+	want_err(_u, LISTEN("\"TLS\":{\"SNI a\":{\"src\":[\"10.0.0.0/8\",\"10.0.0.0/33\"]," FWD "}}"),
+		 "servers.\"127.0.0.1:443\".TLS.\"SNI a\".src[1]: prefix length must be from 0 to 32");
+	want_err(_u, LISTEN("\"TLS\":{\"SNI a\":{\"src\":\"fe80::1%eth0\"," FWD "}}"),
+		 "TLS.\"SNI a\".src: bad IP address");
+	want_err(_u, LISTEN("\"TLS\":{\"SNI a\":{\"port\":[\"90-80\"]," FWD "}}"),
+		 "TLS.\"SNI a\".port[0]: a port range goes from low to high");
+	want_err(_u, LISTEN("\"HTTP\":{\"Host a\":{\"alpn\":\"h2\"," FWD "}}"),
+		 "HTTP.\"Host a\".alpn: \"alpn\" is for rules under \"TLS\" only");
+	want_err(_u, LISTEN("\"TLS\":{\"CATCHALL\":{\"src\":\"10.0.0.0/8\"," FWD "}}"),
+		 "TLS.CATCHALL: a CATCHALL rule takes no condition (\"src\")");
+	want_err(_u, LISTEN("\"TLS\":[{\"action\":\"REJECT\"}]"),
+		 "TLS[0]: \"match\" missing");
+	want_err(_u, LISTEN("\"TLS\":[{\"match\":\"CATCHALL\",\"action\":\"REJECT\"},{\"match\":\"CATCHALL\",\"action\":\"REJECT\"}]"),
+		 "TLS[1]: a second CATCHALL would never be used");
+	want_err(_u, LISTEN("\"TLS\":{\"SNI a\":{\"action\":\"FORWARD\",\"to_addr\":[\"127.0.0.1:1\",\"127.0.0.1\"]}}"),
+		 "TLS.\"SNI a\".to_addr[1]: port missing");
+	want_err(_u, LISTEN("\"TLS\":{\"SNI a\":{\"action\":\"FORWARD\",\"to_addr\":[]}}"),
+		 "TLS.\"SNI a\".to_addr: expected 1 to 64 addresses");
+	want_err(_u, LISTEN("\"TLS\":{\"SNI a\":{" FWD ",\"balance\":\"random\"}}"),
+		 "TLS.\"SNI a\".balance: expected \"roundrobin\", \"first\", \"leastconn\" or \"source\"");
+	want_err(_u, LISTEN("\"TLS\":{\"SNI a\":{" FWD ",\"send_proxy\":\"v3\"}}"),
+		 "TLS.\"SNI a\".send_proxy: expected \"v1\" or \"v2\"");
+	want_err(_u, LISTEN("\"TLS\":{\"SNI a\":{\"action\":\"REJECT\",\"balance\":\"first\"}}"),
+		 "TLS.\"SNI a\".balance: REJECT takes no \"balance\"");
+	want_err(_u, LISTEN("\"TLS\":{\"SNI a\":{" FWD ",\"reject\":\"rst\"}}"),
+		 "TLS.\"SNI a\": \"reject\" is for REJECT rules");
+	want_err(_u, LISTEN("\"HTTP\":{\"Host a\":{\"action\":\"REJECT\",\"reject\":\"tls-alert\"}}"),
+		 "HTTP.\"Host a\".reject: \"tls-alert\" is for rules under \"TLS\" only");
+	want_err(_u, LISTEN("\"TLS\":{\"SNI a\":{\"action\":\"REJECT\",\"reject\":\"tls-alert\",\"alert\":\"nope\"}}"),
+		 "TLS.\"SNI a\".alert: expected an alert number");
+	want_err(_u, LISTEN("\"TLS\":{\"SNI a\":{" FWD ",\"health\":{\"fails\":0}}}"),
+		 "TLS.\"SNI a\".health.fails: expected a whole number from 1 to 1000");
+	want_err(_u, LISTEN("\"TLS\":{\"ECH yes\":{" FWD "}}"), "TLS.\"ECH yes\": rule \"ECH\" takes no value");
+	want_err(_u, LISTEN("\"TLS\":{\"HOST a\":{" FWD "}}"), "unknown rule for TLS (expected \"SNI ...\"");
+	want_err(_u, LISTEN("\"REGEX\":{\"REGEX\":{" FWD "}}"), "REGEX.REGEX: rule \"REGEX\" needs a value");
+	want_err(_u, LISTEN("\"REGEX\":{\"REGEX a\\\\x00\":{" FWD "}}"), "REGEX.\"REGEX a\\x00\": \\x00 cannot be written");
+	want_err(_u, LISTEN("\"REGEX\":{\"CATCHALL\":{" FWD "}}"), "REGEX.CATCHALL: REGEX matches only through its rules");
+	want_err(_u, LISTEN("\"TLS\":{\"SNI ~a++\":{" FWD "}}"),
+		 "TLS.\"SNI ~a++\": a repetition of a repetition");
+	want_err(_u, LISTEN("\"REGEX\":{\"REGEX (a*)*{3}\":{" FWD "}}"), "a repetition of a repetition");
+	want_err(_u, LISTEN("\"SMTP\":{}"), "servers.\"127.0.0.1:443\".SMTP: unknown protocol (known: TLS, HTTP, SSH, HTTP2, SOCKS5, OPENVPN, XMPP, POSTGRES, RDP, REGEX, CATCHALL)");
+	want_err(_u, LISTEN("\"on_timeout\":{" FWD "},\"CATCHALL\":{\"CATCHALL\":{" FWD "}}"),
+		 "servers.\"127.0.0.1:443\".on_timeout: \"after\" missing");
+	want_err(_u, LISTEN("\"on_timeout\":{\"after\":\"1s\",\"src\":\"::1\"," FWD "},\"CATCHALL\":{\"CATCHALL\":{" FWD "}}"),
+		 "on_timeout.src: unknown key");
+	want_err(_u, LISTEN("\"on_timout\":{}"), "servers.\"127.0.0.1:443\".on_timout: unknown listener option");
+	want_err(_u, LISTEN("\"accept_proxy\":[\"10.0.0.1/40\"],\"CATCHALL\":{\"CATCHALL\":{" FWD "}}"),
+		 "servers.\"127.0.0.1:443\".accept_proxy[0]: prefix length must be from 0 to 32");
+	want_err(_u, "{\"servers\":{\"127.0.0.1:1, 127.0.0.1:1\":{\"CATCHALL\":{\"CATCHALL\":{" FWD "}}}}}",
+		 "same address as \"127.0.0.1:1\"");
+	want_err(_u, "{\"servers\":{\"127.0.0.1:1, nohost\":{\"CATCHALL\":{\"CATCHALL\":{" FWD "}}}}}",
+		 "servers.\"127.0.0.1:1, nohost\": bad listen address nohost: port missing");
+}
+
+/* Many errors at once: each its own line, all of them reported. */
+TEST(all_errors_reported)
+{
+	struct config *c = load(LISTEN("\"TLS\":{\"SNI a\":{\"action\":\"FORWARD\",\"to_addr\":\"x\"},"
+				       "\"SNI b\":{\"action\":\"FORWARD\",\"to_addr\":\"y\",\"balance\":1}}"));
+	int lines = 0;
+
+	CHECK(!c);
+	for (const char *p = err; *p; p++)
+		lines += *p == '\n';
+	CHECK_INT(lines, 3);
+}
+
+UNIT_MAIN("config", original_format, rules_wrapper, name_forms, array_form, conditions,
+	  upstreams, listener_options, errors_name_the_path, all_errors_reported)

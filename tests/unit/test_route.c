@@ -1,0 +1,328 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Routing decisions: configs through config_parse, ClientHellos from
+ * tlsgen, and the first-match order stated in route.h, checked rule by
+ * rule, plus the router's hints (what the sniffer waits for). */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "probe.h"
+#include "route.h"
+#include "tlsgen.h"
+#include "unit.h"
+
+extern const struct proto proto_tls;
+
+static char err[8192];
+static uint8_t hb[1 << 17];
+static struct sockaddr_storage src, dst;
+
+static struct config *load(struct unit_ctx *_u, const char *json)
+{
+	struct config *c = config_parse(json, strlen(json), "t.json", NULL, 0, err, sizeof(err));
+
+	if (!c)
+		FAILF("did not load: %.400s", err);
+	return c;
+}
+
+static void set_addr(struct sockaddr_storage *ss, const char *ip, int port)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (strchr(ip, ':')) {
+		struct sockaddr_in6 *s6 = (void *)ss;
+
+		s6->sin6_family = AF_INET6;
+		inet_pton(AF_INET6, ip, &s6->sin6_addr);
+		s6->sin6_port = htons(port);
+	} else {
+		struct sockaddr_in *s4 = (void *)ss;
+
+		s4->sin_family = AF_INET;
+		inet_pton(AF_INET, ip, &s4->sin_addr);
+		s4->sin_port = htons(port);
+	}
+}
+
+static size_t hello(const char *sni, const char *alpn, bool ech, size_t recsize)
+{
+	struct tlsgen_opts o = { .sni = sni, .alpn = alpn, .ech = ech, .record_size = recsize };
+	ssize_t n = tlsgen_client_hello(&o, hb, sizeof(hb));
+
+	return n > 0 ? (size_t)n : 0;
+}
+
+/* The rule key chosen for buf (decided, final or not); "-" for no rule,
+ * "?" if undecided. */
+static const char *route_key(const struct config *c, int li, const void *buf, size_t len,
+			     bool final, struct route *rt)
+{
+	static struct sniff s;
+	struct route_in in = { .buf = buf, .len = len, .final = final,
+			       .src = (struct sockaddr *)&src, .dst = (struct sockaddr *)&dst };
+
+	if (!route_decide(&c->listeners[li], &in, &s, rt))
+		return "?";
+	return rt->rule ? rt->rule->key : "-";
+}
+
+static const char *tls_key(const struct config *c, const char *sni, const char *alpn, bool ech)
+{
+	struct route rt;
+	size_t n = hello(sni, alpn, ech, 0);
+
+	return route_key(c, 0, hb, n, false, &rt);
+}
+
+#define FWD "{\"action\":\"FORWARD\",\"to_addr\":\"127.0.0.1:1\"}"
+#define RULE(k) "\"" k "\":" FWD
+
+TEST(sni_forms)
+{
+	struct config *c = load(_u, "{\"servers\":{\"127.0.0.1:443\":{\"TLS\":{"
+		RULE("SNI a.example.com") ","
+		RULE("SNI ~^api[0-9]+\\\\.example\\\\.com$") ","
+		RULE("SNI *.example.com") ","
+		RULE("SNI") ","
+		"\"CATCHALL\":{\"action\":\"REJECT\"}}}}}");
+
+	set_addr(&src, "192.0.2.1", 5000);
+	set_addr(&dst, "127.0.0.1", 443);
+	if (!c)
+		return;
+	CHECK_STR(tls_key(c, "a.example.com", NULL, false), "SNI a.example.com");
+	/* case-insensitive, trailing dot ignored */
+	CHECK_STR(tls_key(c, "A.Example.COM.", NULL, false), "SNI a.example.com");
+	CHECK_STR(tls_key(c, "api7.example.com", NULL, false), "SNI ~^api[0-9]+\\.example\\.com$");
+	CHECK_STR(tls_key(c, "API12.EXAMPLE.COM", NULL, false), "SNI ~^api[0-9]+\\.example\\.com$");
+	/* a regex is unanchored unless it says so */
+	CHECK_STR(tls_key(c, "api7.example.com.evil", NULL, false), "CATCHALL");
+	CHECK_STR(tls_key(c, "apix.example.com", NULL, false), "SNI *.example.com");
+	CHECK_STR(tls_key(c, "b.c.example.com", NULL, false), "SNI *.example.com");
+	CHECK_STR(tls_key(c, "example.com", NULL, false), "CATCHALL");
+	CHECK_STR(tls_key(c, NULL, NULL, false), "SNI");
+	config_free(c);
+}
+
+/* First match in file order, not the most specific: the wildcard listed
+ * first wins over the exact name after it. */
+TEST(first_match_wins)
+{
+	struct config *c = load(_u, "{\"servers\":{\"127.0.0.1:443\":{\"TLS\":{"
+		RULE("SNI *.example.com") "," RULE("SNI a.example.com") "}}}}");
+
+	if (!c)
+		return;
+	CHECK_STR(tls_key(c, "a.example.com", NULL, false), "SNI *.example.com");
+	config_free(c);
+}
+
+TEST(alpn_any_offered)
+{
+	struct config *c = load(_u, "{\"servers\":{\"127.0.0.1:443\":{\"TLS\":["
+		"{\"match\":\"ALPN acme-tls/1\",\"action\":\"REJECT\"},"
+		"{\"match\":\"SNI a.example\",\"alpn\":[\"h2\"],\"action\":\"FORWARD\",\"to_addr\":\"127.0.0.1:1\"},"
+		"{\"match\":\"SNI a.example\",\"action\":\"FORWARD\",\"to_addr\":\"127.0.0.1:2\"},"
+		"{\"match\":\"ALPN ~^http/1\",\"action\":\"REJECT\"}]}}}");
+	struct route rt;
+
+	if (!c)
+		return;
+	/* h2 offered second still counts */
+	route_key(c, 0, hb, hello("a.example", "http/1.1,h2", false, 0), false, &rt);
+	CHECK(rt.rule && rt.rule->up.t && !strcmp(rt.rule->up.t[0].text, "127.0.0.1:1"));
+	route_key(c, 0, hb, hello("a.example", "http/1.1", false, 0), false, &rt);
+	CHECK(rt.rule && rt.rule->up.t && !strcmp(rt.rule->up.t[0].text, "127.0.0.1:2"));
+	CHECK_STR(tls_key(c, "a.example", "acme-tls/1", false), "ALPN acme-tls/1");
+	CHECK_STR(tls_key(c, "b.example", "spdy/3,http/1.0", false), "ALPN ~^http/1");
+	CHECK_STR(tls_key(c, "b.example", "h2", false), "-");
+	config_free(c);
+}
+
+/* ECH: routed on the outer SNI, and its presence is matchable. */
+TEST(ech)
+{
+	struct config *c = load(_u, "{\"servers\":{\"127.0.0.1:443\":{\"TLS\":["
+		"{\"match\":\"SNI public.example\",\"ech\":true,\"action\":\"FORWARD\",\"to_addr\":\"127.0.0.1:1\"},"
+		"{\"match\":\"SNI public.example\",\"action\":\"FORWARD\",\"to_addr\":\"127.0.0.1:2\"},"
+		"{\"match\":\"ECH\",\"action\":\"FORWARD\",\"to_addr\":\"127.0.0.1:3\"}]}}}");
+	struct route rt;
+
+	if (!c)
+		return;
+	route_key(c, 0, hb, hello("public.example", "h2", true, 0), false, &rt);
+	CHECK(rt.rule && !strcmp(rt.rule->up.t[0].text, "127.0.0.1:1"));
+	route_key(c, 0, hb, hello("public.example", "h2", false, 0), false, &rt);
+	CHECK(rt.rule && !strcmp(rt.rule->up.t[0].text, "127.0.0.1:2"));
+	route_key(c, 0, hb, hello("other.example", NULL, true, 0), false, &rt);
+	CHECK(rt.rule && !strcmp(rt.rule->up.t[0].text, "127.0.0.1:3"));
+	config_free(c);
+}
+
+TEST(src_dst_port)
+{
+	struct config *c = load(_u, "{\"servers\":{\"127.0.0.1:443, 127.0.0.1:8443\":{\"TLS\":["
+		"{\"match\":\"SNI a\",\"src\":[\"10.0.0.0/8\",\"2001:db8::/32\"],\"action\":\"FORWARD\",\"to_addr\":\"127.0.0.1:1\"},"
+		"{\"match\":\"SNI a\",\"port\":8443,\"action\":\"FORWARD\",\"to_addr\":\"127.0.0.1:2\"},"
+		"{\"match\":\"SNI a\",\"dst\":\"127.0.0.2\",\"action\":\"FORWARD\",\"to_addr\":\"127.0.0.1:3\"},"
+		"{\"match\":\"SNI a\",\"action\":\"REJECT\"}]}}}");
+	struct route rt;
+	size_t n = hello("a", NULL, false, 0);
+
+	if (!c)
+		return;
+	set_addr(&dst, "127.0.0.1", 443);
+	set_addr(&src, "10.9.8.7", 1);
+	route_key(c, 0, hb, n, false, &rt);
+	CHECK(rt.rule && rt.rule->action == ACT_FORWARD && !strcmp(rt.rule->up.t[0].text, "127.0.0.1:1"));
+	set_addr(&src, "::ffff:10.9.8.7", 1);	/* a v4 client on a dual-stack socket */
+	route_key(c, 0, hb, n, false, &rt);
+	CHECK(rt.rule && rt.rule->action == ACT_FORWARD && !strcmp(rt.rule->up.t[0].text, "127.0.0.1:1"));
+	set_addr(&src, "2001:db8:1::5", 1);
+	route_key(c, 0, hb, n, false, &rt);
+	CHECK(rt.rule && rt.rule->action == ACT_FORWARD && !strcmp(rt.rule->up.t[0].text, "127.0.0.1:1"));
+	set_addr(&src, "11.0.0.1", 1);
+	route_key(c, 0, hb, n, false, &rt);
+	CHECK(rt.rule && rt.rule->action == ACT_REJECT);
+	set_addr(&dst, "127.0.0.1", 8443);	/* the second listener address */
+	route_key(c, 1, hb, n, false, &rt);
+	CHECK(rt.rule && rt.rule->action == ACT_FORWARD && !strcmp(rt.rule->up.t[0].text, "127.0.0.1:2"));
+	set_addr(&dst, "127.0.0.2", 443);
+	route_key(c, 0, hb, n, false, &rt);
+	CHECK(rt.rule && rt.rule->action == ACT_FORWARD && !strcmp(rt.rule->up.t[0].text, "127.0.0.1:3"));
+	config_free(c);
+}
+
+/* Protocols in file order, each decided before the next is asked. */
+TEST(protocol_order)
+{
+	static const char get[] = "GET / HTTP/1.1\r\nHost: a.example\r\n\r\n";
+	struct config *c1 = load(_u, "{\"servers\":{\"127.0.0.1:1\":{"
+		"\"REGEX\":{" RULE("REGEX ^GET ") "},\"HTTP\":{" RULE("Host a.example") "}}}}");
+	struct config *c2 = load(_u, "{\"servers\":{\"127.0.0.1:1\":{"
+		"\"HTTP\":{" RULE("Host a.example") "},\"REGEX\":{" RULE("REGEX ^GET ") "}}}}");
+	struct route rt;
+
+	if (!c1 || !c2)
+		return;
+	CHECK_STR(route_key(c1, 0, get, sizeof(get) - 1, false, &rt), "REGEX ^GET ");
+	CHECK_STR(route_key(c2, 0, get, sizeof(get) - 1, false, &rt), "Host a.example");
+	/* "GET / HT" is an unfinished request: HTTP, first, makes REGEX wait */
+	CHECK_STR(route_key(c2, 0, get, 8, false, &rt), "?");
+	config_free(c1);
+	config_free(c2);
+}
+
+TEST(regex_window)
+{
+	struct config *c = load(_u, "{\"servers\":{\"127.0.0.1:1\":{\"regex_window\":8,"
+		"\"REGEX\":{" RULE("REGEX ^\\\\x16\\\\x03[\\\\x01-\\\\x04]") "," RULE("REGEX ^abc.*xyz") "},"
+		"\"CATCHALL\":{\"CATCHALL\":{\"action\":\"REJECT\"}}}}}");
+	struct route rt;
+
+	if (!c)
+		return;
+	CHECK_STR(route_key(c, 0, "\x16\x03\x03\x00", 4, false, &rt), "REGEX ^\\x16\\x03[\\x01-\\x04]");
+	CHECK_STR(route_key(c, 0, "\x16\x03\x05\x00", 4, false, &rt), "?");
+	CHECK_STR(route_key(c, 0, "abc\1\2xyz", 8, false, &rt), "REGEX ^abc.*xyz");
+	CHECK_STR(route_key(c, 0, "abc", 3, false, &rt), "?");
+	CHECK_STR(route_key(c, 0, "abc", 3, true, &rt), "CATCHALL");
+	CHECK_STR(route_key(c, 0, "abc\1\1\1\1\1xyz", 11, false, &rt), "CATCHALL");
+	config_free(c);
+}
+
+/* The fixtures of every protocol on one listener: whatever the cut, the
+ * route once decided is the same, and the same as on the whole input. */
+TEST(segmentation_independent)
+{
+	static const struct {
+		const char *bytes;
+		size_t len;
+		const char *key;
+	} fx[] = {
+		{ "GET / HTTP/1.1\r\nHost: h.example\r\n\r\n", 35, "Host h.example" },
+		{ "SSH-2.0-OpenSSH_9.2p1\r\n", 23, "SSH" },
+		{ "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 24, "HTTP2" },
+		{ "\x05\x01\x00", 3, "SOCKS5" },
+		{ "\x00\x0e\x38\x11\x22\x33\x44\x55\x66\x77\x88\x00\x00\x00\x00\x00", 16, "OPENVPN" },
+		{ "<stream:stream to='x.example'>", 30, "Host x.example" },
+		{ "\x00\x00\x00\x08\x04\xd2\x16\x2f", 8, "POSTGRES" },
+		{ "\x03\x00\x00\x13\x0e\xe0\x00\x00\x00\x00\x00\x01\x00\x08\x00\x03\x00\x00\x00", 19, "RDP" },
+		{ "\x01\x02garbage\r\n", 11, "CATCHALL" },
+	};
+	struct config *c = load(_u, "{\"servers\":{\"127.0.0.1:1\":{"
+		"\"TLS\":{" RULE("SNI t.example") "},\"HTTP\":{" RULE("Host h.example") "},"
+		"\"SSH\":{" RULE("SSH") "},\"HTTP2\":{" RULE("HTTP2") "},\"SOCKS5\":{" RULE("SOCKS5") "},"
+		"\"OPENVPN\":{" RULE("OPENVPN") "},\"XMPP\":{" RULE("Host x.example") "},"
+		"\"POSTGRES\":{" RULE("POSTGRES") "},\"RDP\":{" RULE("RDP") "},"
+		"\"CATCHALL\":{" RULE("CATCHALL") "}}}}");
+	struct route rt;
+
+	if (!c)
+		return;
+	for (size_t i = 0; i < sizeof(fx) / sizeof(fx[0]) && !_u->failed; i++) {
+		const char *first = NULL;
+
+		for (size_t k = 1; k <= fx[i].len; k++) {
+			const char *got = route_key(c, 0, fx[i].bytes, k, false, &rt);
+
+			if (!first && strcmp(got, "?"))
+				first = got;
+			else if (first && strcmp(got, first))
+				FAILF("fixture %zu: \"%s\" at %zu bytes, \"%s\" before", i, got, k, first);
+		}
+		CHECK_STR(route_key(c, 0, fx[i].bytes, fx[i].len, true, &rt), fx[i].key);
+		if (first)
+			CHECK_STR(first, fx[i].key);
+	}
+	{
+		size_t n = hello("t.example", "h2", false, 1);	/* 1-byte records */
+
+		CHECK_STR(route_key(c, 0, hb, n - 1, false, &rt), "?");
+		CHECK_STR(route_key(c, 0, hb, n, false, &rt), "SNI t.example");
+	}
+	config_free(c);
+}
+
+/* What the sniffer waits for: the whole hello once its header is in. */
+TEST(router_hints)
+{
+	struct config *c = load(_u, "{\"servers\":{\"127.0.0.1:1\":{"
+		"\"TLS\":{" RULE("SNI t.example") "},\"HTTP\":{" RULE("Host h.example") "}}}}");
+	struct route rt;
+	size_t n = hello("t.example", NULL, false, 0);
+
+	if (!c)
+		return;
+	CHECK_STR(route_key(c, 0, hb, 3, false, &rt), "?");
+	CHECK_INT(rt.need, 0);
+	CHECK_STR(route_key(c, 0, hb, 9, false, &rt), "?");
+	CHECK_INT(rt.need, n);
+	CHECK_INT(rt.delim, -1);
+	CHECK_STR(route_key(c, 0, "GET /index.html HTTP/1.1\r\nHo", 28, false, &rt), "?");
+	CHECK_INT(rt.delim, '\n');
+	config_free(c);
+}
+
+/* The TLS hint at every prefix of hellos of every record size: it never
+ * passes over the byte that completes the hello. */
+TEST(tls_hint_sound)
+{
+	static const size_t rs[] = { 0, 1, 2, 7, 100, 512 };
+	static struct sniff s;
+
+	for (size_t i = 0; i < sizeof(rs) / sizeof(rs[0]) && !_u->failed; i++) {
+		struct tlsgen_opts o = { .sni = "a.example", .alpn = "h2,http/1.1",
+					 .record_size = rs[i], .pad_to = i == 5 ? 1800 : 0 };
+		ssize_t n = tlsgen_client_hello(&o, hb, sizeof(hb));
+
+		CHECK(n > 0);
+		if (n > 0)
+			probe_sweep(_u, &proto_tls, hb, n, SNIFF_MATCH, n, &s);
+	}
+}
+
+UNIT_MAIN("route", sni_forms, first_match_wins, alpn_any_offered, ech, src_dst_port,
+	  protocol_order, regex_window, segmentation_independent, router_hints, tls_hint_sound)

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The PROXY protocol (HAProxy's proxy-protocol.txt, versions 1 and 2):
+ * the header that tells a server who the client really is.  Pure
+ * functions: building one for an upstream, parsing one from a trusted
+ * load balancer in front of us. */
+#ifndef PT_PROXYPROTO_H
+#define PT_PROXYPROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define PROXY_V1_MAX	107	/* the longest v1 line, CR LF included */
+#define PROXY_V2_ADDR_MAX (16 + 36)	/* header + two IPv6 addresses, ports */
+#define PROXY_HDR_MAX	108	/* room for either: v1 107, v2 with addresses 52 */
+
+/* Write the header for a TCP connection from src to dst (the address the
+ * client connected to).  IPv4 and IPv4-mapped IPv6 addresses give TCP4,
+ * others TCP6 (a v4 address beside a v6 one is mapped).  version is 1 or
+ * 2.  Returns its length, or -EINVAL (bad family or version) / -ENOSPC. */
+int proxy_build(int version, const struct sockaddr *src,
+		const struct sockaddr *dst, uint8_t *out, size_t cap);
+
+/* Write the header to a freshly connected socket, without blocking: it is
+ * small and the send buffer empty, so it goes whole or not at all.
+ * Returns 0 or -errno (-EAGAIN if only part of it was taken). */
+int proxy_send(int fd, int version, const struct sockaddr *src,
+	       const struct sockaddr *dst);
+
+struct proxy_info {
+	bool has_addr;		/* false: LOCAL, UNKNOWN, UNIX or UDP */
+	int version;
+	struct sockaddr_storage src, dst;
+};
+
+/* Parse a header at the start of buf.  Returns its total length (the bytes
+ * to consume) when complete and valid; 0 when buf is a valid prefix (*need
+ * then says how many bytes to wait for, 0 if not known yet); -EINVAL when
+ * it is not a header (checked from the first byte on) or a v2 header is
+ * longer than max. */
+int proxy_parse(const uint8_t *buf, size_t len, size_t max,
+		struct proxy_info *pi, size_t *need);
+
+#endif /* PT_PROXYPROTO_H */

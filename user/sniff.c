@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Cheap sniffing (see sniff.h). */
+#include <errno.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include "sniff.h"
+
+#define SNIFF_FAST_PARSES 16	/* then a client counts as trickling */
+#define SNIFF_POLL_MS 5		/* its first poll interval, */
+#define SNIFF_POLL_MAX_MS 40	/* doubling up to this */
+#define LOWAT_MAX 16384		/* more may clamp the TCP window (tcp_set_rcvlowat) */
+
+void sniffer_init(struct sniffer *sn, int fd)
+{
+	memset(sn, 0, sizeof(*sn));
+	sn->fd = fd;
+	sn->delim = -1;
+}
+
+size_t sniff_queued(int fd)
+{
+	int q = 0;
+
+	return ioctl(fd, FIONREAD, &q) || q < 0 ? 0 : (size_t)q;
+}
+
+ssize_t sniff_peek(struct sniffer *sn, size_t off, uint8_t *buf, size_t len)
+{
+	int o = (int)off;
+
+	if (off || sn->peek_off) {
+		if (!setsockopt(sn->fd, SOL_SOCKET, SO_PEEK_OFF, &o, sizeof(o))) {
+			sn->peek_off = true;
+		} else if (off) {
+			/* No SO_PEEK_OFF: peek from 0, keep the tail. */
+			ssize_t n = recv(sn->fd, buf, off + len, MSG_PEEK | MSG_DONTWAIT);
+
+			if (n <= (ssize_t)off)
+				return n < 0 ? n : 0;
+			memmove(buf, buf + off, n - off);
+			return n - off;
+		}
+	}
+	return recv(sn->fd, buf, len, MSG_PEEK | MSG_DONTWAIT);
+}
+
+static void set_lowat(struct sniffer *sn, size_t want)
+{
+	uint32_t v = want < 1 ? 1 : want > LOWAT_MAX ? LOWAT_MAX : (uint32_t)want;
+
+	if (v == (sn->lowat ? sn->lowat : 1))
+		return;
+	if (!setsockopt(sn->fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v)))
+		sn->lowat = v;
+}
+
+bool sniff_worth(struct sniffer *sn, uint8_t *buf, size_t cap)
+{
+	size_t q = sniff_queued(sn->fd);
+
+	if (q >= cap)
+		return true;
+	if (q <= sn->peeked)
+		return false;		/* nothing new */
+	if (sn->need && q >= sn->need)
+		return true;
+	if (sn->delim >= 0) {
+		/* Only the new bytes are looked at for the delimiter. */
+		size_t from = sn->scanned > sn->peeked ? sn->scanned : sn->peeked;
+		ssize_t n = sniff_peek(sn, from, buf, q - from);
+
+		if (n > 0 && memchr(buf, sn->delim, n))
+			return true;
+		if (n > 0)
+			sn->scanned = from + n;
+		return false;
+	}
+	return !sn->need;
+}
+
+uint32_t sniff_next_poll(struct sniffer *sn)
+{
+	sn->poll_ms = !sn->poll_ms ? SNIFF_POLL_MS
+		      : sn->poll_ms * 2 > SNIFF_POLL_MAX_MS ? SNIFF_POLL_MAX_MS
+							    : sn->poll_ms * 2;
+	return sn->poll_ms;
+}
+
+uint32_t sniff_undecided(struct sniffer *sn, const struct route *rt, size_t n,
+			 size_t cap)
+{
+	sn->need = rt->need > cap ? cap : rt->need;
+	sn->delim = rt->delim;
+	sn->scanned = n;
+	if (sn->trickle || ++sn->parses > SNIFF_FAST_PARSES) {
+		/* Many segments and no decision: woken when `need` bytes
+		 * are in, else polled. */
+		sn->trickle = true;
+		set_lowat(sn, sn->need > n ? sn->need : cap);
+		return sniff_next_poll(sn);
+	}
+	/* No wakeup before `need` bytes, unless a delimiter counts. */
+	set_lowat(sn, sn->delim < 0 && sn->need > n ? sn->need : 1);
+	return 0;
+}
+
+int sniff_proxy_header(struct sniffer *sn, uint8_t *buf, size_t cap, bool final,
+		       struct proxy_info *pi, size_t *behind)
+{
+	size_t need = 0, have;
+	ssize_t n = sniff_peek(sn, 0, buf, cap);
+	int len;
+
+	if (n < 0 && errno != EAGAIN && errno != EINTR)
+		return -errno;
+	have = n > 0 ? (size_t)n : 0;
+	len = proxy_parse(buf, have, cap, pi, &need);
+	if (len == 0 && !final && have < cap) {
+		sn->peeked = have;
+		set_lowat(sn, need > have ? need : 1);
+		return 0;
+	}
+	if (len <= 0 || recv(sn->fd, buf, len, MSG_DONTWAIT) != len)
+		return -EPROTO;
+	*behind = sniff_queued(sn->fd);
+	sn->peeked = 0;
+	set_lowat(sn, 1);
+	return len;
+}
+
+void sniff_done(struct sniffer *sn)
+{
+	int off = -1;
+
+	if (sn->peek_off)
+		setsockopt(sn->fd, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof(off));
+	sn->peek_off = false;
+	set_lowat(sn, 1);
+}
