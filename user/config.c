@@ -98,6 +98,10 @@ void settings_default(struct settings *s)
 	s->max_connections = 65536;
 	s->conn_buffer = 4 << 20;
 	s->mode = MODE_AUTO;
+	s->max_sniffing = 16384;
+	s->shutdown_grace_ms = 30000;
+	s->log_level = LOG_INFO;
+	s->log_format = LOG_AUTO;
 }
 
 int get_duration(struct loader *ld, const cJSON *v, const char *path,
@@ -324,6 +328,33 @@ static int parse_listener(struct loader *ld, const cJSON *v, const char *path,
 	return n;
 }
 
+/* "host:port" with a literal IP, for addresses passthru itself binds. */
+static void get_addr(struct loader *ld, const cJSON *v, const char *path,
+		     char *out, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	char host[256];
+	const char *why = NULL;
+	uint16_t port;
+	bool literal;
+
+	if (!cJSON_IsString(v) || strlen(v->valuestring) >= len) {
+		cfg_error(ld, path, "expected \"ip:port\", e.g. \"127.0.0.1:9100\"");
+		return;
+	}
+	if (addr_parse(v->valuestring, host, sizeof(host), &port, &ss, &sslen,
+		       &literal, &why)) {
+		cfg_error(ld, path, "%s", why);
+		return;
+	}
+	if (!literal) {
+		cfg_error(ld, path, "must be an IP address, not a host name");
+		return;
+	}
+	snprintf(out, len, "%s", v->valuestring);
+}
+
 static void parse_settings(struct loader *ld, const cJSON *root,
 			   struct settings *s)
 {
@@ -375,6 +406,34 @@ static void parse_settings(struct loader *ld, const cJSON *root,
 		} else if (!strcmp(k, "mode")) {
 			if (!cJSON_IsString(f) || data_mode_parse(f->valuestring, &s->mode))
 				cfg_error(ld, p, "expected \"auto\", \"sockmap\" or \"splice\"");
+		} else if (!strcmp(k, "max_sniffing")) {
+			get_count(ld, f, p, 1, 1 << 22, &s->max_sniffing);
+		} else if (!strcmp(k, "shutdown_grace")) {
+			get_duration(ld, f, p, &s->shutdown_grace_ms);
+		} else if (!strcmp(k, "metrics")) {
+			get_addr(ld, f, p, s->metrics, sizeof(s->metrics));
+		} else if (!strcmp(k, "control_socket")) {
+			if (!cJSON_IsString(f) || f->valuestring[0] != '/' ||
+			    strlen(f->valuestring) >= sizeof(s->control_socket))
+				cfg_error(ld, p, "expected an absolute path of at most %zu bytes",
+					  sizeof(s->control_socket) - 1);
+			else
+				snprintf(s->control_socket, sizeof(s->control_socket), "%s",
+					 f->valuestring);
+		} else if (!strcmp(k, "user")) {
+			if (!cJSON_IsString(f) || !f->valuestring[0] ||
+			    strlen(f->valuestring) >= sizeof(s->user))
+				cfg_error(ld, p, "expected a user name");
+			else
+				snprintf(s->user, sizeof(s->user), "%s", f->valuestring);
+		} else if (!strcmp(k, "log_level")) {
+			if (!cJSON_IsString(f) || log_level_parse(f->valuestring, &s->log_level))
+				cfg_error(ld, p, "expected \"error\", \"warn\", \"info\" or \"debug\"");
+			else
+				s->log_level_set = true;
+		} else if (!strcmp(k, "log_format")) {
+			if (!cJSON_IsString(f) || log_format_parse(f->valuestring, &s->log_format))
+				cfg_error(ld, p, "expected \"text\", \"json\", \"journal\" or \"auto\"");
 		} else {
 			cfg_error(ld, p, "unknown key");
 		}
@@ -418,6 +477,8 @@ struct config *config_parse(const char *json, size_t len, const char *name,
 	if (errlen)
 		errbuf[0] = '\0';
 	c = calloc(1, sizeof(*c));
+	if (c)
+		c->refs = 1;
 	if (!c)
 		return NULL;
 	ld.cfg = c;
@@ -514,6 +575,12 @@ struct config *config_load(const char *file, const struct settings *cli,
 		       CONFIG_MAX_BYTES >> 20);
 		goto out;
 	}
+	/* Whoever can write the routes can send traffic anywhere. */
+	if (st.st_mode & S_IWOTH) {
+		pr_err("%s: writable by everyone (mode %04o): refusing it; chmod o-w",
+		       file, (unsigned)(st.st_mode & 07777));
+		goto out;
+	}
 	buf = malloc(st.st_size + 1);
 	if (!buf)
 		goto out;
@@ -536,6 +603,19 @@ out:
 	free(buf);
 	close(fd);
 	return c;
+}
+
+struct config *config_get(struct config *c)
+{
+	if (c)
+		__atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
+	return c;
+}
+
+void config_put(struct config *c)
+{
+	if (c && __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		config_free(c);
 }
 
 void config_free(struct config *c)

@@ -16,10 +16,12 @@
 #include <regex.h>
 #include <sys/socket.h>
 
+#include "log.h"
 #include "match.h"
 #include "proto.h"
 
 struct dns_entry;
+struct mblock;
 
 enum action_type {
 	ACT_REJECT = 0,
@@ -103,6 +105,7 @@ struct rule {
 	enum reject_mode reject;
 	uint8_t alert;			/* REJECT_TLS_ALERT: description */
 	struct upstream up;		/* ACT_FORWARD */
+	struct mblock *mx;		/* metrics, set by metrics_attach() */
 };
 
 /* One protocol under a listener, with its rules in file order. */
@@ -129,6 +132,7 @@ struct listener {
 	struct cidr *accept_proxy;	/* who may send us a PROXY header */
 	int naccept_proxy;
 	uint32_t regex_window;		/* REGEX waits for at most this */
+	struct mblock *mx;		/* metrics, set by metrics_attach() */
 };
 
 enum data_mode {
@@ -146,9 +150,18 @@ struct settings {
 	uint64_t max_connections;	/* sizes the BPF maps */
 	uint64_t conn_buffer;		/* per-direction kernel queue limit */
 	enum data_mode mode;
+	uint64_t max_sniffing;		/* connections being sniffed at once */
+	uint64_t shutdown_grace_ms;	/* SIGTERM: time left to connections */
+	char metrics[64];		/* "ip:port" of the metrics endpoint */
+	char control_socket[108];	/* unix socket for --takeover */
+	char user[64];			/* run as, after start-up */
+	enum log_level log_level;
+	bool log_level_set;
+	enum log_format log_format;
 };
 
 struct config {
+	int refs;			/* config_get/config_put */
 	char *file;
 	char *version;
 	struct listener *listeners;
@@ -172,6 +185,10 @@ struct config *config_parse(const char *json, size_t len, const char *name,
 			    const struct settings *cli, unsigned cli_set,
 			    char *errbuf, size_t errlen);
 void config_free(struct config *c);
+/* Workers and connections hold references: a reloaded configuration is
+ * freed when its last connection ends. */
+struct config *config_get(struct config *c);
+void config_put(struct config *c);
 
 enum {
 	SET_WORKERS = 1 << 0,

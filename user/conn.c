@@ -8,7 +8,8 @@
  * Nothing here ever reads payload: the bytes peeked while sniffing stay in
  * the socket and go to the upstream with everything after them (only a
  * trusted peer's PROXY header is read, accept_proxy).  Sniffing details:
- * sniff.c; choosing, retrying and connecting upstreams: upstream.c.
+ * sniff.c; choosing, retrying and connecting upstreams: upstream.c; the
+ * bytes flowing, back-pressure and half-close: flow.c.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -23,24 +24,18 @@
 #include "conn.h"
 #include "log.h"
 #include "match.h"
+#include "metrics.h"
 #include "proxyproto.h"
 #include "splice.h"
 #include "util.h"
 
-#define EP_ON (1u << 26)	/* registered, even with an empty mask */
-#define TICK_MAX_MS 100
 static void conn_sniff(struct conn *c, bool final);
 static void conn_routed(struct conn *c, const struct sniff *s);
 static void conn_connect(struct conn *c);
 static void conn_connected(struct conn *c);
 static void conn_handoff(struct conn *c);
-static void conn_watch(struct conn *c);
-static void kernel_tick(struct conn *c);
-static void flow_splice(struct conn *c, int di);
-static void flow_check(struct conn *c);
-static void conn_end(struct conn *c, const char *reason, int err);
 
-static void ep_watch(struct conn *c, struct endpoint *ep, uint32_t events)
+void ep_watch(struct conn *c, struct endpoint *ep, uint32_t events)
 {
 	if (ep->fd >= 0)
 		worker_watch(c->w, &ep->ev, ep->fd, events, &ep->events);
@@ -67,7 +62,42 @@ static int sock_error(int fd)
 
 static const struct settings *S(const struct conn *c)
 {
-	return &c->w->cfg->set;
+	return &c->cfg->set;
+}
+
+/* Sniffing connections in accept order, so that a flood of silent ones
+ * beyond max_sniffing costs the oldest, not the newest, its place. */
+static void sniffing_add(struct conn *c)
+{
+	struct worker *w = c->w;
+
+	c->sprev = w->sniff_tail;
+	c->snext = NULL;
+	if (w->sniff_tail)
+		w->sniff_tail->snext = c;
+	else
+		w->sniff_head = c;
+	w->sniff_tail = c;
+	w->nsniff++;
+	c->sniffing = true;
+}
+
+static void sniffing_del(struct conn *c)
+{
+	struct worker *w = c->w;
+
+	if (!c->sniffing)
+		return;
+	if (c->sprev)
+		c->sprev->snext = c->snext;
+	else
+		w->sniff_head = c->snext;
+	if (c->snext)
+		c->snext->sprev = c->sprev;
+	else
+		w->sniff_tail = c->sprev;
+	w->nsniff--;
+	c->sniffing = false;
 }
 
 /* ---- accept ---------------------------------------------------------- */
@@ -83,6 +113,7 @@ void conn_accept(struct worker *w, struct lsock *ls, int fd,
 		return;
 	}
 	c->w = w;
+	c->cfg = config_get(w->cfg);
 	c->l = ls->l;
 	c->peer = *peer;
 	c->src = *peer;
@@ -111,6 +142,18 @@ void conn_accept(struct worker *w, struct lsock *ls, int fd,
 	w->conns = c;
 	w->nconns++;
 	set_nodelay(fd);
+	metrics_add(c->l->mx, w->id, ML_ACCEPTED, 1);
+	if (w->nsniff >= w->max_sniff && w->sniff_head) {
+		static __thread uint64_t last_warn;
+
+		if (now_ms() - last_warn > 1000) {
+			last_warn = now_ms();
+			pr_warn("worker %d: %u connections sniffing, the limit: closing the oldest",
+				w->id, w->nsniff);
+		}
+		conn_end(w->sniff_head, "sniff-evicted", 0);
+	}
+	sniffing_add(c);
 
 	/* Edge-triggered while sniffing: unread (peeked) bytes would keep a
 	 * level-triggered EPOLLIN firing; each new segment is one edge. */
@@ -242,6 +285,7 @@ static void conn_reject(struct conn *c, const struct rule *r)
 			pr_debug("conn fd %d: TLS alert not sent: %s", c->cli.fd,
 				 strerror(errno));
 	}
+	metrics_add(r->mx, c->w->id, MR_REJECTED, 1);
 	if (r->reject == REJECT_RST)
 		c->rst_client = true;
 	else
@@ -254,7 +298,10 @@ static void conn_routed(struct conn *c, const struct sniff *s)
 	const struct rule *r = c->rt.rule;
 
 	timer_cancel(&c->w->timers, &c->tm);
+	sniffing_del(c);
 	log_sniff(c, s);
+	if (r)
+		metrics_add(r->mx, c->w->id, MR_MATCHED, 1);
 	/* Sniffing knobs back to normal: the data path reads from byte 0 and
 	 * wakes for every byte. */
 	sniff_done(&c->sn);
@@ -420,12 +467,11 @@ static void conn_handoff(struct conn *c)
 				   &joined);
 		if (!err) {
 			c->kernel = true;
-			c->st = CS_FLOW;
 			for (int i = 0; i < 2; i++) {
 				c->d[i].kernel = true;
 				c->d[i].snap = snap[i];
 			}
-			conn_watch(c);
+			flow_start(c);
 			return;
 		}
 		if (joined) {
@@ -441,184 +487,12 @@ static void conn_handoff(struct conn *c)
 		worker_slot_put(w, c->slot);
 		c->has_slot = false;
 	}
-	c->st = CS_FLOW;
-	flow_splice(c, DIR_UP);
-	flow_splice(c, DIR_DOWN);
-	flow_check(c);
-}
-
-/* What each socket still has to tell us.  A socket whose both directions
- * are finished leaves epoll: EPOLLHUP would otherwise fire forever. */
-static void conn_watch(struct conn *c)
-{
-	struct endpoint *eps[2] = { &c->cli, &c->up };
-
-	for (int i = 0; i < 2; i++) {
-		struct dir *rd = &c->d[i];	/* eps[i] is its source */
-		struct dir *wd = &c->d[!i];	/* eps[i] is its target */
-		uint32_t m = EP_ON;
-
-		if (rd->eof && wd->shut) {
-			ep_watch(c, eps[i], 0);
-			continue;
-		}
-		if (rd->kernel) {
-			if (!rd->eof)
-				m |= EPOLLRDHUP;
-		} else if (splice_wants_read(rd)) {
-			m |= EPOLLIN;
-		}
-		if (!wd->kernel && wd->dst_full)
-			m |= EPOLLOUT;
-		ep_watch(c, eps[i], m);
-	}
-}
-
-/* ---- drain and close -------------------------------------------------- */
-
-/* Back-pressure, second half: the source of direction di is out of the
- * verdict map (worker.c did that the moment BPF asked).  Watch the target
- * catch up, then put the source back. */
-void conn_frozen(struct conn *c, int di, uint32_t gen)
-{
-	struct pt_dir *pd = kpath_dir(2 * c->slot + di);
-
-	if (c->st != CS_FLOW || !pd || pd->gen != gen || !c->d[di].kernel ||
-	    c->d[di].frozen)
-		return;
-	c->d[di].frozen = true;
-	pr_debug("conn fd %d: %s frozen: peer over %u bytes behind",
-		 c->cli.fd, di == DIR_UP ? "client->upstream" : "upstream->client",
-		 pd->limit);
-	c->tick_ms = 0;
-	kernel_tick(c);
-}
-
-static int kernel_thaw(struct conn *c, int di)
-{
-	struct dir *d = &c->d[di];
-	struct pt_dir *pd = kpath_dir(2 * c->slot + di);
-	uint64_t backlog;
-	int err;
-
-	err = kpath_backlog(d->dst->fd, &d->snap, pd->redirected, &backlog);
-	if (err)
-		return err;
-	/* Half the limit: hysteresis, so a steady slow reader costs a few
-	 * freezes per buffer, not one per packet. */
-	if (backlog > pd->limit / 2)
-		return 0;
-	err = kpath_thaw(d->src->fd, c->cookie[di], 2 * c->slot + di);
-	if (err == -EOPNOTSUPP) {
-		/* The source is no longer ESTABLISHED (a FIN went one way or
-		 * the other), and the kernel refuses such sockets.  Once the
-		 * target holds every redirected byte, splice(2) carries on
-		 * from the source's receive queue, in order. */
-		if (backlog)
-			return 0;
-		d->frozen = false;
-		d->kernel = false;
-		d->eof = false;	/* splice reads up to the FIN itself */
-		pr_debug("conn fd %d: %s continues with splice", c->cli.fd,
-			 di == DIR_UP ? "client->upstream" : "upstream->client");
-		return 1;
-	}
-	if (err)
-		return err;
-	d->frozen = false;
-	pr_debug("conn fd %d: %s thawed (backlog %llu)", c->cli.fd,
-		 di == DIR_UP ? "client->upstream" : "upstream->client",
-		 (unsigned long long)backlog);
-	return 1;
-}
-
-/* The kernel does not forward FIN.  A direction's FIN is passed on only
- * when every byte its source received has entered the target's socket:
- * shutting down earlier discards what the psock still queues. */
-static int kernel_drain(struct conn *c, int di)
-{
-	struct dir *d = &c->d[di];
-	int r = kpath_drained(d->src->fd, d->dst->fd, &d->snap);
-
-	if (r <= 0)
-		return r;
-	if (shutdown(d->dst->fd, SHUT_WR) && errno != ENOTCONN)
-		return -errno;
-	d->shut = true;
-	return 1;
-}
-
-/* Everything a spliced connection waits for without an fd event: frozen
- * directions to thaw, finished ones to drain.  Polled with back-off. */
-static void kernel_tick(struct conn *c)
-{
-	bool waiting = false;
-
-	for (int i = 0; i < 2; i++) {
-		struct dir *d = &c->d[i];
-		int r = 1;
-
-		if (!d->kernel)
-			continue;
-		if (d->frozen)
-			r = kernel_thaw(c, i);
-		if (r > 0 && !d->kernel) {
-			flow_splice(c, i);	/* just moved to splice */
-			if (c->st == CS_DEAD)
-				return;
-			continue;
-		}
-		if (r > 0 && d->eof && !d->shut)
-			r = kernel_drain(c, i);
-		if (r < 0) {
-			conn_end(c, i == DIR_UP ? "upstream-reset" : "client-reset", -r);
-			return;
-		}
-		if (!r)
-			waiting = true;
-	}
-	if (c->d[0].shut && c->d[1].shut) {
-		conn_end(c, "eof", 0);
-		return;
-	}
-	if (waiting) {
-		/* A slow reader may take a while: back off. */
-		c->tick_ms = c->tick_ms ? c->tick_ms * 2 : 1;
-		if (c->tick_ms > TICK_MAX_MS)
-			c->tick_ms = TICK_MAX_MS;
-		timer_set(&c->w->timers, &c->tm, now_ms() + c->tick_ms);
-	} else {
-		c->tick_ms = 0;
-		timer_cancel(&c->w->timers, &c->tm);
-	}
-	conn_watch(c);
-}
-
-/* One direction through splice(2): on the fallback path, or after a
- * frozen direction could not go back into the kernel. */
-static void flow_splice(struct conn *c, int di)
-{
-	struct endpoint *bad;
-	int err = splice_pump(&c->d[di], &bad);
-
-	if (err)
-		conn_end(c, bad == &c->cli ? "client-reset" : "upstream-reset", -err);
-}
-
-static void flow_check(struct conn *c)
-{
-	if (c->st == CS_DEAD)
-		return;
-	if (c->d[0].shut && c->d[1].shut) {
-		conn_end(c, "eof", 0);
-		return;
-	}
-	conn_watch(c);
+	flow_start(c);
 }
 
 /* ---- events ----------------------------------------------------------- */
 
-static void endpoint_error(struct conn *c, struct endpoint *ep)
+void endpoint_error(struct conn *c, struct endpoint *ep)
 {
 	int err = sock_error(ep->fd);
 
@@ -648,29 +522,9 @@ void conn_event(struct conn *c, struct endpoint *ep, uint32_t events)
 		else if (events & EPOLLERR)
 			endpoint_error(c, ep);
 		break;
-	case CS_FLOW: {
-		struct dir *rd = &c->d[ep == &c->cli ? DIR_UP : DIR_DOWN];
-		struct dir *wd = &c->d[ep == &c->cli ? DIR_DOWN : DIR_UP];
-
-		if ((events & EPOLLERR) &&
-		    (rd->kernel || !(events & (EPOLLIN | EPOLLOUT)))) {
-			endpoint_error(c, ep);
-			break;
-		}
-		if (!rd->kernel && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
-			flow_splice(c, rd == &c->d[DIR_UP] ? DIR_UP : DIR_DOWN);
-		if (c->st == CS_FLOW && !wd->kernel && (events & (EPOLLOUT | EPOLLERR)))
-			flow_splice(c, wd == &c->d[DIR_UP] ? DIR_UP : DIR_DOWN);
-		if (c->st == CS_FLOW && rd->kernel && (events & (EPOLLRDHUP | EPOLLHUP)) &&
-		    !rd->eof) {
-			rd->eof = true;
-			c->tick_ms = 0;
-			kernel_tick(c);
-			break;
-		}
-		flow_check(c);
+	case CS_FLOW:
+		flow_event(c, ep, events);
 		break;
-	}
 	case CS_DEAD:
 		break;
 	}
@@ -701,6 +555,7 @@ void conn_timer(struct conn *c)
 			break;
 		}
 		/* Silent or slow client: decide on what arrived so far. */
+		metrics_add(c->l->mx, c->w->id, ML_SNIFF_TIMEOUTS, 1);
 		conn_sniff(c, true);
 		break;
 	case CS_RESOLVE:
@@ -712,7 +567,7 @@ void conn_timer(struct conn *c)
 		connect_failed(c, ETIMEDOUT);
 		break;
 	case CS_FLOW:
-		kernel_tick(c);
+		flow_tick(c);
 		break;
 	default:
 		break;
@@ -776,7 +631,25 @@ static void conn_log(const struct conn *c, const char *reason, int err,
 		err ? " error=" : "", err ? strerror(err) : "");
 }
 
-static void conn_end(struct conn *c, const char *reason, int err)
+static void conn_count_end(const struct conn *c, const char *reason,
+			   const uint64_t bytes[2])
+{
+	const struct rule *r = c->rt.rule;
+	int w = c->w->id;
+
+	metrics_add(c->l->mx, w, ML_CLOSED, 1);
+	metrics_end(c->l->mx, w, metrics_end_reason(reason));
+	if (!r)
+		return;
+	metrics_add(r->mx, w, MR_CLOSED, 1);
+	metrics_add(r->mx, w, MR_BYTES_UP, bytes[DIR_UP]);
+	metrics_add(r->mx, w, MR_BYTES_DOWN, bytes[DIR_DOWN]);
+	if (c->st < CS_FLOW && (!strncmp(reason, "upstream-", 9) ||
+				!strcmp(reason, "resolve-failed")))
+		metrics_add(r->mx, w, MR_UPSTREAM_ERRORS, 1);
+}
+
+void conn_end(struct conn *c, const char *reason, int err)
 {
 	struct worker *w = c->w;
 	uint64_t bytes[2] = { c->d[0].bytes, c->d[1].bytes };
@@ -794,6 +667,8 @@ static void conn_end(struct conn *c, const char *reason, int err)
 		}
 	}
 	conn_log(c, reason, err, bytes[DIR_UP], bytes[DIR_DOWN]);
+	conn_count_end(c, reason, bytes);
+	sniffing_del(c);
 	timer_cancel(&w->timers, &c->tm);
 	up_done(&c->ut);
 	ep_watch(c, &c->cli, 0);

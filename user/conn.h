@@ -50,6 +50,9 @@ struct dir {
 struct conn {
 	struct conn *prev, *next;	/* in worker->conns or ->parked */
 	struct worker *w;
+	struct config *cfg;		/* the one it was accepted under */
+	struct conn *sprev, *snext;	/* in worker->sniff_head while sniffing */
+	bool sniffing;
 	struct endpoint cli, up;
 	struct dir d[2];
 	enum conn_state st;
@@ -84,5 +87,18 @@ void conn_resolved(struct conn *c);
 /* BPF froze direction di (back-pressure); gen tells a stale event. */
 void conn_frozen(struct conn *c, int di, uint32_t gen);
 void conn_shutdown(struct conn *c);
+
+#define EP_ON (1u << 26)	/* registered in epoll, even with an empty mask */
+
+/* Shared by conn.c and flow.c. */
+void conn_end(struct conn *c, const char *reason, int err);
+void endpoint_error(struct conn *c, struct endpoint *ep);
+void ep_watch(struct conn *c, struct endpoint *ep, uint32_t events);
+
+/* flow.c: the bytes flowing, once both sockets are set up. */
+void flow_start(struct conn *c);
+void flow_event(struct conn *c, struct endpoint *ep, uint32_t events);
+void flow_tick(struct conn *c);
+void flow_check(struct conn *c);
 
 #endif /* PT_CONN_H */

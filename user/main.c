@@ -12,6 +12,8 @@
 
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
+#include "runtime.h"
 #include "privs.h"
 #include "probe.h"
 #include "resolve.h"
@@ -41,6 +43,12 @@ static const char usage[] =
 	"  -h, --help               this help\n"
 	"  -V, --version            print the version\n"
 	"\n"
+	"\n"
+	"       passthru stats (-c FILE | --metrics HOST:PORT) [--json]\n"
+	"                           print a running passthru's counters\n"
+	"\n"
+	"Signals: SIGHUP reloads the configuration; SIGTERM stops accepting and\n"
+	"lets connections finish (shutdown_grace), a second one closes them.\n"
 	"Exit status: 0 ok, 1 runtime or configuration error, 2 usage error.\n";
 
 static void die_usage(const char *fmt, ...)
@@ -153,48 +161,48 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct settings cli;
-	unsigned cli_set = 0;
-	const char *file = NULL, *user = NULL;
-	bool check = false, probe = false;
+	static struct runtime rt;
+	const char *user = NULL;
+	bool check = false, probe = false, level_set = false, fmt_set = false;
 	enum log_level level = LOG_INFO;
 	enum log_format logfmt = LOG_AUTO;
-	int verbose = 0, opt, nworkers, wake[1024], status = 0, sig;
-	struct worker *workers = NULL;
+	int verbose = 0, opt, status = 0, sig;
 	struct config *cfg;
 	sigset_t sigs;
 
-	uint64_t grace_ms = 30000;
+	if (argc > 1 && !strcmp(argv[1], "stats"))
+		return stats_main(argc - 1, argv + 1);
 
-	settings_default(&cli);
+	settings_default(&rt.cli);
 	while ((opt = getopt_long(argc, argv, "c:w:t:vhV", opts, NULL)) != -1) {
 		const char *v = optval(optarg);
 		uint64_t n;
 
 		switch (opt) {
 		case 'c':
-			file = v;
+			rt.file = v;
 			break;
 		case 'w': {
 			char *end;
 			long l = strtol(v, &end, 10);
 
-			if (!*v || *end || l < 0 || l > 1024)
-				die_usage("-w: expected a number of workers from 0 to 1024, got '%s'", v);
-			cli.workers = (int)l;
-			cli_set |= SET_WORKERS;
+			if (!*v || *end || l < 0 || l > MAX_WORKERS)
+				die_usage("-w: expected a number of workers from 0 to %d, got '%s'",
+					  MAX_WORKERS, v);
+			rt.cli.workers = (int)l;
+			rt.cli_set |= SET_WORKERS;
 			break;
 		}
 		case 't':
 			if (parse_duration_ms(v, &n) || !n)
 				die_usage("-t: expected a duration such as 5s or 500ms, got '%s'", v);
-			cli.sniff_timeout_ms = n;
-			cli_set |= SET_SNIFF_TIMEOUT;
+			rt.cli.sniff_timeout_ms = n;
+			rt.cli_set |= SET_SNIFF_TIMEOUT;
 			break;
 		case 'm':
-			if (data_mode_parse(v, &cli.mode))
+			if (data_mode_parse(v, &rt.cli.mode))
 				die_usage("--mode: expected auto, sockmap or splice, got '%s'", v);
-			cli_set |= SET_MODE;
+			rt.cli_set |= SET_MODE;
 			break;
 		case 'C':
 			check = true;
@@ -208,10 +216,12 @@ int main(int argc, char **argv)
 		case 'L':
 			if (log_level_parse(v, &level))
 				die_usage("--log-level: expected error, warn, info or debug, got '%s'", v);
+			level_set = true;
 			break;
 		case 'F':
 			if (log_format_parse(v, &logfmt))
 				die_usage("--log-format: expected text, json, journal or auto, got '%s'", v);
+			fmt_set = true;
 			break;
 		case 'v':
 			verbose++;
@@ -233,23 +243,31 @@ int main(int argc, char **argv)
 	log_libbpf_setup();
 	if (probe)
 		return probe_report();
-	if (!file)
+	if (!rt.file)
 		die_usage("%s", "a configuration file is required: -c FILE");
 
-	cfg = config_load(file, &cli, cli_set);
+	cfg = config_load(rt.file, &rt.cli, rt.cli_set);
 	if (!cfg)
 		return 1;
 	if (check) {
 		int rules = 0;
 
 		for (int i = 0; i < cfg->nlisteners; i++)
-			for (int g = 0; g < cfg->listeners[i].ngroups; g++)
-				rules += cfg->listeners[i].groups[g].nrules;
-		printf("%s: OK (%d listener%s, %d rule%s)\n", file, cfg->nlisteners,
+			if (!cfg->listeners[i].shared)
+				for (int g = 0; g < cfg->listeners[i].ngroups; g++)
+					rules += cfg->listeners[i].groups[g].nrules;
+		printf("%s: OK (%d listener%s, %d rule%s)\n", rt.file, cfg->nlisteners,
 		       cfg->nlisteners == 1 ? "" : "s", rules, rules == 1 ? "" : "s");
-		config_free(cfg);
+		config_put(cfg);
 		return 0;
 	}
+	/* The file's logging settings, unless the command line said. */
+	if (!verbose && (cfg->set.log_level_set || cfg->set.log_format != LOG_AUTO))
+		log_init(level_set || !cfg->set.log_level_set ? level : cfg->set.log_level,
+			 fmt_set ? logfmt : cfg->set.log_format);
+	if (!user && cfg->set.user[0])
+		user = cfg->set.user;
+	rt.cfg = cfg;
 
 	raise_nofile();
 	signal(SIGPIPE, SIG_IGN);
@@ -269,86 +287,94 @@ int main(int argc, char **argv)
 			       err == -EADDRINUSE ? " (is another passthru or server running there?)"
 			       : err == -EACCES ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
 			       : err == -EADDRNOTAVAIL ? " (no local interface has this address)" : "");
-			config_free(cfg);
+			config_put(cfg);
 			return 1;
 		}
 	}
 	if (data_path_init(cfg)) {
-		config_free(cfg);
+		config_put(cfg);
 		return 1;
 	}
 
-	nworkers = cfg->set.workers;
-	if (nworkers <= 0) {
+	rt.nworkers = cfg->set.workers;
+	if (rt.nworkers <= 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 
-		nworkers = n > 0 ? (int)n : 1;
+		rt.nworkers = n > 0 ? (int)(n < MAX_WORKERS ? n : MAX_WORKERS) : 1;
 	}
-	if ((uint64_t)nworkers > cfg->set.max_connections)
-		nworkers = (int)cfg->set.max_connections;
-	workers = calloc(nworkers, sizeof(*workers));
-	if (!workers) {
+	if ((uint64_t)rt.nworkers > cfg->set.max_connections)
+		rt.nworkers = (int)cfg->set.max_connections;
+	metrics_init(rt.nworkers);
+	metrics_set_path(kpath_ready() ? "sockmap" : "splice");
+	metrics_attach(cfg);
+	if (cfg->set.metrics[0] && metrics_serve(cfg->set.metrics)) {
 		status = 1;
 		goto out;
 	}
-	for (int i = 0; i < nworkers; i++) {
-		uint32_t per = (uint32_t)(cfg->set.max_connections / nworkers);
+	rt.workers = calloc(rt.nworkers, sizeof(*rt.workers));
+	if (!rt.workers) {
+		status = 1;
+		goto out;
+	}
+	for (int i = 0; i < rt.nworkers; i++) {
+		uint32_t per = (uint32_t)(cfg->set.max_connections / rt.nworkers);
 
-		if (worker_setup(&workers[i], i, cfg, i * per, per)) {
+		if (worker_setup(&rt.workers[i], i, cfg, i * per, per, rt.nworkers)) {
 			status = 1;
-			nworkers = i + 1;
+			rt.nworkers = i + 1;
 			goto out_workers;
 		}
-		wake[i] = workers[i].wakefd;
+		rt.wake[i] = rt.workers[i].wakefd;
 	}
 	if (user && privs_drop(user)) {
 		status = 1;
 		goto out_workers;
 	}
-	worker_registry(workers, nworkers);
+	worker_registry(rt.workers, rt.nworkers);
 	for (int i = 0; i < cfg->nlisteners; i++)
 		pr_info("listening on %s", cfg->listeners[i].text);
 	if (resolver_start(cfg->dns, cfg->ndns, cfg->set.resolve_interval_ms,
-			   wake, nworkers)) {
+			   rt.wake, rt.nworkers)) {
 		pr_err("cannot start the resolver thread");
 		status = 1;
 		goto out_workers;
 	}
-	for (int i = 0; i < nworkers; i++) {
-		if (worker_start(&workers[i])) {
+	for (int i = 0; i < rt.nworkers; i++) {
+		if (worker_start(&rt.workers[i])) {
 			pr_err("cannot start worker %d", i);
 			status = 1;
 			for (int j = 0; j < i; j++) {
-				worker_stop(&workers[j]);
-				worker_join(&workers[j]);
+				worker_stop(&rt.workers[j]);
+				worker_join(&rt.workers[j]);
 			}
 			goto out_resolver;
 		}
 	}
 	pr_info("passthru %s started: %d worker%s, sniff timeout %llu ms",
-		PASSTHRU_VERSION, nworkers, nworkers == 1 ? "" : "s",
+		PASSTHRU_VERSION, rt.nworkers, rt.nworkers == 1 ? "" : "s",
 		(unsigned long long)cfg->set.sniff_timeout_ms);
 
 	for (;;) {
 		if (sigwait(&sigs, &sig))
 			continue;
 		if (sig == SIGHUP) {
-			pr_warn("SIGHUP: configuration reload is not supported yet; ignored");
+			reload(&rt);
 			continue;
 		}
 		break;
 	}
-	drain(workers, nworkers, &sigs, sig, grace_ms);
-	for (int i = 0; i < nworkers; i++)
-		worker_join(&workers[i]);
+	drain(rt.workers, rt.nworkers, &sigs, sig, rt.cfg->set.shutdown_grace_ms);
+	for (int i = 0; i < rt.nworkers; i++)
+		worker_join(&rt.workers[i]);
 out_resolver:
 	resolver_stop();
 out_workers:
-	for (int i = 0; i < nworkers; i++)
-		worker_cleanup(&workers[i]);
+	for (int i = 0; i < rt.nworkers; i++)
+		worker_cleanup(&rt.workers[i]);
 out:
-	free(workers);
+	metrics_stop();
+	free(rt.workers);
 	kpath_fini();
-	config_free(cfg);
+	config_put(rt.cfg ? rt.cfg : cfg);
 	return status;
 }

@@ -174,14 +174,17 @@ int listener_available(const struct listener *l)
 	return err;
 }
 
-int worker_setup(struct worker *w, int id, const struct config *cfg,
-		 uint32_t slot_base, uint32_t nslots)
+int worker_setup(struct worker *w, int id, struct config *cfg,
+		 uint32_t slot_base, uint32_t nslots, int nworkers)
 {
 	int err;
 
 	memset(w, 0, sizeof(*w));
 	w->id = id;
-	w->cfg = cfg;
+	w->cfg = config_get(cfg);
+	w->max_sniff = (uint32_t)(cfg->set.max_sniffing / nworkers);
+	if (!w->max_sniff)
+		w->max_sniff = 1;
 	w->wakefd = -1;
 	w->slot_base = slot_base;
 	w->nslots = nslots;
@@ -320,6 +323,102 @@ static void on_accept(struct worker *w, struct lsock *ls)
 	}
 }
 
+static bool same_listen(const struct listener *a, const struct listener *b)
+{
+	return a->addrlen == b->addrlen && a->v6only == b->v6only &&
+	       !memcmp(&a->addr, &b->addr, a->addrlen);
+}
+
+/* Runs in the worker: listeners whose address stays keep their socket
+ * (and its accept queue), new ones are bound, gone ones closed. */
+static void adopt_config(struct worker *w)
+{
+	struct config *ncfg = __atomic_exchange_n(&w->next_cfg, NULL, __ATOMIC_ACQ_REL);
+	struct lsock *nls;
+	bool *taken;
+	int n = 0;
+
+	if (!ncfg)
+		return;
+	nls = calloc(ncfg->nlisteners + 1, sizeof(*nls));
+	taken = calloc(w->nls + 1, sizeof(*taken));
+	if (ncfg->set.sniff_max > w->cfg->set.sniff_max) {
+		uint8_t *pb = realloc(w->peekbuf, ncfg->set.sniff_max);
+
+		if (pb)
+			w->peekbuf = pb;
+		else
+			ncfg->set.sniff_max = w->cfg->set.sniff_max;
+	}
+	if (!nls || !taken) {
+		pr_err("worker %d: reload: out of memory: keeping the running configuration",
+		       w->id);
+		free(nls);
+		free(taken);
+		config_put(ncfg);
+		return;
+	}
+	for (int i = 0; i < ncfg->nlisteners; i++) {
+		struct lsock *ls = &nls[n];
+		const struct listener *l = &ncfg->listeners[i];
+		int j, err;
+
+		for (j = 0; j < w->nls; j++)
+			if (!taken[j] && w->ls[j].fd >= 0 && same_listen(w->ls[j].l, l))
+				break;
+		ls->ev.kind = EV_LISTEN;
+		ls->l = l;
+		ls->w = w;
+		if (j < w->nls) {
+			struct epoll_event e = { .events = EPOLLIN, .data.ptr = &ls->ev };
+
+			taken[j] = true;
+			ls->fd = w->ls[j].fd;
+			ls->paused = w->ls[j].paused;
+			if (!ls->paused)
+				epoll_ctl(w->epfd, EPOLL_CTL_MOD, ls->fd, &e);
+		} else {
+			uint32_t cur = 0;
+
+			err = listen_socket(l, &ls->fd);
+			if (err) {
+				pr_err("worker %d: reload: servers.\"%s\": cannot listen: %s",
+				       w->id, l->text, strerror(-err));
+				continue;
+			}
+			worker_watch(w, &ls->ev, ls->fd, EPOLLIN | EP_ON, &cur);
+		}
+		n++;
+	}
+	for (int j = 0; j < w->nls; j++) {
+		if (taken[j] || w->ls[j].fd < 0)
+			continue;
+		epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->ls[j].fd, NULL);
+		close(w->ls[j].fd);
+	}
+	free(taken);
+	free(w->ls);
+	w->ls = nls;
+	w->nls = n;
+	w->max_sniff = (uint32_t)(ncfg->set.max_sniffing / (nregistry ? nregistry : 1));
+	if (!w->max_sniff)
+		w->max_sniff = 1;
+	config_put(w->cfg);
+	__atomic_store_n(&w->cfg, ncfg, __ATOMIC_RELEASE);
+}
+
+void worker_adopt(struct worker *w, struct config *cfg)
+{
+	uint64_t one = 1;
+	struct config *old = __atomic_exchange_n(&w->next_cfg, config_get(cfg),
+						 __ATOMIC_ACQ_REL);
+
+	config_put(old);	/* a reload the worker had not taken yet */
+	if (write(w->wakefd, &one, sizeof(one)) < 0) {
+		/* a wakeup is already pending */
+	}
+}
+
 static void on_wake(struct worker *w)
 {
 	uint64_t v;
@@ -327,6 +426,7 @@ static void on_wake(struct worker *w)
 	if (read(w->wakefd, &v, sizeof(v)) < 0) {
 		/* EAGAIN: someone else drained it */
 	}
+	adopt_config(w);
 	for (;;) {
 		struct pt_event ev;
 
@@ -353,6 +453,7 @@ static void reap(struct worker *w)
 		struct conn *c = w->dead;
 
 		w->dead = c->next;
+		config_put(c->cfg);
 		free(c);
 	}
 }
@@ -484,6 +585,8 @@ void worker_cleanup(struct worker *w)
 	free(w->evq);
 	pthread_mutex_destroy(&w->evmu);
 	timer_heap_free(&w->timers);
+	config_put(w->cfg);
+	w->cfg = NULL;
 	if (w->wakefd >= 0)
 		close(w->wakefd);
 	if (w->epfd >= 0)

@@ -47,12 +47,15 @@ struct worker {
 	int nls;
 	struct timer_heap timers;
 	struct timer accept_retry;	/* re-arm paused listeners */
-	const struct config *cfg;
+	struct config *cfg;		/* for new connections (a reference) */
+	struct config *next_cfg;	/* handed over by a reload */
 	uint8_t *peekbuf;		/* sniff_max bytes */
 	struct conn *conns;		/* all live connections */
 	struct conn *parked;		/* waiting for a name to resolve */
 	struct conn *dead;		/* closed this round, freed after it */
 	uint32_t nconns, max_conns;
+	struct conn *sniff_head, *sniff_tail;	/* oldest first */
+	uint32_t nsniff, max_sniff;
 	uint32_t slot_base, nslots;	/* this worker's range in pt_dirs */
 	uint32_t *free_slots;
 	uint32_t nfree;
@@ -66,12 +69,15 @@ struct worker {
 };
 
 int listener_available(const struct listener *l);
-int worker_setup(struct worker *w, int id, const struct config *cfg,
-		 uint32_t slot_base, uint32_t nslots);
+int worker_setup(struct worker *w, int id, struct config *cfg,
+		 uint32_t slot_base, uint32_t nslots, int nworkers);
 /* All workers, so that one can hand another a back-pressure event. */
 void worker_registry(struct worker *ws, int n);
 int worker_start(struct worker *w);
 void worker_stop(struct worker *w);
+/* Hand the worker a new configuration (it takes a reference); it switches
+ * listeners and new connections over between two rounds of events. */
+void worker_adopt(struct worker *w, struct config *cfg);
 /* Stop accepting; leave the loop once no connection is left or at
  * deadline_ms, whichever comes first. */
 void worker_drain(struct worker *w, uint64_t deadline_ms);

@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Configuration reload.  A connection keeps the configuration it was
+ * accepted under (a reference) until it ends, so nothing established is
+ * touched: rules, listeners and upstreams change for new connections
+ * only.  Listening sockets whose address stays are kept, with whatever
+ * waits in their accept queues. */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "resolve.h"
+#include "runtime.h"
+#include "util.h"
+
+static bool listed(const struct config *c, const struct listener *l)
+{
+	for (int i = 0; i < c->nlisteners; i++)
+		if (c->listeners[i].addrlen == l->addrlen &&
+		    !memcmp(&c->listeners[i].addr, &l->addr, l->addrlen))
+			return true;
+	return false;
+}
+
+/* Settings a running process cannot change: they sized memory, threads or
+ * BPF maps at start, or were used before dropping privileges. */
+static void keep_fixed(const struct config *cur, struct config *n)
+{
+	const struct settings *o = &cur->set;
+	struct settings *s = &n->set;
+
+#define FIXED(field, name)                                                   \
+	do {                                                                 \
+		if (memcmp(&o->field, &s->field, sizeof(o->field))) {        \
+			pr_warn("reload: \"%s\" changes only at restart; keeping the running value", \
+				name);                                       \
+			memcpy(&s->field, &o->field, sizeof(o->field));      \
+		}                                                            \
+	} while (0)
+	FIXED(workers, "workers");
+	FIXED(max_connections, "max_connections");
+	FIXED(mode, "mode");
+	FIXED(metrics, "metrics");
+	FIXED(control_socket, "control_socket");
+	FIXED(user, "user");
+#undef FIXED
+}
+
+int reload(struct runtime *rt)
+{
+	struct config *cur = rt->cfg, *n;
+	uint64_t deadline;
+	int rules = 0;
+
+	pr_info("SIGHUP: reloading %s", rt->file);
+	n = config_load(rt->file, &rt->cli, rt->cli_set);
+	if (!n) {
+		pr_err("reload: %s is not valid: keeping the running configuration", rt->file);
+		metrics_reload(false);
+		return -EINVAL;
+	}
+	keep_fixed(cur, n);
+	for (int i = 0; i < n->nlisteners; i++) {
+		const struct listener *l = &n->listeners[i];
+		int err;
+
+		if (listed(cur, l))
+			continue;
+		err = listener_available(l);
+		if (err) {
+			pr_err("reload: servers.\"%s\": cannot listen: %s: keeping the running configuration",
+			       l->text, strerror(-err));
+			config_put(n);
+			metrics_reload(false);
+			return err;
+		}
+	}
+	metrics_attach(n);
+	resolver_stop();
+	if (resolver_start(n->dns, n->ndns, n->set.resolve_interval_ms, rt->wake,
+			   rt->nworkers))
+		pr_err("reload: cannot restart the resolver: host names stay as resolved");
+
+	for (int i = 0; i < rt->nworkers; i++)
+		worker_adopt(&rt->workers[i], n);
+	/* Each worker switches between two rounds of events. */
+	deadline = now_ms() + 5000;
+	for (int i = 0; i < rt->nworkers; i++)
+		while (__atomic_load_n(&rt->workers[i].cfg, __ATOMIC_ACQUIRE) != n &&
+		       !rt->workers[i].done && now_ms() < deadline)
+			usleep(1000);
+	rt->cfg = n;
+	config_put(cur);
+	for (int i = 0; i < n->nlisteners; i++)
+		for (int g = 0; g < n->listeners[i].ngroups; g++)
+			rules += n->listeners[i].groups[g].nrules;
+	pr_info("reload: applied: %d listener%s, %d rule%s", n->nlisteners,
+		n->nlisteners == 1 ? "" : "s", rules, rules == 1 ? "" : "s");
+	metrics_reload(true);
+	return 0;
+}

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The running process as a whole: what main() set up and what a reload
+ * or a takeover works on. */
+#ifndef PT_RUNTIME_H
+#define PT_RUNTIME_H
+
+#include "config.h"
+#include "worker.h"
+
+#define MAX_WORKERS 1024
+
+struct runtime {
+	const char *file;
+	struct settings cli;		/* command-line overrides */
+	unsigned cli_set;
+	struct config *cfg;		/* the current configuration (a ref) */
+	struct worker *workers;
+	int nworkers;
+	int wake[MAX_WORKERS];		/* workers' eventfds, for the resolver */
+};
+
+/* SIGHUP: load, validate, and hand the new configuration to every worker;
+ * on any error keep the running one.  0 or -errno. */
+int reload(struct runtime *rt);
+
+#endif /* PT_RUNTIME_H */
