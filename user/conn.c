@@ -102,19 +102,16 @@ static void sniffing_del(struct conn *c)
 
 /* ---- accept ---------------------------------------------------------- */
 
-void conn_accept(struct worker *w, struct lsock *ls, int fd,
-		 const struct sockaddr_storage *peer)
+struct conn *conn_new(struct worker *w, const struct listener *l, int fd,
+		      const struct sockaddr_storage *peer)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 
-	if (!c) {
-		pr_err("accept: out of memory, closing fd %d", fd);
-		close(fd);
-		return;
-	}
+	if (!c)
+		return NULL;
 	c->w = w;
 	c->cfg = config_get(w->cfg);
-	c->l = ls->l;
+	c->l = l;
 	c->peer = *peer;
 	c->src = *peer;
 	addr_unmap(&c->src);
@@ -122,7 +119,7 @@ void conn_accept(struct worker *w, struct lsock *ls, int fd,
 		socklen_t len = sizeof(c->dst);
 
 		if (getsockname(fd, (struct sockaddr *)&c->dst, &len))
-			c->dst = ls->l->addr;
+			c->dst = l->addr;
 		addr_unmap(&c->dst);
 	}
 	sniffer_init(&c->sn, fd);
@@ -142,6 +139,19 @@ void conn_accept(struct worker *w, struct lsock *ls, int fd,
 	w->conns = c;
 	w->nconns++;
 	set_nodelay(fd);
+	return c;
+}
+
+void conn_accept(struct worker *w, struct lsock *ls, int fd,
+		 const struct sockaddr_storage *peer)
+{
+	struct conn *c = conn_new(w, ls->l, fd, peer);
+
+	if (!c) {
+		pr_err("accept: out of memory, closing fd %d", fd);
+		close(fd);
+		return;
+	}
 	metrics_add(c->l->mx, w->id, ML_ACCEPTED, 1);
 	if (w->nsniff >= w->max_sniff && w->sniff_head) {
 		static __thread uint64_t last_warn;
@@ -153,8 +163,14 @@ void conn_accept(struct worker *w, struct lsock *ls, int fd,
 		}
 		conn_end(w->sniff_head, "sniff-evicted", 0);
 	}
-	sniffing_add(c);
+	conn_sniff_start(c);
+}
 
+void conn_sniff_start(struct conn *c)
+{
+	struct worker *w = c->w;
+
+	sniffing_add(c);
 	/* Edge-triggered while sniffing: unread (peeked) bytes would keep a
 	 * level-triggered EPOLLIN firing; each new segment is one edge. */
 	ep_watch(c, &c->cli, EPOLLIN | EPOLLRDHUP | EPOLLET | EP_ON);
@@ -571,6 +587,19 @@ void conn_timer(struct conn *c)
 		break;
 	default:
 		break;
+	}
+}
+
+void conn_free_owned(struct conn *c)
+{
+	if (c->own_rule) {
+		free(c->own_rule->key);
+		free(c->own_rule->up.text);
+		free(c->own_rule);
+	}
+	if (c->own_l) {
+		free(c->own_l->text);
+		free(c->own_l);
 	}
 }
 

@@ -77,10 +77,20 @@ struct conn {
 	uint32_t slot;
 	uint64_t cookie[2];
 	const char *end;		/* why it ended, for the log */
+	/* Taken over from a previous process whose rule or listener is not
+	 * in this configuration: copies kept for the log, freed at the end. */
+	struct rule *own_rule;
+	struct listener *own_l;
 };
 
 void conn_accept(struct worker *w, struct lsock *ls, int fd,
 		 const struct sockaddr_storage *peer);
+/* The parts of accept a takeover reuses: a connection object in the
+ * worker's list, and the start of sniffing (deadline from c->t0_ms). */
+struct conn *conn_new(struct worker *w, const struct listener *l, int fd,
+		      const struct sockaddr_storage *peer);
+void conn_sniff_start(struct conn *c);
+void conn_free_owned(struct conn *c);
 void conn_event(struct conn *c, struct endpoint *ep, uint32_t events);
 void conn_timer(struct conn *c);
 void conn_resolved(struct conn *c);

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "runtime.h"
+#include "takeover.h"
 #include "privs.h"
 #include "probe.h"
 #include "resolve.h"
@@ -32,6 +33,8 @@ static const char usage[] =
 	"  -t, --timeout DURATION   sniff timeout, e.g. 5s, 500ms (default 5s)\n"
 	"      --mode MODE          data path: auto (default), sockmap, splice\n"
 	"      --check              validate the configuration and exit\n"
+	"      --takeover           take over a running passthru with this\n"
+	"                           configuration: its sockets, maps, connections\n"
 	"      --probe              report what the kernel supports and which\n"
 	"                           data path would run (exit 0: sockmap, 1: splice)\n"
 	"      --user USER          after binding and loading BPF, run as USER\n"
@@ -155,6 +158,7 @@ int main(int argc, char **argv)
 		{ "probe", no_argument, NULL, 'P' },
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "user", required_argument, NULL, 'U' },
+		{ "takeover", no_argument, NULL, 'T' },
 		{ "log-format", required_argument, NULL, 'F' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -164,6 +168,8 @@ int main(int argc, char **argv)
 	static struct runtime rt;
 	const char *user = NULL;
 	bool check = false, probe = false, level_set = false, fmt_set = false;
+	bool takeover = false;
+	struct inherited in = { .sock = -1 };
 	enum log_level level = LOG_INFO;
 	enum log_format logfmt = LOG_AUTO;
 	int verbose = 0, opt, status = 0, sig;
@@ -212,6 +218,9 @@ int main(int argc, char **argv)
 			break;
 		case 'U':
 			user = v;
+			break;
+		case 'T':
+			takeover = true;
 			break;
 		case 'L':
 			if (log_level_parse(v, &level))
@@ -278,7 +287,20 @@ int main(int argc, char **argv)
 	/* Threads inherit the mask: only the main thread takes signals. */
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
-	for (int i = 0; i < cfg->nlisteners; i++) {
+	if (takeover) {
+		if (takeover_receive(&rt, &in)) {
+			inherited_free(&in);
+			config_put(cfg);
+			return 1;
+		}
+		/* The maps were sized by the predecessor. */
+		if (in.max_connections && in.max_connections != cfg->set.max_connections) {
+			pr_warn("takeover: keeping max_connections %u of the running process",
+				in.max_connections);
+			cfg->set.max_connections = in.max_connections;
+		}
+	}
+	for (int i = 0; !takeover && i < cfg->nlisteners; i++) {
 		int err = listener_available(&cfg->listeners[i]);
 
 		if (err) {
@@ -291,7 +313,19 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	if (data_path_init(cfg)) {
+	if (in.kernel) {
+		char why[256];
+
+		if (kpath_adopt(in.bpf, in.cgroup, why, sizeof(why))) {
+			pr_err("takeover: the kernel path cannot be taken over: %s", why);
+			in.kernel = false;	/* closed by kpath_adopt */
+			inherited_free(&in);
+			config_put(cfg);
+			return 1;
+		}
+		pr_info("data path: sockmap (taken over: same maps, this binary's programs)");
+	} else if (data_path_init(cfg)) {
+		inherited_free(&in);
 		config_put(cfg);
 		return 1;
 	}
@@ -326,6 +360,16 @@ int main(int argc, char **argv)
 		}
 		rt.wake[i] = rt.workers[i].wakefd;
 	}
+	if (takeover ? takeover_adopt(&rt, &in) : 0) {
+		status = 1;
+		goto out_workers;
+	}
+	for (int i = 0; !takeover && i < rt.nworkers; i++) {
+		if (worker_listen(&rt.workers[i])) {
+			status = 1;
+			goto out_workers;
+		}
+	}
 	if (user && privs_drop(user)) {
 		status = 1;
 		goto out_workers;
@@ -350,6 +394,12 @@ int main(int argc, char **argv)
 			goto out_resolver;
 		}
 	}
+	if (takeover) {
+		/* The predecessor exits when it reads this. */
+		takeover_finish(&in);
+		inherited_free(&in);
+	}
+	control_start(&rt);
 	pr_info("passthru %s started: %d worker%s, sniff timeout %llu ms",
 		PASSTHRU_VERSION, rt.nworkers, rt.nworkers == 1 ? "" : "s",
 		(unsigned long long)cfg->set.sniff_timeout_ms);
@@ -363,6 +413,7 @@ int main(int argc, char **argv)
 		}
 		break;
 	}
+	control_stop();
 	drain(rt.workers, rt.nworkers, &sigs, sig, rt.cfg->set.shutdown_grace_ms);
 	for (int i = 0; i < rt.nworkers; i++)
 		worker_join(&rt.workers[i]);
@@ -372,6 +423,8 @@ out_workers:
 	for (int i = 0; i < rt.nworkers; i++)
 		worker_cleanup(&rt.workers[i]);
 out:
+	if (takeover)
+		inherited_free(&in);
 	metrics_stop();
 	free(rt.workers);
 	kpath_fini();

@@ -39,6 +39,7 @@ static struct {
 	char cgroup[640];		/* cgroup we created, to remove at exit */
 	char cgroup_parent[640];
 	char bp_why[256];		/* why back-pressure is off */
+	char cgroup_dir[640];		/* where pt_sock_ops is attached */
 	pthread_mutex_t events_mu;
 	void (*handle)(const struct pt_event *ev, void *ctx);
 	void *handle_ctx;
@@ -559,6 +560,7 @@ static int attach_sockops(struct passthru_bpf *skel, char *why, size_t whylen)
 	}
 	K.sockops = bpf_program__attach_cgroup(skel->progs.pt_sock_ops, fd);
 	err = K.sockops ? 0 : -errno;
+	snprintf(K.cgroup_dir, sizeof(K.cgroup_dir), "%s", dir);
 	close(fd);
 	if (err)
 		snprintf(why, whylen, "cannot attach sock_ops to cgroup %.160s: %s", dir,
@@ -663,6 +665,137 @@ int kpath_init(uint32_t max_conns, char *why, size_t whylen)
 	return 0;
 fail:
 	passthru_bpf__destroy(skel);
+	return err;
+}
+
+int kpath_export(int fds[KP_NFDS], char *cgroup, size_t len)
+{
+	struct passthru_bpf *k = K.skel;
+
+	if (!k)
+		return -ENODEV;
+	fds[KP_TARGETS] = bpf_map__fd(k->maps.pt_targets);
+	fds[KP_VERDICT] = bpf_map__fd(k->maps.pt_verdict);
+	fds[KP_INDEX] = bpf_map__fd(k->maps.pt_index);
+	fds[KP_DIRS] = bpf_map__fd(k->maps.pt_dirs);
+	fds[KP_STATS] = bpf_map__fd(k->maps.pt_stats);
+	fds[KP_EVENTS] = bpf_map__fd(k->maps.pt_events);
+	fds[KP_PROG] = bpf_program__fd(k->progs.pt_verdict_prog);
+	fds[KP_LINK] = K.sockops ? bpf_link__fd(K.sockops) : -1;
+	snprintf(cgroup, len, "%s", K.cgroup_dir);
+	return 0;
+}
+
+void kpath_handed_over(void)
+{
+	/* Our programs stay attached through the successor's references;
+	 * the cgroup holds the successor now. */
+	K.cgroup[0] = '\0';
+}
+
+int kpath_adopt(const int fds[KP_NFDS], const char *cgroup, char *why,
+		size_t whylen)
+{
+	struct bpf_map *maps[KP_PROG];
+	struct passthru_bpf *skel;
+	long page = sysconf(_SC_PAGESIZE);
+	uint32_t entries;
+	int err, fd;
+
+	skel = passthru_bpf__open();
+	if (!skel) {
+		err = -errno;
+		snprintf(why, whylen, "opening the BPF object failed: %s", strerror(-err));
+		goto close_fds;
+	}
+	maps[KP_TARGETS] = skel->maps.pt_targets;
+	maps[KP_VERDICT] = skel->maps.pt_verdict;
+	maps[KP_INDEX] = skel->maps.pt_index;
+	maps[KP_DIRS] = skel->maps.pt_dirs;
+	maps[KP_STATS] = skel->maps.pt_stats;
+	maps[KP_EVENTS] = skel->maps.pt_events;
+	/* The maps, with every socket in them, are the predecessor's: this
+	 * binary's programs are loaded against them (same layout, checked by
+	 * the verifier and by the takeover's ABI number). */
+	for (int i = 0; i < KP_PROG; i++) {
+		err = bpf_map__reuse_fd(maps[i], fds[i]);
+		if (err) {
+			snprintf(why, whylen, "reusing map %s: %s", bpf_map__name(maps[i]),
+				 strerror(-err));
+			goto fail;
+		}
+	}
+	err = passthru_bpf__load(skel);
+	if (err) {
+		snprintf(why, whylen, "loading the BPF programs on the inherited maps: %s",
+			 strerror(-err));
+		goto fail;
+	}
+	/* New sockets get this program; those already in the map keep the
+	 * one they were linked with, which stays alive with them. */
+	err = bpf_prog_attach(bpf_program__fd(skel->progs.pt_verdict_prog),
+			      bpf_map__fd(skel->maps.pt_verdict), BPF_SK_SKB_VERDICT, 0);
+	if (err) {
+		err = -errno;
+		snprintf(why, whylen, "attaching the verdict program: %s", strerror(-err));
+		goto fail;
+	}
+	entries = bpf_map__max_entries(skel->maps.pt_dirs);
+	K.dirs_len = ((size_t)entries * sizeof(struct pt_dir) + page - 1) / page * page;
+	K.dirs = mmap(NULL, K.dirs_len, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      bpf_map__fd(skel->maps.pt_dirs), 0);
+	if (K.dirs == MAP_FAILED) {
+		err = -errno;
+		K.dirs = NULL;
+		snprintf(why, whylen, "mapping pt_dirs: %s", strerror(-err));
+		goto fail;
+	}
+	K.skel = skel;
+	K.ndirs = entries;
+	K.test_slot = entries / 2 - 1;
+	K.targets_fd = bpf_map__fd(skel->maps.pt_targets);
+	K.verdict_fd = bpf_map__fd(skel->maps.pt_verdict);
+	K.index_fd = bpf_map__fd(skel->maps.pt_index);
+	K.stats_fd = bpf_map__fd(skel->maps.pt_stats);
+	K.events = ring_buffer__new(bpf_map__fd(skel->maps.pt_events), on_event, NULL, NULL);
+	if (!K.events) {
+		err = -errno;
+		snprintf(why, whylen, "pt_events ring buffer: %s", strerror(-err));
+		kpath_fini();
+		goto close_fds;
+	}
+	/* Into the predecessor's cgroup, where its sockets are, with our own
+	 * sock_ops program; then its program can go. */
+	if (cgroup[0]) {
+		fd = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd >= 0 && !write_pid(cgroup)) {
+			K.sockops = bpf_program__attach_cgroup(skel->progs.pt_sock_ops, fd);
+			snprintf(K.cgroup_dir, sizeof(K.cgroup_dir), "%s", cgroup);
+			if (!strncmp(strrchr(cgroup, '/') ? strrchr(cgroup, '/') + 1 : cgroup,
+				     "passthru.", 9))
+				snprintf(K.cgroup, sizeof(K.cgroup), "%s", cgroup);
+		}
+		if (fd >= 0)
+			close(fd);
+		if (!K.sockops)
+			snprintf(K.bp_why, sizeof(K.bp_why), "cannot attach sock_ops to %.160s",
+				 cgroup);
+	}
+	/* libbpf holds its own dups of the maps; the old programs stay as
+	 * long as sockets are linked to them. */
+	for (int i = 0; i < KP_NFDS; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	err = selftest(why, whylen);
+	if (err)
+		kpath_fini();
+	return err;
+fail:
+	passthru_bpf__destroy(skel);
+close_fds:
+	for (int i = 0; i < KP_NFDS; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
 	return err;
 }
 

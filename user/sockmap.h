@@ -23,6 +23,21 @@ struct ksnap {
  * -errno and a human reason in why. */
 int kpath_init(uint32_t max_conns, char *why, size_t whylen);
 void kpath_fini(void);
+
+/* Live upgrade.  The BPF objects a successor needs to carry on with the
+ * same maps (so the sockets in them never leave): their fds, and the
+ * cgroup the sock_ops program is attached to. */
+enum {
+	KP_TARGETS = 0, KP_VERDICT, KP_INDEX, KP_DIRS, KP_STATS, KP_EVENTS,
+	KP_PROG, KP_LINK, KP_NFDS,
+};
+int kpath_export(int fds[KP_NFDS], char *cgroup, size_t len);
+/* Load this binary's programs on the predecessor's maps, attach them, and
+ * take over its cgroup.  Closes the fds it was given (dup'd as needed). */
+int kpath_adopt(const int fds[KP_NFDS], const char *cgroup, char *why,
+		size_t whylen);
+/* At exit after a handover: keep the cgroup (the successor lives in it). */
+void kpath_handed_over(void);
 bool kpath_ready(void);
 
 /* Splice cli <-> up in the kernel.  slot is the connection's index; its

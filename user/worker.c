@@ -13,6 +13,7 @@
 #include "conn.h"
 #include "log.h"
 #include "sockmap.h"
+#include "takeover.h"
 #include "util.h"
 #include "worker.h"
 
@@ -216,34 +217,101 @@ int worker_setup(struct worker *w, int id, struct config *cfg,
 	w->slot_conn = calloc(nslots, sizeof(*w->slot_conn));
 	w->peekbuf = malloc(cfg->set.sniff_max);
 	w->free_slots = malloc(nslots * sizeof(*w->free_slots));
-	w->ls = calloc(cfg->nlisteners, sizeof(*w->ls));
-	if (!w->peekbuf || !w->free_slots || !w->ls || !w->slot_conn)
+	if (!w->peekbuf || !w->free_slots || !w->slot_conn)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < nslots; i++)
 		w->free_slots[i] = slot_base + nslots - 1 - i;
 	w->nfree = nslots;
+	return 0;
+}
 
-	for (int i = 0; i < cfg->nlisteners; i++) {
-		struct lsock *ls = &w->ls[i];
-		uint32_t cur = 0;
+static int ls_append(struct worker *w, const struct listener *l, int fd)
+{
+	struct lsock *grown = realloc(w->ls, (w->nls + 1) * sizeof(*grown));
+	uint32_t cur = 0;
+	int err;
 
-		ls->ev.kind = EV_LISTEN;
-		ls->l = &cfg->listeners[i];
-		ls->w = w;
-		err = listen_socket(ls->l, &ls->fd);
+	if (!grown)
+		return -ENOMEM;
+	/* epoll holds pointers into the array: register again after a move */
+	if (grown != w->ls)
+		for (int i = 0; i < w->nls; i++)
+			if (grown[i].fd >= 0 && !grown[i].paused) {
+				struct epoll_event e = { .events = EPOLLIN, .data.ptr = &grown[i].ev };
+
+				epoll_ctl(w->epfd, EPOLL_CTL_MOD, grown[i].fd, &e);
+			}
+	w->ls = grown;
+	memset(&w->ls[w->nls], 0, sizeof(w->ls[0]));
+	w->ls[w->nls].ev.kind = EV_LISTEN;
+	w->ls[w->nls].l = l;
+	w->ls[w->nls].w = w;
+	w->ls[w->nls].fd = fd;
+	err = worker_watch(w, &w->ls[w->nls].ev, fd, EPOLLIN | EP_ON, &cur);
+	if (err)
+		return err;
+	w->nls++;
+	return 0;
+}
+
+int worker_listen(struct worker *w)
+{
+	for (int i = 0; i < w->cfg->nlisteners; i++) {
+		const struct listener *l = &w->cfg->listeners[i];
+		bool have = false;
+		int fd, err;
+
+		for (int j = 0; j < w->nls; j++)
+			have |= w->ls[j].l == l && w->ls[j].fd >= 0;
+		if (have)
+			continue;
+		err = listen_socket(l, &fd);
 		if (err) {
-			pr_err("servers.\"%s\": cannot listen: %s%s", ls->l->text,
-			       strerror(-err),
+			pr_err("servers.\"%s\": cannot listen: %s%s", l->text, strerror(-err),
 			       err == -EACCES ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE)" : "");
-			ls->fd = -1;
 			return err;
 		}
-		w->nls++;
-		err = worker_watch(w, &ls->ev, ls->fd, EPOLLIN | EP_ON, &cur);
-		if (err)
+		err = ls_append(w, l, fd);
+		if (err) {
+			close(fd);
 			return err;
+		}
 	}
 	return 0;
+}
+
+int worker_add_listener(struct worker *w, const struct sockaddr_storage *addr,
+			socklen_t addrlen, int fd)
+{
+	for (int i = 0; i < w->cfg->nlisteners; i++) {
+		const struct listener *l = &w->cfg->listeners[i];
+
+		if (l->addrlen == addrlen && !memcmp(&l->addr, addr, addrlen))
+			return ls_append(w, l, fd);
+	}
+	return -ENOENT;	/* no longer configured: the caller closes it */
+}
+
+int worker_slot_claim(struct worker *w, uint32_t slot, struct conn *c)
+{
+	for (uint32_t i = 0; i < w->nfree; i++) {
+		if (w->free_slots[i] != slot)
+			continue;
+		w->free_slots[i] = w->free_slots[--w->nfree];
+		w->slot_conn[slot - w->slot_base] = c;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+void worker_handover(struct worker *w, struct handover *h)
+{
+	uint64_t one = 1;
+
+	__atomic_store_n(&w->handover, h, __ATOMIC_RELEASE);
+	if (write(w->wakefd, &one, sizeof(one)) < 0) {
+		/* a wakeup is already pending */
+	}
 }
 
 /* Out of fds (or connections): stop accepting for a moment instead of
@@ -426,6 +494,11 @@ static void on_wake(struct worker *w)
 	if (read(w->wakefd, &v, sizeof(v)) < 0) {
 		/* EAGAIN: someone else drained it */
 	}
+	if (__atomic_load_n(&w->handover, __ATOMIC_ACQUIRE)) {
+		handover_worker(w, w->handover);
+		/* The successor failed: carry on where we were. */
+		__atomic_store_n(&w->handover, NULL, __ATOMIC_RELEASE);
+	}
 	adopt_config(w);
 	for (;;) {
 		struct pt_event ev;
@@ -454,6 +527,7 @@ static void reap(struct worker *w)
 
 		w->dead = c->next;
 		config_put(c->cfg);
+		conn_free_owned(c);
 		free(c);
 	}
 }

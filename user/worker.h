@@ -65,8 +65,11 @@ struct worker {
 	int nevq, capevq;
 	volatile bool stop;
 	volatile uint64_t drain_until;	/* ms; 0: not draining */
+	struct handover *handover;	/* a successor asked: export, wait */
 	volatile bool done;		/* the thread has left its loop */
 };
+
+struct handover;
 
 int listener_available(const struct listener *l);
 int worker_setup(struct worker *w, int id, struct config *cfg,
@@ -85,6 +88,15 @@ void worker_join(struct worker *w);
 void worker_cleanup(struct worker *w);
 
 int worker_slot_get(struct worker *w, uint32_t *slot, struct conn *c);
+/* A taken-over connection keeps its slot: take it out of the free list. */
+int worker_slot_claim(struct worker *w, uint32_t slot, struct conn *c);
+/* Listening sockets: worker_listen binds one per listener of the worker's
+ * configuration that has none yet; worker_add_listener adopts an
+ * inherited one (takeover). */
+int worker_listen(struct worker *w);
+int worker_add_listener(struct worker *w, const struct sockaddr_storage *addr,
+			socklen_t addrlen, int fd);
+void worker_handover(struct worker *w, struct handover *h);
 void worker_slot_put(struct worker *w, uint32_t slot);
 int worker_watch(struct worker *w, struct evsrc *ev, int fd, uint32_t events,
 		 uint32_t *cur);

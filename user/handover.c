@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: GPL-2.0
+/* A connection's state for a live upgrade: out of this process
+ * (conn_export, in the worker that owns it) and into the next one
+ * (conn_import).  Only what the connection needs to go on crosses: for a
+ * connection still sniffing, just the client socket (nothing of its bytes
+ * was consumed, the successor looks again); for one flowing, its sockets,
+ * pipes, kernel slot and counters. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "log.h"
+#include "metrics.h"
+#include "splice.h"
+#include "takeover.h"
+#include "util.h"
+
+int conn_export(struct conn *c, struct xconn *x, int fds[XCONN_MAX_FDS])
+{
+	const struct rule *r = c->rt.rule;
+	int n = 0;
+
+	memset(x, 0, sizeof(*x));
+	x->age_ms = now_ms() - c->t0_ms;
+	x->peer = c->peer;
+	x->src = c->src;
+	x->dst = c->dst;
+	x->upaddr = c->upaddr;
+	x->proxied = c->proxied;
+	x->no_kernel = c->no_kernel;
+	snprintf(x->listener, sizeof(x->listener), "%s", c->l->text);
+	fds[n++] = c->cli.fd;
+	if (c->st != CS_FLOW) {
+		/* Routing starts over in the successor: reset the sniffing
+		 * knobs of the socket (and our view of them, should the
+		 * handover fail and this process carry on). */
+		x->st = CS_SNIFF;
+		if (c->st == CS_SNIFF) {
+			sniff_done(&c->sn);
+			sniffer_init(&c->sn, c->cli.fd);
+		}
+		x->nfds = n;
+		return n;
+	}
+	x->st = CS_FLOW;
+	x->kernel = c->kernel;
+	x->has_slot = c->has_slot;
+	x->slot = c->slot;
+	x->rst_client = c->rst_client;
+	x->cookie[0] = c->cookie[0];
+	x->cookie[1] = c->cookie[1];
+	snprintf(x->proto, sizeof(x->proto), "%s", c->rt.proto ? c->rt.proto : "-");
+	if (r) {
+		snprintf(x->rule, sizeof(x->rule), "%s", r->key);
+		x->action = r->action;
+		if (r->up.text)
+			snprintf(x->upstream, sizeof(x->upstream), "%s", r->up.text);
+	}
+	fds[n++] = c->up.fd;
+	for (int i = 0; i < 2; i++) {
+		const struct dir *d = &c->d[i];
+		struct xdir *xd = &x->d[i];
+
+		xd->eof = d->eof;
+		xd->shut = d->shut;
+		xd->kernel = d->kernel;
+		xd->frozen = d->frozen;
+		xd->dst_full = d->dst_full;
+		xd->snap = d->snap;
+		xd->bytes = d->bytes;
+		xd->inpipe = d->inpipe;
+		xd->pipe_cap = d->pipe_cap;
+		if (d->pipe[0] >= 0) {
+			xd->has_pipe = 1;
+			fds[n++] = d->pipe[0];
+			fds[n++] = d->pipe[1];
+		}
+	}
+	x->nfds = n;
+	return n;
+}
+
+static const struct listener *find_listener(struct worker *w, const char *text)
+{
+	for (int i = 0; i < w->cfg->nlisteners; i++)
+		if (!strcmp(w->cfg->listeners[i].text, text))
+			return &w->cfg->listeners[i];
+	return NULL;
+}
+
+static const char *proto_name(const char *p)
+{
+	const struct proto *pr = proto_find(p);
+
+	if (pr)
+		return pr->name;
+	if (!strcmp(p, "CATCHALL"))
+		return "CATCHALL";
+	if (!strcmp(p, "TIMEOUT"))
+		return "TIMEOUT";
+	return "-";
+}
+
+int conn_import(struct worker *w, const struct xconn *x,
+		const int fds[XCONN_MAX_FDS])
+{
+	const struct listener *l = find_listener(w, x->listener);
+	struct listener *own_l = NULL;
+	struct conn *c;
+	int n = 1;
+
+	if (!l) {
+		/* Its listener is gone from this configuration: keep a copy
+		 * of what the log and the counters need. */
+		own_l = calloc(1, sizeof(*own_l));
+		if (!own_l || !(own_l->text = strdup(x->listener))) {
+			free(own_l);
+			return -ENOMEM;
+		}
+		own_l->mx = metrics_listener(own_l->text);
+		l = own_l;
+	}
+	c = conn_new(w, l, fds[0], &x->peer);
+	if (!c) {
+		if (own_l) {
+			free(own_l->text);
+			free(own_l);
+		}
+		return -ENOMEM;
+	}
+	c->own_l = own_l;
+	c->t0_ms = now_ms() - x->age_ms;
+	c->src = x->src;
+	c->dst = x->dst;
+	c->proxied = x->proxied;
+	c->no_kernel = x->no_kernel;
+	if (x->st != CS_FLOW) {
+		conn_sniff_start(c);
+		return 0;
+	}
+
+	c->own_rule = calloc(1, sizeof(*c->own_rule));
+	if (!c->own_rule || !(c->own_rule->key = strdup(x->rule)) ||
+	    (x->upstream[0] && !(c->own_rule->up.text = strdup(x->upstream)))) {
+		conn_end(c, "kernel-error", ENOMEM);
+		return -ENOMEM;
+	}
+	c->own_rule->action = x->action;
+	c->own_rule->mx = metrics_rule(l->text, x->proto, x->rule);
+	c->rt.rule = c->own_rule;
+	c->rt.proto = proto_name(x->proto);
+	c->upaddr = x->upaddr;
+	c->up.fd = fds[n++];
+	c->kernel = x->kernel;
+	c->rst_client = x->rst_client;
+	c->cookie[0] = x->cookie[0];
+	c->cookie[1] = x->cookie[1];
+	if (x->has_slot) {
+		if (worker_slot_claim(w, x->slot, c)) {
+			pr_err("takeover: slot %u is not this worker's", x->slot);
+			conn_end(c, "kernel-error", EINVAL);
+			return -EINVAL;
+		}
+		c->has_slot = true;
+		c->slot = x->slot;
+	}
+	for (int i = 0; i < 2; i++) {
+		const struct xdir *xd = &x->d[i];
+		struct dir *d = &c->d[i];
+
+		d->eof = xd->eof;
+		d->shut = xd->shut;
+		d->kernel = xd->kernel;
+		d->frozen = xd->frozen;
+		d->dst_full = xd->dst_full;
+		d->snap = xd->snap;
+		d->bytes = xd->bytes;
+		d->inpipe = xd->inpipe;
+		d->pipe_cap = xd->pipe_cap;
+		if (xd->has_pipe) {
+			d->pipe[0] = fds[n++];
+			d->pipe[1] = fds[n++];
+		}
+	}
+	c->sniffing = false;
+	c->st = CS_FLOW;
+	/* Watch the sockets again, and pick up drains and thaws that were
+	 * waiting in the predecessor. */
+	flow_tick(c);
+	return 0;
+}

@@ -1,0 +1,542 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Live upgrade over a unix socket.
+ *
+ *   successor                         running passthru
+ *   ---------                         ----------------
+ *   HELLO abi            ─────────>   every worker exports its
+ *                                     connections and listeners, then
+ *                                     waits (the kernel keeps splicing)
+ *                        <─────────   STATE + BPF map/prog/link fds
+ *                        <─────────   LISTEN + fd   (each socket)
+ *                        <─────────   CONN + fds    (each connection)
+ *                        <─────────   END
+ *   adopt maps, sockets,
+ *   connections; OK      ─────────>   _exit(0): its fds close, ours stay
+ *
+ * If the successor fails or goes silent before OK, the running process
+ * resumes as if nothing happened.  SOCK_SEQPACKET keeps messages whole. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "takeover.h"
+#include "util.h"
+
+#define TK_MAGIC 0x50544b31u	/* "PTK1" */
+#define TK_MAX_FDS 16
+
+enum { TK_HELLO = 1, TK_STATE, TK_LISTEN, TK_CONN, TK_END, TK_OK };
+
+struct tk_hdr {
+	uint32_t magic;
+	uint32_t abi;
+	uint16_t type;
+	uint16_t nfds;
+	uint32_t len;
+};
+
+struct tk_state {
+	uint32_t kernel;
+	uint32_t max_connections;
+	uint32_t nls, nconns;
+	char cgroup[640];
+};
+
+struct tk_listen {
+	struct sockaddr_storage addr;
+	uint32_t addrlen;
+	int32_t worker;
+};
+
+/* The shape of everything that crosses, so that two builds that do not
+ * agree on it refuse each other. */
+static uint32_t abi(void)
+{
+	return (uint32_t)(sizeof(struct xconn) * 131 + sizeof(struct pt_dir) * 7 +
+			  sizeof(struct tk_state) + KP_NFDS);
+}
+
+static int send_msg(int sock, uint16_t type, const void *data, uint32_t len,
+		    const int *fds, int nfds)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * TK_MAX_FDS)];
+	struct tk_hdr h = { .magic = TK_MAGIC, .abi = abi(), .type = type,
+			    .nfds = (uint16_t)nfds, .len = len };
+	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)data, len } };
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
+
+	if (nfds > TK_MAX_FDS)
+		return -E2BIG;
+	if (nfds) {
+		struct cmsghdr *cm;
+
+		memset(cbuf, 0, sizeof(cbuf));
+		m.msg_control = cbuf;
+		m.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		cm = CMSG_FIRSTHDR(&m);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
+	}
+	if (sendmsg(sock, &m, MSG_NOSIGNAL) < 0)
+		return -errno;
+	return 0;
+}
+
+/* One message; *nfds received fds are the caller's to close. */
+static int recv_msg(int sock, struct tk_hdr *h, void *data, uint32_t cap,
+		    int *fds, int *nfds, int timeout_ms)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * TK_MAX_FDS)];
+	struct iovec iov[2] = { { h, sizeof(*h) }, { data, cap } };
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2,
+			    .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	struct pollfd p = { .fd = sock, .events = POLLIN };
+	ssize_t n;
+
+	*nfds = 0;
+	if (poll(&p, 1, timeout_ms) != 1)
+		return -ETIMEDOUT;
+	n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return -errno;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm))
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+			int k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+			memcpy(fds + *nfds, CMSG_DATA(cm), sizeof(int) * k);
+			*nfds += k;
+		}
+	if (!n)
+		return -ECONNRESET;
+	if ((size_t)n < sizeof(*h) || h->magic != TK_MAGIC)
+		return -EPROTO;
+	if (h->abi != abi())
+		return -EPROTONOSUPPORT;
+	if (n - sizeof(*h) != h->len || h->nfds != *nfds || (m.msg_flags & MSG_CTRUNC))
+		return -EPROTO;
+	return 0;
+}
+
+static void close_all(int *fds, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
+/* FNV-1a of the configuration's real path: one control socket per
+ * configuration, found again by a successor started with the same -c. */
+int control_path(const struct runtime *rt, char *out, size_t len)
+{
+	char real[4096];
+	uint32_t h = 2166136261u;
+
+	if (rt->cfg->set.control_socket[0]) {
+		snprintf(out, len, "%s", rt->cfg->set.control_socket);
+		return 0;
+	}
+	if (!realpath(rt->file, real))
+		return -errno;
+	for (const char *p = real; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	snprintf(out, len, "/run/passthru-%08x.sock", h);
+	return 0;
+}
+
+/* ---- the running process ------------------------------------------------ */
+
+struct handover {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int paused, resume;
+	struct xconn *conns;
+	int (*cfds)[XCONN_MAX_FDS];
+	int nconns, cap;
+	struct tk_listen *ls;
+	int *lfds;
+	int nls, lcap;
+};
+
+static struct {
+	struct runtime *rt;
+	pthread_t thr;
+	int lfd, stop[2];
+	char path[108];
+	bool running;
+} C = { .lfd = -1, .stop = { -1, -1 } };
+
+/* In the worker's thread (worker.c calls it from its wakeup). */
+void handover_worker(struct worker *w, struct handover *h)
+{
+	pthread_mutex_lock(&h->mu);
+	for (struct conn *c = w->conns; c; c = c->next) {
+		if (h->nconns == h->cap) {
+			int cap = h->cap ? 2 * h->cap : 256;
+			struct xconn *x = realloc(h->conns, cap * sizeof(*x));
+			int (*f)[XCONN_MAX_FDS] = realloc(h->cfds, cap * sizeof(*f));
+
+			if (x)
+				h->conns = x;
+			if (f)
+				h->cfds = f;
+			if (!x || !f)
+				break;
+			h->cap = cap;
+		}
+		conn_export(c, &h->conns[h->nconns], h->cfds[h->nconns]);
+		h->nconns++;
+	}
+	for (int i = 0; i < w->nls; i++) {
+		if (w->ls[i].fd < 0)
+			continue;
+		if (h->nls == h->lcap) {
+			int cap = h->lcap ? 2 * h->lcap : 64;
+			struct tk_listen *l = realloc(h->ls, cap * sizeof(*l));
+			int *f = realloc(h->lfds, cap * sizeof(*f));
+
+			if (l)
+				h->ls = l;
+			if (f)
+				h->lfds = f;
+			if (!l || !f)
+				break;
+			h->lcap = cap;
+		}
+		memset(&h->ls[h->nls], 0, sizeof(h->ls[0]));
+		h->ls[h->nls].addr = w->ls[i].l->addr;
+		h->ls[h->nls].addrlen = w->ls[i].l->addrlen;
+		h->ls[h->nls].worker = w->id;
+		h->lfds[h->nls] = w->ls[i].fd;
+		h->nls++;
+	}
+	h->paused++;
+	pthread_cond_broadcast(&h->cv);
+	/* Until the successor says OK (then the process exits under us) or
+	 * fails (then we carry on). */
+	while (!h->resume)
+		pthread_cond_wait(&h->cv, &h->mu);
+	pthread_mutex_unlock(&h->mu);
+}
+
+static int hand_over(int sock, struct handover *h)
+{
+	struct tk_state st = { 0 };
+	int bpf[KP_NFDS], err;
+
+	st.max_connections = (uint32_t)C.rt->cfg->set.max_connections;
+	st.nls = h->nls;
+	st.nconns = h->nconns;
+	st.kernel = kpath_ready() && !kpath_export(bpf, st.cgroup, sizeof(st.cgroup));
+	err = send_msg(sock, TK_STATE, &st, sizeof(st), bpf,
+		       st.kernel ? (bpf[KP_LINK] >= 0 ? KP_NFDS : KP_NFDS - 1) : 0);
+	for (int i = 0; !err && i < h->nls; i++)
+		err = send_msg(sock, TK_LISTEN, &h->ls[i], sizeof(h->ls[i]), &h->lfds[i], 1);
+	for (int i = 0; !err && i < h->nconns; i++)
+		err = send_msg(sock, TK_CONN, &h->conns[i], sizeof(h->conns[i]),
+			       h->cfds[i], h->conns[i].nfds);
+	if (!err)
+		err = send_msg(sock, TK_END, NULL, 0, NULL, 0);
+	return err;
+}
+
+static void serve(int sock)
+{
+	struct runtime *rt = C.rt;
+	struct handover h = { .mu = PTHREAD_MUTEX_INITIALIZER,
+			      .cv = PTHREAD_COND_INITIALIZER };
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+	struct tk_hdr hdr;
+	uint64_t deadline;
+	int fds[TK_MAX_FDS], nfds, err;
+	char buf[64];
+
+	err = recv_msg(sock, &hdr, buf, sizeof(buf), fds, &nfds, 2000);
+	close_all(fds, nfds);
+	if (err || hdr.type != TK_HELLO) {
+		pr_warn("takeover: refused a request: %s",
+			err == -EPROTONOSUPPORT ? "incompatible passthru build" :
+			err ? strerror(-err) : "not a HELLO");
+		return;
+	}
+	getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &clen);
+	pr_info("takeover: pid %d asks for everything: pausing the workers", cred.pid);
+	for (int i = 0; i < rt->nworkers; i++)
+		worker_handover(&rt->workers[i], &h);
+	deadline = now_ms() + 5000;
+	pthread_mutex_lock(&h.mu);
+	while (h.paused < rt->nworkers && now_ms() < deadline) {
+		pthread_mutex_unlock(&h.mu);
+		usleep(1000);
+		pthread_mutex_lock(&h.mu);
+	}
+	pthread_mutex_unlock(&h.mu);
+	err = h.paused == rt->nworkers ? hand_over(sock, &h) : -ETIMEDOUT;
+	if (!err)
+		err = recv_msg(sock, &hdr, buf, sizeof(buf), fds, &nfds, 30000);
+	if (!err && hdr.type == TK_OK) {
+		pr_info("takeover: handed %d connection%s and %d listening socket%s to pid %d: exiting",
+			h.nconns, h.nconns == 1 ? "" : "s", h.nls, h.nls == 1 ? "" : "s",
+			cred.pid);
+		/* No cleanup: closing here would end what the successor now
+		 * runs.  Our fds close with us; its copies keep everything. */
+		_exit(0);
+	}
+	pr_warn("takeover by pid %d failed (%s): carrying on", cred.pid,
+		err ? strerror(-err) : "no OK");
+	pthread_mutex_lock(&h.mu);
+	h.resume = 1;
+	pthread_cond_broadcast(&h.cv);
+	pthread_mutex_unlock(&h.mu);
+	/* Let the workers leave handover_worker before h goes away. */
+	for (int i = 0; i < rt->nworkers; i++)
+		while (__atomic_load_n(&rt->workers[i].handover, __ATOMIC_ACQUIRE))
+			usleep(1000);
+	free(h.conns);
+	free(h.cfds);
+	free(h.ls);
+	free(h.lfds);
+}
+
+static void *control_main(void *arg)
+{
+	struct pollfd p[2] = {
+		{ .fd = C.lfd, .events = POLLIN },
+		{ .fd = C.stop[0], .events = POLLIN },
+	};
+
+	while (poll(p, 2, -1) >= 0 || errno == EINTR) {
+		int fd;
+
+		if (p[1].revents)
+			break;
+		if (!(p[0].revents & POLLIN))
+			continue;
+		fd = accept4(C.lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0) {
+			serve(fd);
+			close(fd);
+		}
+	}
+	return arg;
+}
+
+int control_start(struct runtime *rt)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int err;
+
+	C.rt = rt;
+	err = control_path(rt, C.path, sizeof(C.path));
+	if (err)
+		return err;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", C.path);
+	C.lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (C.lfd < 0)
+		return -errno;
+	/* A successor unlinks our path and binds its own: the name always
+	 * leads to the newest process. */
+	unlink(C.path);
+	if (bind(C.lfd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    chmod(C.path, 0600) || listen(C.lfd, 2) || pipe2(C.stop, O_CLOEXEC)) {
+		err = -errno;
+		pr_warn("control socket %s: %s: live upgrade unavailable", C.path,
+			strerror(-err));
+		close(C.lfd);
+		C.lfd = -1;
+		return err;
+	}
+	err = pthread_create(&C.thr, NULL, control_main, NULL);
+	if (err) {
+		close(C.lfd);
+		C.lfd = -1;
+		return -err;
+	}
+	C.running = true;
+	pr_info("control socket %s (passthru --takeover)", C.path);
+	return 0;
+}
+
+void control_stop(void)
+{
+	struct stat a, b;
+
+	if (!C.running)
+		return;
+	if (write(C.stop[1], "x", 1) < 0) {
+		/* the thread stops at its next poll anyway */
+	}
+	pthread_join(C.thr, NULL);
+	/* Remove the path only if it is still ours. */
+	if (!stat(C.path, &a) && !fstat(C.lfd, &b) && a.st_ino == b.st_ino)
+		unlink(C.path);
+	close(C.lfd);
+	close(C.stop[0]);
+	close(C.stop[1]);
+	C.running = false;
+}
+
+/* ---- the successor --------------------------------------------------------- */
+
+int takeover_receive(const struct runtime *rt, struct inherited *in)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct tk_state st;
+	struct tk_hdr h;
+	char path[108];
+	int fds[TK_MAX_FDS], nfds, err;
+
+	memset(in, 0, sizeof(*in));
+	in->sock = -1;
+	for (int i = 0; i < KP_NFDS; i++)
+		in->bpf[i] = -1;
+	err = control_path(rt, path, sizeof(path));
+	if (err)
+		return err;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	in->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (in->sock < 0)
+		return -errno;
+	if (connect(in->sock, (struct sockaddr *)&sa, sizeof(sa))) {
+		err = -errno;
+		pr_err("takeover: no running passthru at %s: %s", path, strerror(-err));
+		return err;
+	}
+	err = send_msg(in->sock, TK_HELLO, NULL, 0, NULL, 0);
+	if (!err)
+		err = recv_msg(in->sock, &h, &st, sizeof(st), fds, &nfds, 10000);
+	if (err || h.type != TK_STATE || h.len != sizeof(st)) {
+		if (!err)
+			close_all(fds, nfds);
+		pr_err("takeover: %s", err == -EPROTONOSUPPORT ?
+		       "the running passthru is an incompatible build" :
+		       err ? strerror(-err) : "unexpected answer");
+		return err ? err : -EPROTO;
+	}
+	in->kernel = st.kernel;
+	in->max_connections = st.max_connections;
+	snprintf(in->cgroup, sizeof(in->cgroup), "%s", st.cgroup);
+	for (int i = 0; i < nfds && i < KP_NFDS; i++)
+		in->bpf[i] = fds[i];
+	in->ls = calloc(st.nls + 1, sizeof(*in->ls));
+	in->conns = calloc(st.nconns + 1, sizeof(*in->conns));
+	in->cfds = calloc(st.nconns + 1, sizeof(*in->cfds));
+	if (!in->ls || !in->conns || !in->cfds)
+		return -ENOMEM;
+	for (;;) {
+		union {
+			struct tk_listen l;
+			struct xconn c;
+		} u;
+
+		err = recv_msg(in->sock, &h, &u, sizeof(u), fds, &nfds, 10000);
+		if (err)
+			return err;
+		if (h.type == TK_END)
+			break;
+		if (h.type == TK_LISTEN && nfds == 1 && in->nls < (int)st.nls) {
+			in->ls[in->nls].addr = u.l.addr;
+			in->ls[in->nls].addrlen = u.l.addrlen;
+			in->ls[in->nls].worker = u.l.worker;
+			in->ls[in->nls].fd = fds[0];
+			in->nls++;
+		} else if (h.type == TK_CONN && nfds == u.c.nfds && nfds <= XCONN_MAX_FDS &&
+			   in->nconns < (int)st.nconns) {
+			in->conns[in->nconns] = u.c;
+			memcpy(in->cfds[in->nconns], fds, sizeof(int) * nfds);
+			in->nconns++;
+		} else {
+			close_all(fds, nfds);
+			return -EPROTO;
+		}
+	}
+	pr_info("takeover: received %d listening socket%s and %d connection%s%s",
+		in->nls, in->nls == 1 ? "" : "s", in->nconns, in->nconns == 1 ? "" : "s",
+		in->kernel ? ", and the kernel path's maps" : "");
+	return 0;
+}
+
+static int slot_owner(const struct runtime *rt, uint32_t slot)
+{
+	for (int i = 0; i < rt->nworkers; i++) {
+		const struct worker *w = &rt->workers[i];
+
+		if (slot >= w->slot_base && slot - w->slot_base < w->nslots)
+			return i;
+	}
+	return -1;
+}
+
+int takeover_adopt(struct runtime *rt, struct inherited *in)
+{
+	int rr = 0, err;
+
+	for (int i = 0; i < in->nls; i++) {
+		struct worker *w = &rt->workers[in->ls[i].worker % rt->nworkers];
+
+		err = worker_add_listener(w, &in->ls[i].addr, in->ls[i].addrlen, in->ls[i].fd);
+		if (err)
+			close(in->ls[i].fd);
+		in->ls[i].fd = -1;
+	}
+	for (int i = 0; i < rt->nworkers; i++) {
+		err = worker_listen(&rt->workers[i]);
+		if (err)
+			return err;
+	}
+	for (int i = 0; i < in->nconns; i++) {
+		const struct xconn *x = &in->conns[i];
+		int wi = x->has_slot ? slot_owner(rt, x->slot) : rr++ % rt->nworkers;
+
+		if (wi < 0 || conn_import(&rt->workers[wi], x, in->cfds[i])) {
+			pr_warn("takeover: could not take connection %d over: closing it", i);
+			close_all(in->cfds[i], x->nfds);
+		}
+		in->conns[i].nfds = 0;
+	}
+	return 0;
+}
+
+int takeover_finish(struct inherited *in)
+{
+	int err = send_msg(in->sock, TK_OK, NULL, 0, NULL, 0);
+
+	close(in->sock);
+	in->sock = -1;
+	return err;
+}
+
+void inherited_free(struct inherited *in)
+{
+	for (int i = 0; i < KP_NFDS; i++)
+		if (in->bpf[i] >= 0 && !in->kernel)
+			close(in->bpf[i]);
+	for (int i = 0; i < in->nls; i++)
+		if (in->ls[i].fd >= 0)
+			close(in->ls[i].fd);
+	for (int i = 0; i < in->nconns; i++)
+		close_all(in->cfds[i], in->conns[i].nfds);
+	free(in->ls);
+	free(in->conns);
+	free(in->cfds);
+	if (in->sock >= 0)
+		close(in->sock);
+	in->ls = NULL;
+	in->conns = NULL;
+	in->cfds = NULL;
+	in->nls = in->nconns = 0;
+	in->sock = -1;
+	for (int i = 0; i < KP_NFDS; i++)
+		in->bpf[i] = -1;
+}

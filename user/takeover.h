@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Live upgrade: a new passthru (--takeover) receives the running one's
+ * listening sockets, BPF maps and programs, and every connection with its
+ * state, over a unix socket (SCM_RIGHTS).  Connections spliced in the
+ * kernel never leave their maps and keep flowing throughout. */
+#ifndef PT_TAKEOVER_H
+#define PT_TAKEOVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "conn.h"
+#include "runtime.h"
+#include "sockmap.h"
+
+/* One connection as it crosses: plain data, fds travel beside it. */
+struct xconn {
+	uint8_t st;			/* CS_SNIFF or CS_FLOW */
+	uint8_t kernel, has_slot, proxied, no_kernel, rst_client, pad[2];
+	uint32_t slot;
+	uint64_t cookie[2];
+	uint64_t age_ms;		/* since accept */
+	struct sockaddr_storage peer, src, dst, upaddr;
+	char listener[128], proto[24], rule[256], upstream[128];
+	uint8_t action;
+	struct xdir {
+		uint8_t eof, shut, kernel, frozen, dst_full, has_pipe, pad[2];
+		struct ksnap snap;
+		uint64_t bytes;
+		uint32_t inpipe, pipe_cap;
+	} d[2];
+	uint8_t nfds;			/* cli [, up] [, pipe r/w ...] */
+};
+
+#define XCONN_MAX_FDS 6
+
+/* The running process: where it waits for a successor. */
+int control_path(const struct runtime *rt, char *out, size_t len);
+int control_start(struct runtime *rt);
+void control_stop(void);
+
+/* The successor: everything it received, before its workers exist. */
+struct inherited {
+	bool kernel;
+	int bpf[KP_NFDS];
+	char cgroup[640];
+	uint32_t max_connections;
+	int nls;
+	struct {
+		struct sockaddr_storage addr;
+		socklen_t addrlen;
+		int worker, fd;
+	} *ls;
+	int nconns;
+	struct xconn *conns;
+	int (*cfds)[XCONN_MAX_FDS];
+	int sock;			/* to say OK (or close to abort) */
+};
+
+int takeover_receive(const struct runtime *rt, struct inherited *in);
+/* Give each worker its sockets and connections (workers set up, not
+ * started).  Then tell the predecessor to go. */
+int takeover_adopt(struct runtime *rt, struct inherited *in);
+int takeover_finish(struct inherited *in);
+void inherited_free(struct inherited *in);
+
+/* Worker side (worker.c): export every connection and listening socket,
+ * then wait to exit or resume.  Runs in the worker thread. */
+struct handover;
+void handover_worker(struct worker *w, struct handover *h);
+
+/* conn.c side */
+int conn_export(struct conn *c, struct xconn *x, int fds[XCONN_MAX_FDS]);
+int conn_import(struct worker *w, const struct xconn *x,
+		const int fds[XCONN_MAX_FDS]);
+
+#endif /* PT_TAKEOVER_H */
