@@ -134,11 +134,20 @@ deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEPS) || \
 	{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEPS); }
 
+MANDIR    ?= $(PREFIX)/share/man
+UNITDIR   ?= /lib/systemd/system
 install: $(OUTPUT)/passthru
 	install -D -m 0755 $(OUTPUT)/passthru $(DESTDIR)$(PREFIX)/sbin/passthru
+	install -D -m 0644 user/passthru.8 $(DESTDIR)$(MANDIR)/man8/passthru.8
+	install -D -m 0644 user/passthru.json.5 $(DESTDIR)$(MANDIR)/man5/passthru.json.5
+	install -D -m 0644 config/example.json $(DESTDIR)$(PREFIX)/share/doc/passthru/example.json
+	sed 's|/usr/local/sbin/passthru|$(PREFIX)/sbin/passthru|g' config/passthru.service \
+		| install -D -m 0644 /dev/stdin $(DESTDIR)$(UNITDIR)/passthru.service
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/sbin/passthru
+	rm -f $(DESTDIR)$(PREFIX)/sbin/passthru $(DESTDIR)$(MANDIR)/man8/passthru.8 \
+	      $(DESTDIR)$(MANDIR)/man5/passthru.json.5 $(DESTDIR)$(UNITDIR)/passthru.service
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/passthru
 
 clean:
 	rm -rf $(OUTPUT)
