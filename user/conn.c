@@ -202,6 +202,7 @@ static int conn_proxy_in(struct conn *c, bool final)
 		return -1;
 	}
 	c->proxied = true;
+	c->consumed = (uint32_t)len;
 	/* The sockmap takes whole skbs from the receive queue (tcp_read_skb)
 	 * and would send the header again if data shares its skb: if bytes
 	 * are already queued behind it, this connection uses splice(2),
@@ -479,7 +480,8 @@ static void conn_handoff(struct conn *c)
 
 		c->has_slot = true;
 		err = kpath_splice(c->cli.fd, c->up.fd, c->slot,
-				   (uint32_t)S(c)->conn_buffer, c->cookie, snap,
+				   (uint32_t)S(c)->conn_buffer,
+				   (uint64_t[2]){ c->consumed, 0 }, c->cookie, snap,
 				   &joined);
 		if (!err) {
 			c->kernel = true;

@@ -63,6 +63,7 @@ struct conn {
 	 * unmapped; a trusted PROXY header replaces both. */
 	struct sockaddr_storage src, dst;
 	bool proxied;			/* a PROXY header was read */
+	uint32_t consumed;		/* bytes read from the client (that header) */
 	bool no_kernel;			/* it shared an skb with data: splice */
 	bool silent_armed;		/* the on_timeout deadline is pending */
 	bool rst_client;		/* REJECT with "rst" */

@@ -34,6 +34,7 @@ static struct {
 	size_t dirs_len;
 	uint32_t ndirs;
 	uint32_t test_slot;	/* reserved for the start-up self-test */
+	bool batch_targets, batch_verdict;	/* the kernel batches sock maps */
 	struct ring_buffer *events;
 	struct bpf_link *sockops;	/* NULL: no back-pressure */
 	char cgroup[640];		/* cgroup we created, to remove at exit */
@@ -106,44 +107,6 @@ static int tcp_info_get(int fd, struct tcp_info *ti)
 	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, ti, &len))
 		return -errno;
 	return 0;
-}
-
-/* The peer's FIN counts one in tcpi_bytes_received but is no data. */
-static int fin_received(const struct tcp_info *ti)
-{
-	switch (ti->tcpi_state) {
-	case BPF_TCP_CLOSE_WAIT:
-	case BPF_TCP_LAST_ACK:
-	case BPF_TCP_CLOSING:
-	case BPF_TCP_TIME_WAIT:
-		return 1;
-	default:
-		return 0;
-	}
-}
-
-/* Data received minus data still unread.  SIOCINQ and TCP_INFO are two
- * calls; before insertion nobody reads, so an unchanged SIOCINQ around
- * TCP_INFO proves no byte arrived in between. */
-static int snap_rx(int fd, uint64_t *rx0)
-{
-	for (int i = 0; i < 100; i++) {
-		struct tcp_info ti;
-		int inq1, inq2, err;
-
-		if (ioctl(fd, SIOCINQ, &inq1))
-			return -errno;
-		err = tcp_info_get(fd, &ti);
-		if (err)
-			return err;
-		if (ioctl(fd, SIOCINQ, &inq2))
-			return -errno;
-		if (inq1 == inq2) {
-			*rx0 = ti.tcpi_bytes_received - fin_received(&ti) - inq1;
-			return 0;
-		}
-	}
-	return -EAGAIN;
 }
 
 /* Bytes written into the socket = acked + still queued.  Read TCP_INFO
@@ -225,6 +188,11 @@ static int map_put_sock(int map_fd, uint64_t key, int fd)
 
 void kpath_forget(const uint64_t cookie[2])
 {
+	LIBBPF_OPTS(bpf_map_batch_opts, o);
+	__u32 two = 2;
+
+	if (cookie[0] && cookie[1] && !bpf_map_delete_batch(K.index_fd, cookie, &two, &o))
+		return;
 	for (int i = 0; i < 2; i++)
 		if (cookie[i])
 			bpf_map_delete_elem(K.index_fd, &cookie[i]);
@@ -250,56 +218,112 @@ static int set_rcvlowat(int fd, int v)
 	return 0;
 }
 
-int kpath_splice(int cli, int up, uint32_t slot, uint32_t limit,
-		 uint64_t cookie[2], struct ksnap snap[2], bool *joined)
+/* Two entries in one syscall where the kernel batches this map type
+ * (the connection rate is syscall-bound); one by one where it does not.
+ * Returns how many went in, or -errno if none did. */
+#ifndef ENOTSUPP
+#define ENOTSUPP 524	/* the kernel's "operation not supported" */
+#endif
+
+static int put_two(int map_fd, bool *batch, const uint64_t keys[2],
+		   const uint64_t vals[2])
 {
-	int fds[2] = { cli, up };
-	int err;
+	LIBBPF_OPTS(bpf_map_batch_opts, o, .elem_flags = BPF_NOEXIST);
+	__u32 n = 2;
+	int i;
+
+	if (*batch) {
+		if (!bpf_map_update_batch(map_fd, keys, vals, &n, &o))
+			return 2;
+		if (errno != EINVAL && errno != ENOTSUPP && errno != EOPNOTSUPP &&
+		    errno != ENOTSUP)
+			return n < 2 && n ? (int)n : -errno;
+		/* No batching for this map type here: the count is not
+		 * written then, and nothing went in. */
+		*batch = false;
+	}
+	for (i = 0; i < 2; i++)
+		if (bpf_map_update_elem(map_fd, &keys[i], &vals[i], BPF_NOEXIST))
+			return i ? i : -errno;
+	return 2;
+}
+
+/* Bytes already written into a socket we have not filled since connect:
+ * one TCP_INFO gives them exactly when nothing is in flight. */
+static int sent_fresh(int fd, uint64_t *tx)
+{
+	struct tcp_info ti;
+	int err = tcp_info_get(fd, &ti);
+
+	if (err)
+		return err;
+	if (!ti.tcpi_unacked && !ti.tcpi_notsent_bytes) {
+		*tx = ti.tcpi_bytes_acked;
+		return 0;
+	}
+	return sent_total(fd, tx, true);
+}
+
+int kpath_splice(int cli, int up, uint32_t slot, uint32_t limit,
+		 const uint64_t consumed[2], uint64_t cookie[2],
+		 struct ksnap snap[2], bool *joined)
+{
+	uint64_t fds[2] = { (uint64_t)cli, (uint64_t)up };
+	uint64_t peers[2] = { (uint64_t)up, (uint64_t)cli };
+	uint32_t idx[2] = { 2 * slot, 2 * slot + 1 };
+	int err, n;
 
 	*joined = false;
 	cookie[0] = cookie[1] = 0;
 	if (2 * slot + 1 >= K.ndirs)
 		return -ENOSPC;
 	for (int i = 0; i < 2; i++) {
-		err = sock_cookie(fds[i], &cookie[i]);
+		err = sock_cookie((int)fds[i], &cookie[i]);
 		if (err)
 			return err;
 	}
-	/* snap[i]: direction i reads fds[i] and writes fds[!i]. */
+	/* snap[i]: direction i reads fds[i] and writes fds[!i].  "Received
+	 * minus unread" is what we consumed ourselves (a PROXY header, or
+	 * nothing: sniffing only peeks). */
 	for (int i = 0; i < 2; i++) {
-		err = snap_rx(fds[i], &snap[i].rx0);
-		if (!err)
-			err = sent_total(fds[!i], &snap[i].tx0, true);
+		snap[i].rx0 = consumed[i];
+		err = sent_fresh((int)fds[!i], &snap[i].tx0);
 		if (err)
 			return err;
 	}
 	for (int i = 0; i < 2; i++) {
-		struct pt_dir *d = &K.dirs[2 * slot + i];
+		struct pt_dir *d = &K.dirs[idx[i]];
 		uint32_t gen = d->gen + 1;
-		uint32_t idx = 2 * slot + i;
 
 		memset(d, 0, sizeof(*d));
 		d->gen = gen;
 		d->limit = limit;
-		if (bpf_map_update_elem(K.index_fd, &cookie[i], &idx, BPF_ANY)) {
+	}
+	{
+		LIBBPF_OPTS(bpf_map_batch_opts, o, .elem_flags = BPF_ANY);
+		__u32 two = 2;
+
+		if (bpf_map_update_batch(K.index_fd, cookie, idx, &two, &o) &&
+		    (bpf_map_update_elem(K.index_fd, &cookie[0], &idx[0], BPF_ANY) ||
+		     bpf_map_update_elem(K.index_fd, &cookie[1], &idx[1], BPF_ANY))) {
 			err = -errno;
 			goto undo;
 		}
 	}
 	/* Targets first: a socket in the verdict map whose peer is not yet a
 	 * target would have its bytes dropped by the redirect. */
-	err = map_put_sock(K.targets_fd, cookie[0], up);
-	if (!err)
-		err = map_put_sock(K.targets_fd, cookie[1], cli);
-	if (err)
+	n = put_two(K.targets_fd, &K.batch_targets, cookie, peers);
+	if (n != 2) {
+		err = n < 0 ? n : -EIO;
 		goto undo;
-	err = map_put_sock(K.verdict_fd, cookie[0], cli);
-	if (err)
+	}
+	n = put_two(K.verdict_fd, &K.batch_verdict, cookie, fds);
+	if (n > 0)
+		*joined = true;
+	if (n != 2) {
+		err = n < 0 ? n : -EIO;
 		goto undo;
-	*joined = true;
-	err = map_put_sock(K.verdict_fd, cookie[1], up);
-	if (err)
-		goto undo;
+	}
 	/* Bytes that arrived before insertion (the peeked ClientHello, an
 	 * early server banner) sit unprocessed until the next packet; setting
 	 * SO_RCVLOWAT runs the socket's data_ready, which feeds them to the
@@ -414,7 +438,8 @@ static int selftest(char *why, size_t whylen)
 		goto out;
 	}
 	usleep(1000);
-	err = kpath_splice(b1, b2, K.test_slot, 0, cookie, snap, &joined);
+	err = kpath_splice(b1, b2, K.test_slot, 0, (uint64_t[2]){ 0, 0 }, cookie, snap,
+			   &joined);
 	if (err) {
 		snprintf(why, whylen, "inserting sockets into the sockmap failed: %s",
 			 strerror(-err));
@@ -643,6 +668,7 @@ int kpath_init(uint32_t max_conns, char *why, size_t whylen)
 	K.skel = skel;
 	K.ndirs = entries;
 	K.test_slot = max_conns;
+	K.batch_targets = K.batch_verdict = true;
 	K.targets_fd = bpf_map__fd(skel->maps.pt_targets);
 	K.verdict_fd = bpf_map__fd(skel->maps.pt_verdict);
 	K.index_fd = bpf_map__fd(skel->maps.pt_index);
@@ -753,6 +779,7 @@ int kpath_adopt(const int fds[KP_NFDS], const char *cgroup, char *why,
 	K.skel = skel;
 	K.ndirs = entries;
 	K.test_slot = entries / 2 - 1;
+	K.batch_targets = K.batch_verdict = true;
 	K.targets_fd = bpf_map__fd(skel->maps.pt_targets);
 	K.verdict_fd = bpf_map__fd(skel->maps.pt_verdict);
 	K.index_fd = bpf_map__fd(skel->maps.pt_index);

@@ -42,11 +42,13 @@ bool kpath_ready(void);
 
 /* Splice cli <-> up in the kernel.  slot is the connection's index; its
  * two directions use pt_dirs[2*slot] (cli->up) and [2*slot+1] (up->cli).
+ * consumed[i]: bytes read (not peeked) from that socket so far.
  * On success fills cookies and snapshots (snap[0] cli->up, snap[1] up->cli).
  * On failure, *joined tells whether a socket ever entered the verdict map
  * (then the splice(2) fallback cannot take it over). */
 int kpath_splice(int cli, int up, uint32_t slot, uint32_t limit,
-		 uint64_t cookie[2], struct ksnap snap[2], bool *joined);
+		 const uint64_t consumed[2], uint64_t cookie[2],
+		 struct ksnap snap[2], bool *joined);
 /* Forget the connection's index entries (the sockets leave the maps by
  * themselves when closed). */
 void kpath_forget(const uint64_t cookie[2]);
