@@ -41,6 +41,10 @@ static void flow_watch(struct conn *c)
 		}
 		if (!wd->kernel && wd->dst_full)
 			m |= EPOLLOUT;
+		/* A frozen direction thaws as its target drains: each time
+		 * the target's socket gets room is worth a look. */
+		if (wd->kernel && wd->frozen)
+			m |= EPOLLOUT | EPOLLET;
 		ep_watch(c, eps[i], m);
 	}
 }
@@ -216,6 +220,10 @@ void flow_event(struct conn *c, struct endpoint *ep, uint32_t events)
 	    !rd->eof) {
 		rd->eof = true;
 		c->tick_ms = 0;
+		kernel_tick(c);
+		return;
+	}
+	if (c->st == CS_FLOW && wd->kernel && wd->frozen && (events & EPOLLOUT)) {
 		kernel_tick(c);
 		return;
 	}

@@ -282,6 +282,17 @@ int kpath_splice(int cli, int up, uint32_t slot, uint32_t limit,
 		if (err)
 			return err;
 	}
+	/* The psock worker that writes redirected bytes into a socket backs
+	 * off a whole jiffy when its send buffer is full, and autotuning
+	 * keeps that buffer small: one stream then moves about a buffer per
+	 * jiffy, half the line rate or less.  A buffer larger than the
+	 * back-pressure limit keeps the worker busy instead. */
+	for (int i = 0; i < 2; i++) {
+		int sb = (int)(limit > (4u << 20) ? limit : 4u << 20);
+
+		if (setsockopt((int)fds[i], SOL_SOCKET, SO_SNDBUFFORCE, &sb, sizeof(sb)))
+			setsockopt((int)fds[i], SOL_SOCKET, SO_SNDBUF, &sb, sizeof(sb));
+	}
 	/* snap[i]: direction i reads fds[i] and writes fds[!i].  "Received
 	 * minus unread" is what we consumed ourselves (a PROXY header, or
 	 * nothing: sniffing only peeks). */
