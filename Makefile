@@ -55,7 +55,7 @@ else
 	msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all clean test check-build unit fuzz bench deps install uninstall run
+.PHONY: all clean test check-build unit fuzz fuzz-build bench deps install uninstall run
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -114,6 +114,8 @@ FUZZ_TIME ?= 60
 $(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(USER_SRCS) $(wildcard user/*.h) $(SKEL) | $(OUTPUT)/fuzz
 	$(call msg,FUZZ,$@)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) $< $(filter-out user/main.c,$(USER_SRCS)) $(LIBS_LDLIBS) -o $@
+
+fuzz-build: $(FUZZ_BINS)
 
 fuzz: $(FUZZ_BINS)
 	$(Q)FUZZ_TIME=$(FUZZ_TIME) OUTPUT=$(OUTPUT) tests/fuzz/run.sh

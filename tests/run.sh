@@ -30,6 +30,13 @@ done
 for f in tests/integration/test_*.sh; do
 	[ -f "$f" ] && all+=("$f")
 done
+# Whole-suite passes last: fuzzing, and everything again under sanitizers.
+# EXTRA=0 leaves them out (a nested run does).
+if [ "${EXTRA:-1}" != 0 ]; then
+	for f in tests/suites/test_*.sh; do
+		[ -f "$f" ] && all+=("$f")
+	done
+fi
 if [ $# -eq 0 ]; then
 	suites=("${all[@]}")
 else

@@ -41,15 +41,6 @@ void ep_watch(struct conn *c, struct endpoint *ep, uint32_t events)
 		worker_watch(c->w, &ep->ev, ep->fd, events, &ep->events);
 }
 
-static void set_nodelay(int fd)
-{
-	int one = 1;
-
-	/* The proxy must not add latency: segments go out as the peer sent
-	 * them, not held back by Nagle. */
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-}
-
 static int sock_error(int fd)
 {
 	int err = 0;
@@ -115,13 +106,16 @@ struct conn *conn_new(struct worker *w, const struct listener *l, int fd,
 	c->peer = *peer;
 	c->src = *peer;
 	addr_unmap(&c->src);
-	{
+	/* The address the client reached: the listener's, unless it listens
+	 * on all of them. */
+	c->dst = l->addr;
+	if (addr_is_any((const struct sockaddr *)&l->addr)) {
 		socklen_t len = sizeof(c->dst);
 
 		if (getsockname(fd, (struct sockaddr *)&c->dst, &len))
 			c->dst = l->addr;
-		addr_unmap(&c->dst);
 	}
+	addr_unmap(&c->dst);
 	sniffer_init(&c->sn, fd);
 	c->ut.active = -1;
 	c->t0_ms = now_ms();
@@ -138,7 +132,6 @@ struct conn *conn_new(struct worker *w, const struct listener *l, int fd,
 		w->conns->prev = c;
 	w->conns = c;
 	w->nconns++;
-	set_nodelay(fd);
 	return c;
 }
 
@@ -322,9 +315,9 @@ static void conn_routed(struct conn *c, const struct sniff *s)
 	/* Sniffing knobs back to normal: the data path reads from byte 0 and
 	 * wakes for every byte. */
 	sniff_done(&c->sn);
-	/* Until the kernel takes over, only errors on the client matter; its
-	 * bytes wait in its socket. */
-	ep_watch(c, &c->cli, EP_ON);
+	/* The client stays registered as it was (edge-triggered): until the
+	 * bytes flow, its events only matter if they are errors, and the
+	 * flow phase re-arms it, which reports an EOF that came meanwhile. */
 	if (!r) {
 		conn_end(c, "no-route", 0);
 		return;
@@ -469,7 +462,6 @@ static void conn_handoff(struct conn *c)
 {
 	struct worker *w = c->w;
 
-	ep_watch(c, &c->up, EP_ON);
 	if (c->no_kernel)
 		pr_debug("conn fd %d: part of an skb was read (PROXY header): this connection uses splice",
 			 c->cli.fd);
@@ -702,8 +694,7 @@ void conn_end(struct conn *c, const char *reason, int err)
 	sniffing_del(c);
 	timer_cancel(&w->timers, &c->tm);
 	up_done(&c->ut);
-	ep_watch(c, &c->cli, 0);
-	ep_watch(c, &c->up, 0);
+	/* close() takes the sockets out of epoll. */
 	if (c->st < CS_FLOW && !rst_cli && !rst_up && !c->rst_client)
 		discard_input(c->cli.fd);
 	close_fd(c->cli.fd, rst_cli || c->rst_client);

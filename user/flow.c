@@ -18,8 +18,12 @@
 static void kernel_tick(struct conn *c);
 static void flow_splice(struct conn *c, int di);
 
-/* What each socket still has to tell us.  A socket whose both directions
- * are finished leaves epoll: EPOLLHUP would otherwise fire forever. */
+/* What each socket still has to tell us.  With both its directions in the
+ * kernel that is its EOF and errors, edge-triggered: each fires once, so
+ * the mask never changes as the connection winds down (epoll_ctl calls
+ * are most of a short connection's cost).  Once either direction goes
+ * through splice, level-triggered readiness, and a socket done both ways
+ * leaves epoll, or its EPOLLHUP would fire forever. */
 static void flow_watch(struct conn *c)
 {
 	struct endpoint *eps[2] = { &c->cli, &c->up };
@@ -29,6 +33,16 @@ static void flow_watch(struct conn *c)
 		struct dir *wd = &c->d[!i];	/* eps[i] is its target */
 		uint32_t m = EP_ON;
 
+		if (rd->kernel && wd->kernel) {
+			m |= EPOLLRDHUP | EPOLLET;
+			/* A frozen direction thaws as its target drains:
+			 * each time the target's socket gets room is worth
+			 * a look. */
+			if (wd->frozen)
+				m |= EPOLLOUT;
+			ep_watch(c, eps[i], m);
+			continue;
+		}
 		if (rd->eof && wd->shut) {
 			ep_watch(c, eps[i], 0);
 			continue;
@@ -41,8 +55,8 @@ static void flow_watch(struct conn *c)
 		}
 		if (!wd->kernel && wd->dst_full)
 			m |= EPOLLOUT;
-		/* A frozen direction thaws as its target drains: each time
-		 * the target's socket gets room is worth a look. */
+		/* Level-triggered, a target with room would wake us
+		 * without end while its direction is frozen. */
 		if (wd->kernel && wd->frozen)
 			m |= EPOLLOUT | EPOLLET;
 		ep_watch(c, eps[i], m);

@@ -338,6 +338,7 @@ int main(int argc, char **argv)
 	}
 	if ((uint64_t)rt.nworkers > cfg->set.max_connections)
 		rt.nworkers = (int)cfg->set.max_connections;
+	kpath_set_limit(cfg->set.conn_buffer);
 	metrics_init(rt.nworkers);
 	metrics_set_path(kpath_ready() ? "sockmap" : "splice");
 	metrics_attach(cfg);

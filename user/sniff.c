@@ -58,7 +58,13 @@ static void set_lowat(struct sniffer *sn, size_t want)
 
 bool sniff_worth(struct sniffer *sn, uint8_t *buf, size_t cap)
 {
-	size_t q = sniff_queued(sn->fd);
+	size_t q;
+
+	/* The first look is always worth it: most clients send their whole
+	 * hello at once, and the peek says how much there is anyway. */
+	if (!sn->parses && !sn->peeked)
+		return true;
+	q = sniff_queued(sn->fd);
 
 	if (q >= cap)
 		return true;

@@ -35,6 +35,7 @@ static struct {
 	uint32_t ndirs;
 	uint32_t test_slot;	/* reserved for the start-up self-test */
 	bool batch_targets, batch_verdict;	/* the kernel batches sock maps */
+	uint32_t sndbuf;			/* kpath_sndbuf() */
 	struct ring_buffer *events;
 	struct bpf_link *sockops;	/* NULL: no back-pressure */
 	char cgroup[640];		/* cgroup we created, to remove at exit */
@@ -49,6 +50,22 @@ static struct {
 bool kpath_ready(void)
 {
 	return K.skel != NULL;
+}
+
+/* The psock worker that writes redirected bytes into a socket backs off
+ * a whole jiffy when its send buffer is full, and autotuning keeps that
+ * buffer small: one stream then moves about a buffer per jiffy, half the
+ * line rate or less.  A buffer above the back-pressure limit keeps the
+ * worker busy instead.  0 on the splice path (autotuning is right there). */
+int kpath_sndbuf(void)
+{
+	return K.skel ? (int)(K.sndbuf ? K.sndbuf : 4u << 20) : 0;
+}
+
+void kpath_set_limit(uint64_t limit)
+{
+	K.sndbuf = limit > (4u << 20) ? (uint32_t)(limit < (64u << 20) ? limit : 64u << 20)
+				      : 4u << 20;
 }
 
 bool kpath_backpressure(void)
@@ -109,10 +126,10 @@ static int tcp_info_get(int fd, struct tcp_info *ti)
 	return 0;
 }
 
-/* Bytes written into the socket = acked + still queued.  Read TCP_INFO
- * first: an ACK landing between the calls then makes the sum smaller, never
- * larger, so a drain check can be late but never early. */
-static int sent_total(int fd, uint64_t *tx, bool exact)
+/* Bytes written into the socket = acked + still queued (SIOCOUTQ), from
+ * two calls: exact when an unchanged bytes_acked around SIOCOUTQ proves no
+ * ACK landed in between. */
+static int sent_total(int fd, uint64_t *tx)
 {
 	for (int i = 0; i < 100; i++) {
 		struct tcp_info t1, t2;
@@ -123,10 +140,6 @@ static int sent_total(int fd, uint64_t *tx, bool exact)
 			return err;
 		if (ioctl(fd, SIOCOUTQ, &outq))
 			return -errno;
-		if (!exact) {
-			*tx = t1.tcpi_bytes_acked + (uint64_t)outq;
-			return 0;
-		}
 		err = tcp_info_get(fd, &t2);
 		if (err)
 			return err;
@@ -136,6 +149,29 @@ static int sent_total(int fd, uint64_t *tx, bool exact)
 		}
 	}
 	return -EAGAIN;
+}
+
+/* Bytes written into a socket so far: one TCP_INFO gives them exactly when
+ * nothing is in flight (a fresh socket; a drained one), else with SIOCOUTQ. */
+static int sent_fresh(int fd, uint64_t *tx, bool exact)
+{
+	struct tcp_info ti;
+	int outq, err = tcp_info_get(fd, &ti);
+
+	if (err)
+		return err;
+	if (!ti.tcpi_unacked && !ti.tcpi_notsent_bytes) {
+		*tx = ti.tcpi_bytes_acked;
+		return 0;
+	}
+	if (exact)
+		return sent_total(fd, tx);
+	/* After that TCP_INFO: an ACK in between makes the sum smaller,
+	 * never larger (see sent_total). */
+	if (ioctl(fd, SIOCOUTQ, &outq))
+		return -errno;
+	*tx = ti.tcpi_bytes_acked + (uint64_t)outq;
+	return 0;
 }
 
 int kpath_drained(int src, int dst, const struct ksnap *s)
@@ -151,7 +187,7 @@ int kpath_drained(int src, int dst, const struct ksnap *s)
 	 * is in bytes_received whatever the state: CLOSE_WAIT, or CLOSE
 	 * once our own FIN was acked. */
 	total = ti.tcpi_bytes_received - 1 - s->rx0;
-	err = sent_total(dst, &delivered, false);
+	err = sent_fresh(dst, &delivered, false);
 	if (err)
 		return err;
 	delivered -= s->tx0;
@@ -168,7 +204,7 @@ int kpath_backlog(int dst, const struct ksnap *s, uint64_t redirected,
 		  uint64_t *backlog)
 {
 	uint64_t delivered;
-	int err = sent_total(dst, &delivered, false);
+	int err = sent_fresh(dst, &delivered, false);
 
 	if (err)
 		return err;
@@ -248,22 +284,6 @@ static int put_two(int map_fd, bool *batch, const uint64_t keys[2],
 	return 2;
 }
 
-/* Bytes already written into a socket we have not filled since connect:
- * one TCP_INFO gives them exactly when nothing is in flight. */
-static int sent_fresh(int fd, uint64_t *tx)
-{
-	struct tcp_info ti;
-	int err = tcp_info_get(fd, &ti);
-
-	if (err)
-		return err;
-	if (!ti.tcpi_unacked && !ti.tcpi_notsent_bytes) {
-		*tx = ti.tcpi_bytes_acked;
-		return 0;
-	}
-	return sent_total(fd, tx, true);
-}
-
 int kpath_splice(int cli, int up, uint32_t slot, uint32_t limit,
 		 const uint64_t consumed[2], uint64_t cookie[2],
 		 struct ksnap snap[2], bool *joined)
@@ -282,23 +302,20 @@ int kpath_splice(int cli, int up, uint32_t slot, uint32_t limit,
 		if (err)
 			return err;
 	}
-	/* The psock worker that writes redirected bytes into a socket backs
-	 * off a whole jiffy when its send buffer is full, and autotuning
-	 * keeps that buffer small: one stream then moves about a buffer per
-	 * jiffy, half the line rate or less.  A buffer larger than the
-	 * back-pressure limit keeps the worker busy instead. */
-	for (int i = 0; i < 2; i++) {
-		int sb = (int)(limit > (4u << 20) ? limit : 4u << 20);
+	/* The upstream's send buffer, as the client's came from its
+	 * listener (kpath_sndbuf). */
+	{
+		int sb = kpath_sndbuf();
 
-		if (setsockopt((int)fds[i], SOL_SOCKET, SO_SNDBUFFORCE, &sb, sizeof(sb)))
-			setsockopt((int)fds[i], SOL_SOCKET, SO_SNDBUF, &sb, sizeof(sb));
+		if (sb && setsockopt(up, SOL_SOCKET, SO_SNDBUFFORCE, &sb, sizeof(sb)))
+			setsockopt(up, SOL_SOCKET, SO_SNDBUF, &sb, sizeof(sb));
 	}
 	/* snap[i]: direction i reads fds[i] and writes fds[!i].  "Received
 	 * minus unread" is what we consumed ourselves (a PROXY header, or
 	 * nothing: sniffing only peeks). */
 	for (int i = 0; i < 2; i++) {
 		snap[i].rx0 = consumed[i];
-		err = sent_fresh((int)fds[!i], &snap[i].tx0);
+		err = sent_fresh((int)fds[!i], &snap[i].tx0, true);
 		if (err)
 			return err;
 	}

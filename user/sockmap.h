@@ -39,6 +39,9 @@ int kpath_adopt(const int fds[KP_NFDS], const char *cgroup, char *why,
 /* At exit after a handover: keep the cgroup (the successor lives in it). */
 void kpath_handed_over(void);
 bool kpath_ready(void);
+/* SO_SNDBUF for sockets that may join the kernel path (0: leave it). */
+int kpath_sndbuf(void);
+void kpath_set_limit(uint64_t conn_buffer);
 
 /* Splice cli <-> up in the kernel.  slot is the connection's index; its
  * two directions use pt_dirs[2*slot] (cli->up) and [2*slot+1] (up->cli).

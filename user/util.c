@@ -162,6 +162,15 @@ int addr_port(const struct sockaddr *sa)
 	return -1;
 }
 
+bool addr_is_any(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return ((const struct sockaddr_in *)sa)->sin_addr.s_addr == htonl(INADDR_ANY);
+	if (sa->sa_family == AF_INET6)
+		return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+	return false;
+}
+
 int parse_duration_ms(const char *s, uint64_t *ms)
 {
 	char *end;

@@ -20,6 +20,8 @@ int addr_parse(const char *text, char *host, size_t hostlen, uint16_t *port,
 /* "1.2.3.4:80" / "[::1]:80"; v4-mapped v6 shown as v4. */
 const char *addr_str(const struct sockaddr *sa, char *buf, size_t len);
 int addr_port(const struct sockaddr *sa);
+/* 0.0.0.0 or :: */
+bool addr_is_any(const struct sockaddr *sa);
 
 /* "5s", "500ms", "2m", "1.5s", "250us" or a bare number of seconds. */
 int parse_duration_ms(const char *s, uint64_t *ms);

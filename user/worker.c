@@ -2,6 +2,7 @@
 /* The event loop: listeners, accept, timers, dispatch to conn.c. */
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,6 +138,16 @@ static int listen_socket(const struct listener *l, int *out)
 
 		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)))
 			goto fail;
+	}
+	/* Accepted sockets inherit these: one call per listener instead of
+	 * one per connection.  No Nagle (segments leave as the peer sent
+	 * them); a send buffer above the back-pressure limit (sockmap.c). */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	{
+		int sb = kpath_sndbuf();
+
+		if (sb && setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sb, sizeof(sb)))
+			setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sb, sizeof(sb));
 	}
 	if (bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) ||
 	    listen(fd, SOMAXCONN))

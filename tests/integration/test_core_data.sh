@@ -12,7 +12,6 @@ require_cmd "$PASSTHRU" "$XFER" "$MKHELLO" ss
 MODE=sockmap
 BULK=50m
 BULK_BYTES=$((50 << 20))
-CPU_TICKS_MAX=${CPU_TICKS_MAX:-5}	# passthru CPU allowed for 1 GB in sockmap mode
 
 # start_tls: $D/c.json routing "SNI a.example" to $PA, a 517-byte
 # ClientHello in $D/hello, passthru started; sets PA PT HL.
@@ -79,32 +78,69 @@ t_early_data() {
 	expect_ok "$CUR_TEST" check_data "$D/cli.rep" "$D/up.rep" $((HL + 3000 + 1000)) 20480
 }
 
-# The kernel really moves the bytes: over 1 GB the passthru process uses at
-# most CPU_TICKS_MAX ticks and pt_stats[1] (bytes redirected) grows >= 1 GB.
+# gb_through_passthru NAME: 1 GB client -> upstream through the running
+# passthru; prints passthru's CPU ticks for it (empty on a failed transfer,
+# after a FAIL line).
+gb_through_passthru() {
+	local t0 t1 why
+	xfer_server "$1-up" "127.0.0.1:$PA" --mode recv-first ||
+		{ fail "$CUR_TEST" "$1: xfer server"; return 1; }
+	t0=$(proc_cpu_ticks "$PT_PID")
+	xfer_client "$1-cli" "127.0.0.1:$PT" --prefix-file "$D/hello" --mode send-first \
+		--send 1g --timeout-s 60
+	wait_for 10 test -s "$D/$1-up.rep"
+	t1=$(proc_cpu_ticks "$PT_PID")
+	if ! why=$(check_transfer "$D/$1-cli.rep" "$D/$1-up.rep" $((HL + (1 << 30))) 0); then
+		fail "$CUR_TEST" "$1: $why"
+		return 1
+	fi
+	echo $((t1 - t0))
+}
+
+# The kernel really moves the bytes: over 1 GB, pt_stats[1] (bytes the
+# verdict program redirected) grows by >= 99% of it, and passthru's own CPU
+# is at most half what the same transfer costs it through splice(2) in the
+# same run (an absolute figure would depend on the machine; CPU spent there
+# is the kernel's work of back-pressure thaws, charged to us).
 t_kernel_path() {
 	require_cmd bpftool jq || return
 	newdir
-	local t0 t1 b0 b1 why
+	local MODE ts tk b0 b1 f0
+	MODE=splice
+	start_tls || return
+	ts=$(gb_through_passthru splice) || return
+	pt_stop >/dev/null 2>&1
+	MODE=sockmap
 	start_tls || return
 	grep -q 'data path: sockmap' "$PT_LOG" ||
 		{ fail "$CUR_TEST" "passthru does not use sockmap: $(grep 'data path' "$PT_LOG")"; return; }
-	xfer_server up "127.0.0.1:$PA" --mode recv-first || { fail "$CUR_TEST" "xfer server"; return; }
 	b0=$(pt_stat 1) || { fail "$CUR_TEST" "cannot read pt_stats: $(pt_stat 1 2>&1)"; return; }
-	t0=$(proc_cpu_ticks "$PT_PID")
-	xfer_client cli "127.0.0.1:$PT" --prefix-file "$D/hello" --mode send-first --send 1g --timeout-s 60
-	wait_for 10 test -s "$D/up.rep"
-	t1=$(proc_cpu_ticks "$PT_PID")
+	f0=$(pt_stat 4)
+	tk=$(gb_through_passthru sockmap) || return
 	b1=$(pt_stat 1)
-	if ! why=$(check_transfer "$D/cli.rep" "$D/up.rep" $((HL + (1 << 30))) 0); then
-		fail "$CUR_TEST" "$why"
-	elif [ $((t1 - t0)) -gt "$CPU_TICKS_MAX" ]; then
-		fail "$CUR_TEST" "passthru used $((t1 - t0)) CPU ticks for 1 GB, want <= $CPU_TICKS_MAX"
-	elif [ $((b1 - b0)) -lt $((1 << 30)) ]; then
-		fail "$CUR_TEST" "pt_stats[1] grew by $((b1 - b0)) bytes, want >= $((1 << 30))"
+	echo "# 1 GB: passthru CPU $tk ticks in sockmap mode ($(( $(pt_stat 4) - f0)) back-pressure freezes), $ts through splice; redirected $((b1 - b0)) bytes"
+	if [ $((b1 - b0)) -lt $(((1 << 30) / 100 * 99)) ]; then
+		fail "$CUR_TEST" "pt_stats[1] grew by $((b1 - b0)) bytes, want >= 99% of 1 GiB"
+	elif [ $((2 * tk)) -gt "$ts" ]; then
+		fail "$CUR_TEST" "passthru used $tk CPU ticks for 1 GB in sockmap mode, $ts through splice: want at most half"
 	else
 		pass "$CUR_TEST"
-		echo "# 1 GB in $(field "$D/cli.rep" ms) ms, passthru CPU $((t1 - t0)) ticks, redirected $((b1 - b0)) bytes"
 	fi
+}
+
+# A reader slower than the sender keeps the client->upstream direction
+# frozen, and the client's FIN arrives while it is: that direction then
+# finishes through splice(2) (the kernel refuses a closing socket in the
+# map), which must still wake on the target's room.  Every byte arrives.
+t_frozen_then_eof() {
+	newdir
+	start_tls || return
+	xfer_server up "127.0.0.1:$PA" --mode recv-first --read-rate 100000000 ||
+		{ fail "$CUR_TEST" "xfer server"; return; }
+	xfer_client cli "127.0.0.1:$PT" --prefix-file "$D/hello" --mode send-first \
+		--send 300m --timeout-s 30
+	wait_for 35 test -s "$D/up.rep"
+	expect_ok "$CUR_TEST" check_data "$D/cli.rep" "$D/up.rep" $((HL + (300 << 20))) 0
 }
 
 # As nobody (no CAP_BPF, no CAP_NET_ADMIN), --mode auto must say it falls back
@@ -139,4 +175,5 @@ for MODE in sockmap splice; do
 done
 MODE=sockmap
 run_test core/sockmap/kernel-path-1g t_kernel_path
+run_test core/sockmap/frozen-then-eof t_frozen_then_eof
 run_test core/unprivileged-auto-splice t_unprivileged

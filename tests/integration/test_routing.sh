@@ -195,7 +195,12 @@ t_on_timeout_ssh() {
 	IFS= read -r line <&3 || exit 1
 	printf '%s\n' "$line"
 	cat <&3 &
-	exec cat >&3
+	reader=$!
+	# ssh closed our stdin: close the connection too (the reader
+	# would otherwise hold it, and sshd and $(...) with it, open).
+	cat >&3
+	kill "$reader" 2>/dev/null
+	exit 0
 	EOF
 	pt_start "$D/c.json" -t 5s || return
 	out=$(timeout 20 ssh $(ssh_opts) -o "ProxyCommand=bash $D/wait-banner.sh $pt" root@127.0.0.1 echo ssh-ok 2>&1)

@@ -34,9 +34,10 @@ NS_PREFIX=pt$$-
 
 _oneline() { tr '\n\t' '  ' | sed 's/  */ /g; s/ $//' | cut -c1-400; }
 
-pass() { echo "PASS $1"; _RESULTED=1; }
-fail() { echo "FAIL $1: $(printf '%s' "${2:-failed}" | _oneline)"; _RESULTED=1; }
-skip() { echo "SKIP $1: $(printf '%s' "${2:-skipped}" | _oneline)"; _RESULTED=1; }
+# RESULT_PREFIX names a pass over the same tests (e.g. "san/").
+pass() { echo "PASS ${RESULT_PREFIX:-}$1"; _RESULTED=1; }
+fail() { echo "FAIL ${RESULT_PREFIX:-}$1: $(printf '%s' "${2:-failed}" | _oneline)"; _RESULTED=1; }
+skip() { echo "SKIP ${RESULT_PREFIX:-}$1: $(printf '%s' "${2:-skipped}" | _oneline)"; _RESULTED=1; }
 
 # check NAME CMD...: pass if CMD exits 0, else fail with its last output.
 check() {
