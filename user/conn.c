@@ -467,7 +467,7 @@ static void conn_handoff(struct conn *c)
 			 c->cli.fd);
 	else if (kpath_ready() && !worker_slot_get(w, &c->slot, c)) {
 		struct ksnap snap[2];
-		bool joined;
+		unsigned joined;
 		int err;
 
 		c->has_slot = true;
@@ -475,10 +475,13 @@ static void conn_handoff(struct conn *c)
 				   (uint32_t)S(c)->conn_buffer,
 				   (uint64_t[2]){ c->consumed, 0 }, c->cookie, snap,
 				   &joined);
-		if (!err) {
+		if (!err || (err == -EOPNOTSUPP && joined == 1)) {
+			/* Both in, or only the client: the upstream already
+			 * sent its FIN or reset, and what it sent before goes
+			 * through splice(2). */
 			c->kernel = true;
 			for (int i = 0; i < 2; i++) {
-				c->d[i].kernel = true;
+				c->d[i].kernel = !err || i == DIR_UP;
 				c->d[i].snap = snap[i];
 			}
 			flow_start(c);
@@ -508,7 +511,10 @@ void endpoint_error(struct conn *c, struct endpoint *ep)
 
 	pr_debug("conn fd %d: error on %s fd %d: %s", c->cli.fd,
 		 ep == &c->cli ? "client" : "upstream", ep->fd, strerror(err));
-
+	if (c->st == CS_FLOW) {
+		flow_failed(c, ep, err ? err : ECONNRESET);
+		return;
+	}
 	conn_end(c, ep == &c->cli ? "client-reset" : "upstream-reset",
 		 err ? err : ECONNRESET);
 }

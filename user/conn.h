@@ -42,6 +42,7 @@ struct dir {
 	int pipe[2];		/* splice path, created on first use */
 	uint32_t inpipe, pipe_cap;
 	bool dst_full;
+	bool no_fin;		/* src was reset: no FIN to pass on */
 };
 
 #define DIR_UP 0	/* client -> upstream */
@@ -78,6 +79,11 @@ struct conn {
 	uint32_t slot;
 	uint64_t cookie[2];
 	const char *end;		/* why it ended, for the log */
+	/* An endpoint failed (reset) mid-flow: what it sent still goes to
+	 * its peer, which then gets the reset (flow.c). */
+	struct endpoint *failed;
+	int failed_err;
+	uint64_t failed_ms;
 	/* Taken over from a previous process whose rule or listener is not
 	 * in this configuration: copies kept for the log, freed at the end. */
 	struct rule *own_rule;
@@ -108,6 +114,8 @@ void ep_watch(struct conn *c, struct endpoint *ep, uint32_t events);
 
 /* flow.c: the bytes flowing, once both sockets are set up. */
 void flow_start(struct conn *c);
+/* An endpoint failed (reset, or an error on it): see flow.c. */
+void flow_failed(struct conn *c, struct endpoint *ep, int err);
 void flow_event(struct conn *c, struct endpoint *ep, uint32_t events);
 void flow_tick(struct conn *c);
 void flow_check(struct conn *c);

@@ -5,7 +5,9 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <linux/sockios.h>
 
 #include "conn.h"
 #include "log.h"
@@ -14,8 +16,12 @@
 #include "util.h"
 
 #define TICK_MAX_MS 100
+/* How long a failed endpoint's peer gets to take the bytes sent before the
+ * failure, before it gets the reset anyway. */
+#define FAILED_DRAIN_MS 10000
 
 static void kernel_tick(struct conn *c);
+static void failed_tick(struct conn *c);
 static void flow_splice(struct conn *c, int di);
 
 /* What each socket still has to tell us.  With both its directions in the
@@ -73,14 +79,14 @@ void conn_frozen(struct conn *c, int di, uint32_t gen)
 	struct pt_dir *pd = kpath_dir(2 * c->slot + di);
 
 	if (c->st != CS_FLOW || !pd || pd->gen != gen || !c->d[di].kernel ||
-	    c->d[di].frozen)
+	    c->d[di].frozen || c->d[di].shut)
 		return;
 	c->d[di].frozen = true;
 	pr_debug("conn fd %d: %s frozen: peer over %u bytes behind",
 		 c->cli.fd, di == DIR_UP ? "client->upstream" : "upstream->client",
 		 pd->limit);
 	c->tick_ms = 0;
-	kernel_tick(c);
+	flow_tick(c);
 }
 
 static int kernel_thaw(struct conn *c, int di)
@@ -127,7 +133,7 @@ static int kernel_thaw(struct conn *c, int di)
 static int kernel_drain(struct conn *c, int di)
 {
 	struct dir *d = &c->d[di];
-	int r = kpath_drained(d->src->fd, d->dst->fd, &d->snap);
+	int r = kpath_drained(d->src->fd, d->dst->fd, &d->snap, true);
 
 	if (r <= 0)
 		return r;
@@ -188,10 +194,13 @@ static void kernel_tick(struct conn *c)
 static void flow_splice(struct conn *c, int di)
 {
 	struct endpoint *bad;
-	int err = splice_pump(&c->d[di], &bad);
+	int err;
 
+	if (c->st != CS_FLOW)
+		return;
+	err = splice_pump(&c->d[di], &bad);
 	if (err)
-		conn_end(c, bad == &c->cli ? "client-reset" : "upstream-reset", -err);
+		flow_failed(c, bad, -err);
 }
 
 void flow_check(struct conn *c)
@@ -210,10 +219,11 @@ void flow_start(struct conn *c)
 {
 	c->st = CS_FLOW;
 	metrics_add(c->rt.rule->mx, c->w->id, MR_FORWARDED, 1);
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 2 && c->st == CS_FLOW && !c->failed; i++)
 		if (!c->d[i].kernel)
 			flow_splice(c, i);
-	flow_check(c);
+	if (!c->failed)
+		flow_check(c);
 }
 
 void flow_event(struct conn *c, struct endpoint *ep, uint32_t events)
@@ -222,6 +232,13 @@ void flow_event(struct conn *c, struct endpoint *ep, uint32_t events)
 	int wi = !ri;					/* ep is its target */
 	struct dir *rd = &c->d[ri], *wd = &c->d[wi];
 
+	if (c->failed) {
+		if (events & EPOLLERR)
+			endpoint_error(c, ep);
+		else
+			failed_tick(c);
+		return;
+	}
 	if ((events & EPOLLERR) && (rd->kernel || !(events & (EPOLLIN | EPOLLOUT)))) {
 		endpoint_error(c, ep);
 		return;
@@ -246,5 +263,105 @@ void flow_event(struct conn *c, struct endpoint *ep, uint32_t events)
 
 void flow_tick(struct conn *c)
 {
-	kernel_tick(c);
+	if (c->failed)
+		failed_tick(c);
+	else
+		kernel_tick(c);
+}
+
+/* ---- failure ---------------------------------------------------------- */
+
+static const char *failed_reason(const struct conn *c)
+{
+	return c->failed == &c->cli ? "client-reset" : "upstream-reset";
+}
+
+/* An endpoint was reset, or failed.  Without us in between its peer would
+ * still read every byte it sent before, then see the reset; so here too:
+ * its direction finishes like an EOF (from the kernel's queues, or through
+ * splice(2) from its receive queue, which a reset leaves readable), and
+ * the peer is reset only once its socket sent all of it (a RST drops what
+ * is unsent).  What was on its way to the failed endpoint is lost, as it
+ * would be anyway. */
+void flow_failed(struct conn *c, struct endpoint *ep, int err)
+{
+	int ri = ep == &c->cli ? DIR_UP : DIR_DOWN;	/* ep is its source */
+	struct dir *rd = &c->d[ri], *wd = &c->d[!ri];
+
+	if (c->st != CS_FLOW)
+		return;
+	if (c->failed) {
+		/* The peer failed too: nobody is left to deliver to. */
+		if (c->failed != ep)
+			conn_end(c, failed_reason(c), c->failed_err);
+		return;
+	}
+	pr_debug("conn fd %d: %s failed (%s): delivering what it sent, then the reset",
+		 c->cli.fd, ep == &c->cli ? "client" : "upstream", strerror(err));
+	c->failed = ep;
+	c->failed_err = err;
+	c->failed_ms = now_ms();
+	wd->eof = wd->shut = true;
+	wd->frozen = false;
+	if (!wd->kernel)
+		splice_release(wd);
+	rd->no_fin = true;
+	if (rd->kernel)
+		rd->eof = true;
+	ep_watch(c, ep, 0);
+	c->tick_ms = 0;
+	failed_tick(c);
+}
+
+/* 1 once the failed endpoint's direction is all in its peer's socket, 0
+ * not yet, -errno when the peer broke too. */
+static int failed_drained(struct conn *c, int di)
+{
+	struct dir *d = &c->d[di];
+	struct endpoint *bad;
+	int r = 1, err;
+
+	if (d->shut)
+		return 1;
+	if (d->kernel && d->frozen)
+		r = kernel_thaw(c, di);	/* moves it to splice once it can */
+	if (r > 0 && d->kernel)
+		r = kpath_drained(d->src->fd, d->dst->fd, &d->snap, false);
+	if (r > 0 && !d->kernel) {
+		err = splice_pump(d, &bad);
+		if (err && bad == d->dst)
+			return err;
+		if (err)
+			d->eof = true;	/* the reset itself, after the bytes */
+		r = d->eof && !d->inpipe;
+	}
+	return r;
+}
+
+static void failed_tick(struct conn *c)
+{
+	int di = c->failed == &c->cli ? DIR_UP : DIR_DOWN;
+	struct endpoint *peer = c->d[di].dst;
+	int r = failed_drained(c, di), outq = 0;
+
+	if (r > 0 && !ioctl(peer->fd, SIOCOUTQ, &outq) && outq > 0)
+		r = 0;
+	if (r < 0) {
+		conn_end(c, failed_reason(c), c->failed_err);
+		return;
+	}
+	if (r > 0 || now_ms() - c->failed_ms >= FAILED_DRAIN_MS) {
+		if (!r)
+			log_msg(LOG_WARN, "conn fd %d: %s took %d ms without reading what its failed peer sent: reset now",
+				c->cli.fd, peer == &c->cli ? "client" : "upstream",
+				FAILED_DRAIN_MS);
+		conn_end(c, failed_reason(c), c->failed_err);
+		return;
+	}
+	/* The peer's errors, and its room when a splice waits for it. */
+	ep_watch(c, peer, EP_ON | EPOLLET | (c->d[di].dst_full ? EPOLLOUT : 0));
+	c->tick_ms = c->tick_ms ? c->tick_ms * 2 : 1;
+	if (c->tick_ms > TICK_MAX_MS)
+		c->tick_ms = TICK_MAX_MS;
+	timer_set(&c->w->timers, &c->tm, now_ms() + c->tick_ms);
 }

@@ -49,6 +49,11 @@ int conn_export(struct conn *c, struct xconn *x, int fds[XCONN_MAX_FDS])
 	x->has_slot = c->has_slot;
 	x->slot = c->slot;
 	x->rst_client = c->rst_client;
+	if (c->failed) {
+		x->failed = c->failed == &c->cli ? 1 : 2;
+		x->failed_err = c->failed_err;
+		x->failed_age_ms = now_ms() - c->failed_ms;
+	}
 	x->cookie[0] = c->cookie[0];
 	x->cookie[1] = c->cookie[1];
 	snprintf(x->proto, sizeof(x->proto), "%s", c->rt.proto ? c->rt.proto : "-");
@@ -68,6 +73,7 @@ int conn_export(struct conn *c, struct xconn *x, int fds[XCONN_MAX_FDS])
 		xd->kernel = d->kernel;
 		xd->frozen = d->frozen;
 		xd->dst_full = d->dst_full;
+		xd->no_fin = d->no_fin;
 		xd->snap = d->snap;
 		xd->bytes = d->bytes;
 		xd->inpipe = d->inpipe;
@@ -155,6 +161,11 @@ int conn_import(struct worker *w, const struct xconn *x,
 	c->up.fd = fds[n++];
 	c->kernel = x->kernel;
 	c->rst_client = x->rst_client;
+	if (x->failed) {
+		c->failed = x->failed == 1 ? &c->cli : &c->up;
+		c->failed_err = x->failed_err;
+		c->failed_ms = now_ms() - x->failed_age_ms;
+	}
 	c->cookie[0] = x->cookie[0];
 	c->cookie[1] = x->cookie[1];
 	if (x->has_slot) {
@@ -175,6 +186,7 @@ int conn_import(struct worker *w, const struct xconn *x,
 		d->kernel = xd->kernel;
 		d->frozen = xd->frozen;
 		d->dst_full = xd->dst_full;
+		d->no_fin = xd->no_fin;
 		d->snap = xd->snap;
 		d->bytes = xd->bytes;
 		d->inpipe = xd->inpipe;

@@ -97,11 +97,21 @@ static int data_path_init(const struct config *cfg)
 	}
 	err = kpath_init((uint32_t)cfg->set.max_connections, why, sizeof(why));
 	if (!err) {
-		pr_info("data path: sockmap (BPF sk_skb verdict redirects bytes in the kernel; %llu connections max)",
-			(unsigned long long)cfg->set.max_connections);
-		if (!kpath_backpressure() && cfg->set.conn_buffer)
+		if (kpath_backpressure() || cfg->set.mode == MODE_SOCKMAP ||
+		    !cfg->set.conn_buffer)
+			pr_info("data path: sockmap (BPF sk_skb verdict redirects bytes in the kernel; %llu connections max)",
+				(unsigned long long)cfg->set.max_connections);
+		if (kpath_backpressure() || !cfg->set.conn_buffer)
+			return 0;
+		if (cfg->set.mode == MODE_SOCKMAP) {
 			pr_warn("back-pressure unavailable (%s): a peer that stops reading lets kernel memory grow",
 				kpath_backpressure_why());
+			return 0;
+		}
+		/* auto never trades the memory bound for speed. */
+		kpath_fini();
+		pr_warn("data path: splice (FALLBACK: the kernel path would run without back-pressure: %s; --mode sockmap runs it anyway)",
+			kpath_backpressure_why());
 		return 0;
 	}
 	if (cfg->set.mode == MODE_SOCKMAP) {

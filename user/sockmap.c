@@ -174,7 +174,7 @@ static int sent_fresh(int fd, uint64_t *tx, bool exact)
 	return 0;
 }
 
-int kpath_drained(int src, int dst, const struct ksnap *s)
+int kpath_drained(int src, int dst, const struct ksnap *s, bool fin)
 {
 	struct tcp_info ti;
 	uint64_t total, delivered;
@@ -183,10 +183,9 @@ int kpath_drained(int src, int dst, const struct ksnap *s)
 	err = tcp_info_get(src, &ti);
 	if (err)
 		return err;
-	/* The source is past its FIN (that is why we are here), so the FIN
-	 * is in bytes_received whatever the state: CLOSE_WAIT, or CLOSE
-	 * once our own FIN was acked. */
-	total = ti.tcpi_bytes_received - 1 - s->rx0;
+	/* Past its FIN, the FIN is in bytes_received whatever the state:
+	 * CLOSE_WAIT, or CLOSE once our own FIN was acked.  A reset is not. */
+	total = ti.tcpi_bytes_received - fin - s->rx0;
 	err = sent_fresh(dst, &delivered, false);
 	if (err)
 		return err;
@@ -280,20 +279,20 @@ static int put_two(int map_fd, bool *batch, const uint64_t keys[2],
 	}
 	for (i = 0; i < 2; i++)
 		if (bpf_map_update_elem(map_fd, &keys[i], &vals[i], BPF_NOEXIST))
-			return i ? i : -errno;
+			return i ? i : -errno;	/* errno kept for the caller */
 	return 2;
 }
 
 int kpath_splice(int cli, int up, uint32_t slot, uint32_t limit,
 		 const uint64_t consumed[2], uint64_t cookie[2],
-		 struct ksnap snap[2], bool *joined)
+		 struct ksnap snap[2], unsigned *joined)
 {
 	uint64_t fds[2] = { (uint64_t)cli, (uint64_t)up };
 	uint64_t peers[2] = { (uint64_t)up, (uint64_t)cli };
 	uint32_t idx[2] = { 2 * slot, 2 * slot + 1 };
 	int err, n;
 
-	*joined = false;
+	*joined = 0;
 	cookie[0] = cookie[1] = 0;
 	if (2 * slot + 1 >= K.ndirs)
 		return -ENOSPC;
@@ -346,12 +345,20 @@ int kpath_splice(int cli, int up, uint32_t slot, uint32_t limit,
 		goto undo;
 	}
 	n = put_two(K.verdict_fd, &K.batch_verdict, cookie, fds);
-	if (n > 0)
-		*joined = true;
+	if (n == 1) {
+		/* cli is in and runs its verdict already: taking it out
+		 * again would race it and drop bytes.  It stays. */
+		err = errno == EOPNOTSUPP ? -EOPNOTSUPP : -EIO;
+		*joined = 1;
+		if (err == -EOPNOTSUPP)
+			set_rcvlowat(cli, 1);
+		return err;
+	}
 	if (n != 2) {
 		err = n < 0 ? n : -EIO;
 		goto undo;
 	}
+	*joined = 3;
 	/* Bytes that arrived before insertion (the peeked ClientHello, an
 	 * early server banner) sit unprocessed until the next packet; setting
 	 * SO_RCVLOWAT runs the socket's data_ready, which feeds them to the
@@ -443,7 +450,7 @@ static int selftest(char *why, size_t whylen)
 	uint64_t cookie[2] = { 0 };
 	struct ksnap snap[2];
 	char buf[16];
-	bool joined;
+	unsigned joined;
 
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -47,19 +47,22 @@ void kpath_set_limit(uint64_t conn_buffer);
  * two directions use pt_dirs[2*slot] (cli->up) and [2*slot+1] (up->cli).
  * consumed[i]: bytes read (not peeked) from that socket so far.
  * On success fills cookies and snapshots (snap[0] cli->up, snap[1] up->cli).
- * On failure, *joined tells whether a socket ever entered the verdict map
- * (then the splice(2) fallback cannot take it over). */
+ * On failure, *joined tells which sockets entered the verdict map (bit 0
+ * cli, bit 1 up; splice(2) cannot take over one that did).  Only cli in
+ * and -EOPNOTSUPP: up is no longer ESTABLISHED (a FIN, a reset), and
+ * cli -> up runs in the kernel while up -> cli needs splice. */
 int kpath_splice(int cli, int up, uint32_t slot, uint32_t limit,
 		 const uint64_t consumed[2], uint64_t cookie[2],
-		 struct ksnap snap[2], bool *joined);
+		 struct ksnap snap[2], unsigned *joined);
 /* Forget the connection's index entries (the sockets leave the maps by
  * themselves when closed). */
 void kpath_forget(const uint64_t cookie[2]);
 
 /* Has every byte the source received after the snapshot entered the
- * target's socket?  Call only after the source's FIN (EPOLLRDHUP). 1 yes, 0 not yet,
- * -errno on error. */
-int kpath_drained(int src, int dst, const struct ksnap *s);
+ * target's socket?  Call only once the source is done: after its FIN
+ * (EPOLLRDHUP; fin true, TCP counts it as a byte) or its reset (fin
+ * false).  1 yes, 0 not yet, -errno on error. */
+int kpath_drained(int src, int dst, const struct ksnap *s, bool fin);
 
 /* The mmapped per-direction state. */
 struct pt_dir *kpath_dir(uint32_t idx);

@@ -77,7 +77,7 @@ int splice_pump(struct dir *d, struct endpoint **bad)
 		if (!moved)
 			break;
 	}
-	if (d->eof && !d->inpipe && !d->shut) {
+	if (d->eof && !d->inpipe && !d->shut && !d->no_fin) {
 		/* Everything read is written: pass the FIN on. */
 		if (shutdown(d->dst->fd, SHUT_WR) && errno != ENOTCONN) {
 			*bad = d->dst;

@@ -17,7 +17,9 @@
 /* One connection as it crosses: plain data, fds travel beside it. */
 struct xconn {
 	uint8_t st;			/* CS_SNIFF or CS_FLOW */
-	uint8_t kernel, has_slot, proxied, no_kernel, rst_client, pad[2];
+	uint8_t kernel, has_slot, proxied, no_kernel, rst_client, failed, pad;
+	int32_t failed_err;
+	uint64_t failed_age_ms;	/* since the failure (failed: 1 cli, 2 up) */
 	uint32_t slot;
 	uint64_t cookie[2];
 	uint64_t age_ms;		/* since accept */
@@ -25,7 +27,7 @@ struct xconn {
 	char listener[128], proto[24], rule[256], upstream[128];
 	uint8_t action;
 	struct xdir {
-		uint8_t eof, shut, kernel, frozen, dst_full, has_pipe, pad[2];
+		uint8_t eof, shut, kernel, frozen, dst_full, has_pipe, no_fin, pad;
 		struct ksnap snap;
 		uint64_t bytes;
 		uint32_t inpipe, pipe_cap;

@@ -143,6 +143,39 @@ t_frozen_then_eof() {
 	expect_ok "$CUR_TEST" check_data "$D/cli.rep" "$D/up.rep" $((HL + (300 << 20))) 0
 }
 
+# Without cgroup v2 (here: unmounted in a private mount namespace) the
+# sock_ops program that pushes back cannot attach.  --mode auto then runs
+# splice, saying why; --mode sockmap runs the kernel path with a warning.
+# Both forward exactly.
+t_no_backpressure() {
+	require_cmd unshare || return
+	newdir
+	local want m why
+	printf '#!/bin/sh\numount -l /sys/fs/cgroup || exit 1\nexec "$@"\n' >"$D/nocg.sh"
+	chmod 755 "$D/nocg.sh"
+	for m in auto sockmap; do
+		MODE=$m PT_WRAP="unshare -m $D/nocg.sh"
+		start_tls
+		local rc=$?
+		PT_WRAP=
+		[ "$rc" = 0 ] || return
+		if [ $m = auto ]; then
+			want='data path: splice \(FALLBACK: the kernel path would run without back-pressure: no cgroup'
+		else
+			want='back-pressure unavailable \(no cgroup'
+		fi
+		grep -qE "$want" "$PT_LOG" ||
+			{ fail "$CUR_TEST" "--mode $m: no '$want' line: $(grep -E 'data path|back-pressure' "$PT_LOG")"; return; }
+		xfer_server "up-$m" "127.0.0.1:$PA" --send 4m || { fail "$CUR_TEST" "xfer server"; return; }
+		xfer_client "cli-$m" "127.0.0.1:$PT" --prefix-file "$D/hello" --send 4m --timeout-s 20
+		wait_for 10 test -s "$D/up-$m.rep"
+		why=$(check_transfer "$D/cli-$m.rep" "$D/up-$m.rep" $((HL + (4 << 20))) $((4 << 20))) ||
+			{ fail "$CUR_TEST" "--mode $m: $why"; return; }
+		pt_stop >/dev/null 2>&1
+	done
+	pass "$CUR_TEST"
+}
+
 # As nobody (no CAP_BPF, no CAP_NET_ADMIN), --mode auto must say it falls back
 # to splice, and forward correctly.
 t_unprivileged() {
@@ -177,3 +210,4 @@ MODE=sockmap
 run_test core/sockmap/kernel-path-1g t_kernel_path
 run_test core/sockmap/frozen-then-eof t_frozen_then_eof
 run_test core/unprivileged-auto-splice t_unprivileged
+run_test core/no-cgroup2-auto-splice t_no_backpressure
