@@ -649,7 +649,7 @@ static void conn_log(const struct conn *c, const char *reason, int err,
 	else if (forwarded && r->up.text)
 		snprintf(upa, sizeof(upa), "%s", r->up.text);
 	log_msg(err && strcmp(reason, "eof") ? LOG_WARN : LOG_INFO,
-		"conn client=%s%s listen=%s proto=%s rule=\"%s\" action=%s upstream=%s path=%s up=%llu down=%llu ms=%llu end=%s%s%s",
+		"conn client=%s%s listen=%s proto=%s rule=\"%s\" action=%s upstream=%s path=%s up=%llu down=%llu ms=%llu end=%s%s%s%s",
 		addr_str((const struct sockaddr *)&c->src, peer, sizeof(peer)), via,
 		c->l->text, c->rt.proto ? c->rt.proto : "-", r ? r->key : "-",
 		!r ? "-" : r->action == ACT_FORWARD ? "FORWARD" : "REJECT", upa,
@@ -657,7 +657,7 @@ static void conn_log(const struct conn *c, const char *reason, int err,
 			   : c->d[0].kernel && c->d[1].kernel ? "sockmap" : "sockmap+splice",
 		(unsigned long long)up, (unsigned long long)down,
 		(unsigned long long)(now_ms() - c->t0_ms), reason,
-		err ? " error=" : "", err ? strerror(err) : "");
+		err ? " error=\"" : "", err ? strerror(err) : "", err ? "\"" : "");
 }
 
 static void conn_count_end(const struct conn *c, const char *reason,

@@ -352,7 +352,7 @@ int main(int argc, char **argv)
 	metrics_init(rt.nworkers);
 	metrics_set_path(kpath_ready() ? "sockmap" : "splice");
 	metrics_attach(cfg);
-	if (cfg->set.metrics[0] && metrics_serve(cfg->set.metrics)) {
+	if (cfg->set.metrics[0] && metrics_serve(cfg->set.metrics, takeover)) {
 		status = 1;
 		goto out;
 	}
@@ -381,6 +381,7 @@ int main(int argc, char **argv)
 			goto out_workers;
 		}
 	}
+	control_bind(&rt);
 	if (user && privs_drop(user)) {
 		status = 1;
 		goto out_workers;

@@ -407,7 +407,7 @@ static void *serve_main(void *arg)
 	return arg;
 }
 
-int metrics_serve(const char *addr)
+int metrics_serve(const char *addr, bool takeover)
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen;
@@ -422,10 +422,27 @@ int metrics_serve(const char *addr)
 		pr_err("metrics: %s: %s", addr, literal ? why : "expected an IP address and port");
 		return -EINVAL;
 	}
+	/* SO_REUSEPORT lets a --takeover successor bind while we still
+	 * serve (its metrics take over when we exit).  Anyone else on the
+	 * port is refused: probe it without the option first. */
+	if (!takeover) {
+		int probe = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		if (probe < 0)
+			return -errno;
+		setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		err = bind(probe, (struct sockaddr *)&ss, sslen) ? -errno : 0;
+		close(probe);
+		if (err) {
+			pr_err("metrics: cannot listen on %s: %s", addr, strerror(-err));
+			return err;
+		}
+	}
 	M.lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (M.lfd < 0)
 		return -errno;
 	setsockopt(M.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(M.lfd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	if (bind(M.lfd, (struct sockaddr *)&ss, sslen) || listen(M.lfd, 16) ||
 	    pipe2(M.stopfd, O_CLOEXEC)) {
 		err = -errno;

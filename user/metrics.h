@@ -70,7 +70,7 @@ void metrics_reload(bool ok);
 char *metrics_render(size_t *len);
 
 /* The HTTP endpoint ("host:port"): one thread, GET /metrics. */
-int metrics_serve(const char *addr);
+int metrics_serve(const char *addr, bool takeover);
 void metrics_stop(void);
 
 /* `passthru stats`: fetch a running instance's metrics and print them. */

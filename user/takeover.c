@@ -332,11 +332,13 @@ static void *control_main(void *arg)
 	return arg;
 }
 
-int control_start(struct runtime *rt)
+int control_bind(struct runtime *rt)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int err;
 
+	if (C.lfd >= 0)
+		return 0;
 	C.rt = rt;
 	err = control_path(rt, C.path, sizeof(C.path));
 	if (err)
@@ -357,6 +359,15 @@ int control_start(struct runtime *rt)
 		C.lfd = -1;
 		return err;
 	}
+	return 0;
+}
+
+int control_start(struct runtime *rt)
+{
+	int err = control_bind(rt);
+
+	if (err)
+		return err;
 	err = pthread_create(&C.thr, NULL, control_main, NULL);
 	if (err) {
 		close(C.lfd);

@@ -39,6 +39,9 @@ struct xconn {
 
 /* The running process: where it waits for a successor. */
 int control_path(const struct runtime *rt, char *out, size_t len);
+/* Bind the control socket (before privileges are dropped: its directory
+ * may be root's), then serve it from a thread. */
+int control_bind(struct runtime *rt);
 int control_start(struct runtime *rt);
 void control_stop(void);
 

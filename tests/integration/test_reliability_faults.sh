@@ -82,7 +82,7 @@ t_refused() {
 	"$HOSTILE" send --connect "127.0.0.1:$PT" --file "$D/hello" --timeout-ms 5000 --report "$D/cli.rep"
 	if [ "$(field "$D/cli.rep" end)" != eof ]; then
 		why="the client was not closed with a FIN: $(cat "$D/cli.rep")"
-	elif ! why=$(one_line "upstream=127.0.0.1:$dead .*end=upstream-refused error=Connection refused"); then
+	elif ! why=$(one_line "upstream=127.0.0.1:$dead .*end=upstream-refused error=\"Connection refused\""); then
 		:
 	elif ! why=$(no_leak); then
 		:
@@ -164,7 +164,7 @@ t_upstream_rst() {
 		:
 	elif [ "$lost" != 0 ]; then
 		why="in $lost of $RUNS runs the client got less than the 262144 bytes the upstream sent (and passthru acknowledged) before its reset, as few as $min: passthru reset the client with bytes still queued"
-	elif ! why=$(all_lines "$RUNS" "down=262144 .*end=upstream-reset error=Connection reset by peer"); then
+	elif ! why=$(all_lines "$RUNS" "down=262144 .*end=upstream-reset error=\"Connection reset by peer\""); then
 		:
 	elif ! why=$(no_leak); then
 		:
@@ -204,7 +204,7 @@ t_client_rst() {
 		:
 	elif [ "$lost" != 0 ]; then
 		why="in $lost of $RUNS runs the upstream got less than the $((HL + (1 << 20))) bytes the client sent (and passthru acknowledged) before its reset, as few as $min: passthru reset the upstream with bytes still queued"
-	elif ! why=$(all_lines "$RUNS" "up=$((HL + (1 << 20))) .*end=client-reset error=Connection reset by peer"); then
+	elif ! why=$(all_lines "$RUNS" "up=$((HL + (1 << 20))) .*end=client-reset error=\"Connection reset by peer\""); then
 		:
 	elif ! why=$(no_leak); then
 		:

@@ -1,0 +1,330 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Operations, live upgrade: `passthru --takeover` receives the running
+# process's listeners, BPF maps and every live connection; nothing is
+# dropped, not a byte is lost, and the old process exits 0.
+. "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/../lib/ops.sh"
+
+require_root
+require_cmd "$PASSTHRU" "$XFER" "$MKHELLO" ss curl
+
+TRICKLE=$OUTPUT/tests/trickle
+fwd() { printf '{"action":"FORWARD","to_addr":"127.0.0.1:%s"}' "$1"; }
+
+# handed LOG: N of the predecessor's "takeover: handed N connection(s)".
+handed() {
+	sed -nE 's/.*takeover: handed ([0-9]+) connections? and [0-9]+ listening sockets? to pid [0-9]+: exiting.*/\1/p' "$1" | tail -n 1
+}
+
+# tk_check OLD_LOG NEW_LOG MIN_CONNS [MODE=sockmap]: the takeover went as
+# documented: the old process exited 0 after handing at least MIN_CONNS
+# connections over, the new one took the kernel path over (sockmap) or runs
+# splice.  Uses OLD_RC (pt_takeover).
+tk_check() {
+	local n
+	[ "$OLD_RC" = 0 ] || { echo "the old passthru exited with status $OLD_RC: $(tail -n 2 "$1")"; return 1; }
+	n=$(handed "$1")
+	[ -n "$n" ] || { echo "the old passthru did not log 'takeover: handed ...': $(tail -n 2 "$1")"; return 1; }
+	[ "$n" -ge "$3" ] || { echo "the old passthru handed $n connections over, want >= $3"; return 1; }
+	grep -q 'takeover: received ' "$2" || { echo "no 'takeover: received' line: $(head -n 3 "$2")"; return 1; }
+	if [ "${4:-sockmap}" = sockmap ]; then
+		grep -qF 'data path: sockmap (taken over: same maps, this binary'"'"'s programs)' "$2" ||
+			{ echo "the successor did not take the kernel path over: $(grep 'data path' "$2")"; return 1; }
+	fi
+}
+
+# 1 GB through the kernel path across two successive upgrades (the second
+# takes over the first successor), with short connections all along: the
+# sha256 is intact, every short connection succeeded, both old processes
+# exited 0.
+t_upgrade_1g() {
+	newdir
+	local pt pbig pa pha hl cli why log2=$D/gen2.log log3=$D/gen3.log line
+	pt=$(free_port) pbig=$(free_port) pa=$(free_port) pha=$(free_port)
+	cat >"$D/c.json" <<-EOF
+	{"version":"v0.2.0","control_socket":"$D/ctl.sock","servers":{"127.0.0.1:$pt":{
+	  "TLS":{"SNI big.example":$(fwd "$pbig"),"SNI a.example":$(fwd "$pa")},
+	  "HTTP":{"Host a.example":$(fwd "$pha")}}}}
+	EOF
+	"$MKHELLO" --sni big.example >"$D/big.hello" && "$MKHELLO" --sni a.example >"$D/a.hello" ||
+		{ fail "$CUR_TEST" "mkhello failed"; return; }
+	hl=$(size "$D/big.hello")
+	xfer_server big "127.0.0.1:$pbig" --mode recv-first --send 0 --timeout-s 90 &&
+		xfer_server a "127.0.0.1:$pa" --count 0 --send 10k &&
+		xfer_server ha "127.0.0.1:$pha" --count 0 --http upstream-a ||
+		{ fail "$CUR_TEST" "xfer server"; return; }
+	pt_start "$D/c.json" --mode sockmap || return
+	# 1 GB at 110 MB/s: about 10 s.
+	xfer_client cli "127.0.0.1:$pt" --prefix-file "$D/big.hello" --mode send-first --send 1g \
+		--rate 110m --timeout-s 90 &
+	cli=$!
+	http_loop http "$pt" a.example
+	xfer_loop tls "$pt" "$D/a.hello" 10k
+	sleep 2
+	trace takeover 1
+	pt_takeover "$D/c.json" "$log2" --mode sockmap || { fail "$CUR_TEST" "first upgrade: $TK_WHY"; return; }
+	why=$(tk_check "$PT_LOG" "$log2" 1) || { fail "$CUR_TEST" "first upgrade: $why"; return; }
+	_alive "$cli" || { fail "$CUR_TEST" "the 1 GB transfer was over before the second upgrade: $(tail -n 1 "$D/cli.rep")"; return; }
+	sleep 2
+	trace takeover 2
+	pt_takeover "$D/c.json" "$log3" --mode sockmap || { fail "$CUR_TEST" "second upgrade: $TK_WHY"; return; }
+	why=$(tk_check "$log2" "$log3" 1) || { fail "$CUR_TEST" "second upgrade: $why"; return; }
+	_alive "$cli" || { fail "$CUR_TEST" "the 1 GB transfer was over at the second upgrade: $(tail -n 1 "$D/cli.rep")"; return; }
+	sleep 1
+	loops_stop
+	trace loops stopped
+	wait_pid "$cli" 60
+	trace transfer over
+	why=$(check_transfer "$D/cli.rep" "$D/big.rep" $((hl + (1 << 30))) 0) || { fail "$CUR_TEST" "$why"; return; }
+	for n in http tls; do
+		why=$(loop_check "$n" 10) || { fail "$CUR_TEST" "$why"; return; }
+	done
+	wait_log "conn .*upstream=127\.0\.0\.1:$pbig .*end=" 5 "$log3"
+	line=$(conn_line "$pbig" "$log3")
+	grep -qE " path=sockmap .*up=$((hl + (1 << 30))) down=0 .*end=eof" <<<"$line" ||
+		{ fail "$CUR_TEST" "want path=sockmap up=$((hl + (1 << 30))) down=0 end=eof in the last process's line: ${line:-none}"; return; }
+	pass "$CUR_TEST"
+	echo "# 1 GB in $(field "$D/cli.rep" ms) ms across 2 upgrades; $(cat "$D"/*.loop | wc -l) short connections meanwhile, 0 failed"
+}
+
+# check_proxied CLIENT_REP SERVER_REP PAYLOAD_FILE BYTES: the client sent a
+# PROXY header, then PAYLOAD_FILE and BYTES of stream: the upstream got
+# exactly PAYLOAD_FILE and the stream (the header was consumed), the client
+# exactly what the upstream sent.
+check_proxied() {
+	local want_n want_sha
+	wait_for 10 test -s "$2" || { echo "no report from the upstream server"; return 1; }
+	[ "$(field "$1" result)" = ok ] || { echo "client: $(tail -n 1 "$1")"; return 1; }
+	[ "$(field "$2" result)" = ok ] || { echo "server: $(tail -n 1 "$2")"; return 1; }
+	want_n=$(( $(size "$3") + $4 ))
+	want_sha=$("$XFER" gen --send "$4" --prefix-file "$3")
+	if [ "$(field "$2" recv)" != "$want_n" ] || [ "$(field "$2" recv_sha256)" != "$want_sha" ]; then
+		echo "the upstream got recv=$(field "$2" recv), want $want_n (or its sha256 differs)"
+		return 1
+	fi
+	if [ "$(field "$2" sent)" != "$(field "$1" recv)" ] ||
+	   [ "$(field "$2" sent_sha256)" != "$(field "$1" recv_sha256)" ]; then
+		echo "the client got recv=$(field "$1" recv) of the upstream's sent=$(field "$2" sent) (or sha256 differs)"
+		return 1
+	fi
+}
+
+# Connections in every state at the moment of the upgrade: one still
+# sniffing (half a ClientHello sent; the rest after the upgrade, and it is
+# routed then, not at the sniff deadline), one
+# flowing through splice(2) (a PROXY header shared its skb with data), one
+# through the sockmap, one frozen by back-pressure (a reader that has not
+# read yet, behind conn_buffer 256k); plus short connections all along.  Every one ends
+# byte-exact.
+t_upgrade_states() {
+	require_cmd "$TRICKLE" bpftool jq || return
+	newdir
+	local p1 p2 psn psp pfl psl pa hl why log2=$D/gen2.log tr fz line n
+	p1=$(free_port) p2=$(free_port) psn=$(free_port) psp=$(free_port)
+	pfl=$(free_port) psl=$(free_port) pa=$(free_port)
+	cat >"$D/c.json" <<-EOF
+	{"version":"v0.2.0","control_socket":"$D/ctl.sock","conn_buffer":"256k","sniff_timeout":"10s",
+	 "servers":{
+	 "127.0.0.1:$p1":{"TLS":{"SNI sniff.example":$(fwd "$psn"),"SNI flow.example":$(fwd "$pfl"),
+	                         "SNI slow.example":$(fwd "$psl"),"SNI a.example":$(fwd "$pa")}},
+	 "127.0.0.1:$p2":{"accept_proxy":["127.0.0.1/32"],
+	                  "TLS":{"SNI splice.example":$(fwd "$psp")}}}}
+	EOF
+	for n in sniff flow slow splice a; do
+		"$MKHELLO" --sni "$n.example" >"$D/$n.hello" || { fail "$CUR_TEST" "mkhello failed"; return; }
+	done
+	{ proxy_v1 10.9.8.7 40000 127.0.0.1 "$p2"; cat "$D/splice.hello"; } >"$D/splice.prefix"
+	xfer_server s_sniff "127.0.0.1:$psn" --mode recv-first --send 50k --timeout-s 30 &&
+		xfer_server s_splice "127.0.0.1:$psp" --send 16m --rate 2m --timeout-s 30 &&
+		xfer_server s_flow "127.0.0.1:$pfl" --send 16m --rate 2m --timeout-s 30 &&
+		xfer_server s_slow "127.0.0.1:$psl" --send 24m --timeout-s 30 &&
+		xfer_server s_a "127.0.0.1:$pa" --count 0 --send 10k ||
+		{ fail "$CUR_TEST" "xfer server"; return; }
+	pt_start "$D/c.json" --mode sockmap || return
+	fz=$(pt_stat 4) || { fail "$CUR_TEST" "cannot read pt_stats: $(pt_stat 4 2>&1)"; return; }
+	trace clients
+	# Sniffing: the hello in two halves, 4 s apart (the upgrade comes
+	# between), then 4 s more until its FIN.  (The sniff deadline is 10 s.)
+	"$TRICKLE" --connect "127.0.0.1:$p1" --file "$D/sniff.hello" \
+		--chunk $(( $(size "$D/sniff.hello") / 2 + 1 )) --gap-us 4000000 --timeout-s 30 \
+		>"$D/trickle.out" 2>&1 &
+	tr=$!
+	# 8 s each, duplex.
+	xfer_client c_splice "127.0.0.1:$p2" --prefix-file "$D/splice.prefix" --send 16m --rate 2m --timeout-s 30 &
+	xfer_client c_flow "127.0.0.1:$p1" --prefix-file "$D/flow.hello" --send 16m --rate 2m --timeout-s 30 &
+	# Reads nothing for 5 s, then 16 MB/s, of the 24 MB the server sends
+	# at once: frozen by back-pressure at the upgrade.
+	xfer_client c_slow "127.0.0.1:$p1" --prefix-file "$D/slow.hello" --mode recv-first --send 64k \
+		--read-delay-ms 5000 --read-rate 16m --timeout-s 30 &
+	xfer_loop tls "$p1" "$D/a.hello" 10k
+	# The states are as intended right before the upgrade.
+	wait_for 3 eval '[ "$(pt_stat 4)" -gt "$fz" ]' ||
+		{ fail "$CUR_TEST" "back-pressure never froze the slow reader's direction (pt_stats[4] stays $fz)"; return; }
+	grep -q "upstream=127\.0\.0\.1:$psn " "$PT_LOG" &&
+		{ fail "$CUR_TEST" "the half ClientHello was routed before the upgrade"; return; }
+	trace takeover
+	pt_takeover "$D/c.json" "$log2" --mode sockmap || { fail "$CUR_TEST" "$TK_WHY"; return; }
+	trace takeover done
+	why=$(tk_check "$PT_LOG" "$log2" 4) || { fail "$CUR_TEST" "$why"; return; }
+	_alive "$tr" || { fail "$CUR_TEST" "the sniffing client ended at the upgrade: $(cat "$D/trickle.out")"; return; }
+	sleep 1
+	loops_stop
+	wait_for 30 eval '[ -s "$D/c_splice.rep" ] && [ -s "$D/c_flow.rep" ] && [ -s "$D/c_slow.rep" ] && ! _alive '"$tr"
+	trace all over
+
+	# Sniffing: the upstream got the whole hello, the client the answer,
+	# and the successor routed it.
+	if ! grep -qE "recv=$(size "$D/sniff.hello") recv_sha256=$(sha256 "$D/sniff.hello") .*result=ok" "$D/s_sniff.rep" 2>/dev/null; then
+		fail "$CUR_TEST" "sniffing connection: the upstream did not get the hello byte-exact: $(tail -n 1 "$D/s_sniff.rep" 2>/dev/null) / client: $(cat "$D/trickle.out")"
+		return
+	fi
+	grep -q "recv=51200 .*result=ok" "$D/trickle.out" ||
+		{ fail "$CUR_TEST" "sniffing connection: the client got $(cat "$D/trickle.out"), want recv=51200 result=ok"; return; }
+	# Routed when its hello was complete (at 4 s), not only at the
+	# client's FIN (trickle waits 4 s more) or the sniff deadline (10 s):
+	# the upstream connection lasted about 4 s.
+	n=$(field "$D/s_sniff.rep" ms)
+	[ "${n:-0}" -ge 2500 ] ||
+		{ fail "$CUR_TEST" "sniffing connection: its upstream connection lasted ${n:-?} ms, want about 4000 (routed when the hello was complete)"; return; }
+	grep -q "proto=TLS .*upstream=127\.0\.0\.1:$psn " "$log2" ||
+		{ fail "$CUR_TEST" "the sniffing connection was not routed by the successor: $(grep -h "upstream=127\.0\.0\.1:$psn " "$PT_LOG" "$log2")"; return; }
+	why=$(check_proxied "$D/c_splice.rep" "$D/s_splice.rep" "$D/splice.hello" $((16 << 20))) ||
+		{ fail "$CUR_TEST" "splice connection: $why"; return; }
+	hl=$(size "$D/flow.hello")
+	why=$(check_transfer "$D/c_flow.rep" "$D/s_flow.rep" $((hl + (16 << 20))) $((16 << 20))) ||
+		{ fail "$CUR_TEST" "sockmap connection: $why"; return; }
+	why=$(check_transfer "$D/c_slow.rep" "$D/s_slow.rep" $((hl + 65536)) $((24 << 20))) ||
+		{ fail "$CUR_TEST" "slow reader: $why"; return; }
+	why=$(loop_check tls 10) || { fail "$CUR_TEST" "$why"; return; }
+	# The paths were the ones intended (the successor logs the ends).
+	for n in "$psp splice" "$pfl sockmap" "$psl sockmap(\+splice)?"; do
+		line=$(conn_line "${n%% *}" "$log2")
+		grep -qE " path=${n#* } .*end=eof" <<<"$line" ||
+			{ fail "$CUR_TEST" "want path=${n#* } end=eof: ${line:-no conn line for upstream ${n%% *} in the successor log}"; return; }
+	done
+	pass "$CUR_TEST"
+}
+
+# The same with the metrics endpoint configured (as a production config
+# has): the successor must serve it once the old process is gone.
+t_upgrade_metrics() {
+	newdir
+	local pt pa pm out
+	pt=$(free_port) pa=$(free_port) pm=$(free_port)
+	cat >"$D/c.json" <<-EOF
+	{"version":"v0.2.0","control_socket":"$D/ctl.sock","metrics":"127.0.0.1:$pm",
+	 "servers":{"127.0.0.1:$pt":{"HTTP":{"Host a.example":$(fwd "$pa")}}}}
+	EOF
+	xfer_server a "127.0.0.1:$pa" --count 0 --http upstream-a || { fail "$CUR_TEST" "xfer server"; return; }
+	pt_start "$D/c.json" --mode sockmap || return
+	pt_takeover "$D/c.json" "$D/gen2.log" --mode sockmap || { fail "$CUR_TEST" "$TK_WHY"; return; }
+	why=$(tk_check "$PT_LOG" "$D/gen2.log" 0) || { fail "$CUR_TEST" "$why"; return; }
+	out=$(curl -sS --max-time 5 --resolve "a.example:$pt:127.0.0.1" "http://a.example:$pt/" 2>&1)
+	[ "$out" = upstream-a ] || { fail "$CUR_TEST" "after the upgrade, curl got '$out'"; return; }
+	scrape "127.0.0.1:$pm" "$D/m" && grep -q '^passthru_info{.*path="sockmap"} 1$' "$D/m" ||
+		{ fail "$CUR_TEST" "the successor does not serve metrics on 127.0.0.1:$pm"; return; }
+	pass "$CUR_TEST"
+}
+
+# A splice-mode process upgraded with a duplex transfer in flight (bytes
+# may sit in its pipes at that moment).
+t_upgrade_splice() {
+	newdir
+	local pt pa hl cli why
+	pt=$(free_port) pa=$(free_port)
+	cat >"$D/c.json" <<-EOF
+	{"version":"v0.2.0","control_socket":"$D/ctl.sock","mode":"splice",
+	 "servers":{"127.0.0.1:$pt":{"TLS":{"SNI a.example":$(fwd "$pa")}}}}
+	EOF
+	"$MKHELLO" --sni a.example >"$D/hello"
+	hl=$(size "$D/hello")
+	xfer_server up "127.0.0.1:$pa" --send 16m --rate 4m --timeout-s 30 || { fail "$CUR_TEST" "xfer server"; return; }
+	pt_start "$D/c.json" || return
+	xfer_client cli "127.0.0.1:$pt" --prefix-file "$D/hello" --send 16m --rate 4m --timeout-s 30 &
+	cli=$!
+	sleep 1.5
+	pt_takeover "$D/c.json" "$D/gen2.log" || { fail "$CUR_TEST" "$TK_WHY"; return; }
+	why=$(tk_check "$PT_LOG" "$D/gen2.log" 1 splice) || { fail "$CUR_TEST" "$why"; return; }
+	_alive "$cli" || { fail "$CUR_TEST" "the transfer was over at the upgrade: $(tail -n 1 "$D/cli.rep")"; return; }
+	wait_pid "$cli" 30
+	why=$(check_transfer "$D/cli.rep" "$D/up.rep" $((hl + (16 << 20))) $((16 << 20))) || { fail "$CUR_TEST" "$why"; return; }
+	wait_log "conn .*upstream=127\.0\.0\.1:$pa .*end=" 5 "$D/gen2.log"
+	grep -qE " path=splice .*end=eof" <<<"$(conn_line "$pa" "$D/gen2.log")" ||
+		{ fail "$CUR_TEST" "want path=splice end=eof from the successor: $(conn_line "$pa" "$D/gen2.log")"; return; }
+	pass "$CUR_TEST"
+}
+
+# A successor that fails after receiving everything (here: --user names no
+# one, so it gives up at the privilege drop): the old process carries on,
+# its transfer in flight untouched, and keeps accepting.
+t_upgrade_failed() {
+	newdir
+	local pt pa hl cli why rc out
+	pt=$(free_port) pa=$(free_port)
+	cat >"$D/c.json" <<-EOF
+	{"version":"v0.2.0","control_socket":"$D/ctl.sock",
+	 "servers":{"127.0.0.1:$pt":{"TLS":{"SNI a.example":$(fwd "$pa")}}}}
+	EOF
+	"$MKHELLO" --sni a.example >"$D/hello"
+	hl=$(size "$D/hello")
+	xfer_server up "127.0.0.1:$pa" --count 2 --send 8m --rate 4m --timeout-s 30 || { fail "$CUR_TEST" "xfer server"; return; }
+	pt_start "$D/c.json" --mode sockmap || return
+	xfer_client cli "127.0.0.1:$pt" --prefix-file "$D/hello" --send 8m --rate 4m --timeout-s 30 &
+	cli=$!
+	sleep 0.5
+	timeout 40 "$PASSTHRU" -c "$D/c.json" --mode sockmap --takeover --user no-such-user-pt >"$D/gen2.log" 2>&1
+	rc=$?
+	if [ "$rc" != 1 ]; then
+		fail "$CUR_TEST" "the failing successor exited $rc, want 1: $(tail -n 2 "$D/gen2.log")"
+		return
+	elif ! wait_log 'takeover by pid [0-9]+ failed .*: carrying on' 35; then
+		fail "$CUR_TEST" "the old passthru did not log 'takeover by pid P failed (...): carrying on': $(tail -n 2 "$PT_LOG")"
+		return
+	elif ! _alive "$PT_PID"; then
+		fail "$CUR_TEST" "the old passthru is gone: $(tail -n 2 "$PT_LOG")"
+		return
+	fi
+	wait_pid "$cli" 30
+	why=$(check_transfer "$D/cli.rep" "$D/up.rep" $((hl + (8 << 20))) $((8 << 20))) ||
+		{ fail "$CUR_TEST" "the transfer in flight: $why"; return; }
+	# A new connection, served by the old process, still in the kernel.
+	xfer_client cli2 "127.0.0.1:$pt" --prefix-file "$D/hello" --send 1m --timeout-s 20
+	wait_for 5 eval '[ "$(wc -l <"$D/up.rep")" -ge 2 ]'
+	tail -n 1 "$D/up.rep" >"$D/up2.rep"
+	why=$(check_transfer "$D/cli2.rep" "$D/up2.rep" $((hl + (1 << 20))) $((8 << 20))) ||
+		{ fail "$CUR_TEST" "a new connection after the failed takeover: $why"; return; }
+	wait_log "conn .*upstream=127\.0\.0\.1:$pa .*up=$((hl + (1 << 20))) " 5
+	grep -qE " path=sockmap .*end=eof" <<<"$(conn_line "$pa")" ||
+		{ fail "$CUR_TEST" "the new connection did not take the sockmap path: $(conn_line "$pa")"; return; }
+	pass "$CUR_TEST"
+}
+
+# --takeover with nothing to take over: exit 1, a clear message, no listener.
+t_upgrade_nothing() {
+	newdir
+	local pt rc out
+	pt=$(free_port)
+	cat >"$D/c.json" <<-EOF
+	{"version":"v0.2.0","control_socket":"$D/ctl.sock",
+	 "servers":{"127.0.0.1:$pt":{"CATCHALL":{"CATCHALL":{"action":"REJECT"}}}}}
+	EOF
+	out=$(timeout 10 "$PASSTHRU" -c "$D/c.json" --takeover 2>&1)
+	rc=$?
+	if [ "$rc" != 1 ]; then
+		fail "$CUR_TEST" "exit status $rc, want 1: $out"
+	elif ! grep -qF "takeover: no running passthru at $D/ctl.sock" <<<"$out"; then
+		fail "$CUR_TEST" "want 'takeover: no running passthru at $D/ctl.sock' in: $out"
+	elif _listening "$pt"; then
+		fail "$CUR_TEST" "something listens on $pt"
+	else
+		pass "$CUR_TEST"
+	fi
+}
+
+run_test ops/upgrade/1g-sockmap-two-upgrades t_upgrade_1g
+run_test ops/upgrade/connections-in-every-state t_upgrade_states
+run_test ops/upgrade/splice-mode-transfer t_upgrade_splice
+run_test ops/upgrade/with-metrics-endpoint t_upgrade_metrics
+run_test ops/upgrade/failed-successor-old-carries-on t_upgrade_failed
+run_test ops/upgrade/no-running-process t_upgrade_nothing
