@@ -258,6 +258,7 @@ int stats_main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *file = NULL, *addr = NULL;
+	char from_file[sizeof(((struct settings *)0)->metrics)];
 	struct sample *ss = NULL;
 	char *text = NULL, *save = NULL;
 	bool json = false;
@@ -288,8 +289,10 @@ int stats_main(int argc, char **argv)
 
 		if (!c)
 			return 1;
-		if (c->set.metrics[0])
-			addr = strdup(c->set.metrics);
+		if (c->set.metrics[0]) {
+			snprintf(from_file, sizeof(from_file), "%s", c->set.metrics);
+			addr = from_file;
+		}
 		config_free(c);
 		if (!addr) {
 			fprintf(stderr, "passthru stats: %s has no \"metrics\" address\n", file);

@@ -660,6 +660,24 @@ void worker_join(struct worker *w)
 
 void worker_cleanup(struct worker *w)
 {
+	/* Connections left here were never run by this process (a takeover
+	 * that failed before the workers started: the predecessor still
+	 * carries them).  Drop our copies without touching the kernel's
+	 * state or the peers: plain close() of duplicated fds. */
+	while (w->conns) {
+		struct conn *c = w->conns;
+		int fds[6] = { c->cli.fd, c->up.fd, c->d[0].pipe[0], c->d[0].pipe[1],
+			       c->d[1].pipe[0], c->d[1].pipe[1] };
+
+		w->conns = c->next;
+		for (int i = 0; i < 6; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+		config_put(c->cfg);
+		conn_free_owned(c);
+		free(c);
+	}
+	reap(w);
 	for (int i = 0; i < w->nls; i++)
 		if (w->ls[i].fd >= 0)
 			close(w->ls[i].fd);

@@ -400,8 +400,8 @@ t_transparent_family() {
 	xfer_client cli "127.0.0.1:$pt" --prefix-file "$D/hello" --mode recv-first --timeout-s 10
 	if [ "$(field "$D/cli.rep" recv)" != 0 ] || [ "$(field "$D/cli.rep" result)" = error:timeout ]; then
 		fail "$CUR_TEST" "client: $(tail -n 1 "$D/cli.rep")"
-	elif ! wait_log 'conn .*end=upstream-unreachable error="Address family not supported"'; then
-		fail "$CUR_TEST" "no 'end=upstream-unreachable error=\"Address family not supported\"' line: $(conn_lines)"
+	elif ! wait_log 'conn .*end=upstream-unreachable error="Address family not supported'; then
+		fail "$CUR_TEST" "no 'end=upstream-unreachable error=\"Address family not supported' line: $(conn_lines)"
 	else
 		pass "$CUR_TEST"
 	fi

@@ -65,6 +65,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tool.h"
 #include "sha256.h"
 
 static volatile sig_atomic_t stopping;
@@ -73,27 +74,6 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	stopping = 1;
-}
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("hostile: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(2);
-}
-
-static int64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static void sleep_us(int64_t us)
@@ -315,7 +295,7 @@ static int cmp_i64(const void *a, const void *b)
 static void hold_close(struct hconn *h, enum hstate st)
 {
 	h->st = st;
-	h->tclose = now_us();
+	h->tclose = clock_us();
 	close(h->fd);
 	h->fd = -1;
 }
@@ -362,7 +342,7 @@ static int run_hold(const struct opts *o)
 	struct sockaddr_in dst;
 	int ep = epoll_create1(EPOLL_CLOEXEC), one = 1;
 	long next = 0, inflight = 0, opened = 0, failed = 0;
-	int64_t start = now_us(), end = 0, next_drip = 0;
+	int64_t start = clock_us(), end = 0, next_drip = 0;
 	size_t drip_upto = 0;
 	uint64_t recvd = 0;
 	int ready = 0;
@@ -372,7 +352,7 @@ static int run_hold(const struct opts *o)
 	sockaddr_of(o->addr, &dst);
 	for (;;) {
 		struct epoll_event evs[256];
-		int64_t t = now_us(), wait_us;
+		int64_t t = clock_us(), wait_us;
 		int n;
 
 		if (stopping)
@@ -382,7 +362,7 @@ static int run_hold(const struct opts *o)
 			struct hconn *h = &hs[next];
 			struct epoll_event e = { .events = EPOLLOUT, .data.u64 = (uint64_t)next };
 
-			h->t0 = now_us();
+			h->t0 = clock_us();
 			h->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 			if (h->fd < 0) {
 				fprintf(stderr, "hostile: socket: %s\n", strerror(errno));
@@ -412,7 +392,7 @@ static int run_hold(const struct opts *o)
 		}
 		if (!ready && next == o->count && !inflight) {
 			ready = 1;
-			end = now_us() + (int64_t)(o->hold_s * 1e6);
+			end = clock_us() + (int64_t)(o->hold_s * 1e6);
 			if (o->ready)
 				out(o, o->ready, "opened=%ld failed=%ld", opened, failed);
 		}
@@ -482,7 +462,7 @@ static int run_hold(const struct opts *o)
 	    opened, failed, neof, nrst, nopen, (unsigned long long)recvd,
 	    nclosed ? (long long)ms[0] : -1LL, nclosed ? (long long)ms[nclosed / 2] : -1LL,
 	    nclosed ? (long long)ms[nclosed - 1] : -1LL,
-	    (long long)((now_us() - start) / 1000));
+	    (long long)((clock_us() - start) / 1000));
 	free(ms);
 	free(hs);
 	close(ep);
@@ -507,7 +487,7 @@ static int connect_to(const char *addr, int64_t deadline)
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) && errno != EINPROGRESS)
 		goto fail;
 	p = (struct pollfd){ .fd = fd, .events = POLLOUT };
-	if (poll(&p, 1, (int)((deadline - now_us()) / 1000)) != 1)
+	if (poll(&p, 1, (int)((deadline - clock_us()) / 1000)) != 1)
 		goto fail;
 	getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l);
 	if (err)
@@ -532,7 +512,7 @@ static int send_all(int fd, const uint8_t *buf, size_t len, int64_t deadline)
 		}
 		if (n < 0 && errno != EAGAIN && errno != EINTR)
 			return -1;
-		if (now_us() >= deadline || poll(&p, 1, (int)((deadline - now_us()) / 1000 + 1)) < 0)
+		if (clock_us() >= deadline || poll(&p, 1, (int)((deadline - clock_us()) / 1000 + 1)) < 0)
 			return -1;
 	}
 	return 0;
@@ -540,7 +520,7 @@ static int send_all(int fd, const uint8_t *buf, size_t len, int64_t deadline)
 
 static int run_send(const struct opts *o)
 {
-	int64_t start = now_us(), deadline = start + o->timeout_ms * 1000;
+	int64_t start = clock_us(), deadline = start + o->timeout_ms * 1000;
 	size_t seg = o->seg_size ? (size_t)o->seg_size : o->file_len, off = 0;
 	const char *end = "timeout";
 	uint64_t recvd = 0, sent = 0;
@@ -573,7 +553,7 @@ static int run_send(const struct opts *o)
 	}
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int64_t t = now_us();
+		int64_t t = clock_us();
 		ssize_t n;
 
 		if (t >= deadline || stopping)
@@ -600,7 +580,7 @@ report:
 	sha256_final(&h, d);
 	out(o, o->report, "sent=%llu recv=%llu recv_sha256=%s end=%s ms=%lld",
 	    (unsigned long long)sent, (unsigned long long)recvd, sha256_hex(d, hex), end,
-	    (long long)((now_us() - start) / 1000));
+	    (long long)((clock_us() - start) / 1000));
 	return 0;
 }
 
@@ -635,7 +615,7 @@ static int run_echo(const struct opts *o)
 
 				if (r > 0) {
 					/* Small echoes: a blocking-ish write is fine. */
-					if (send_all(fd, buf, (size_t)r, now_us() + 5000000))
+					if (send_all(fd, buf, (size_t)r, clock_us() + 5000000))
 						r = -1;
 					else
 						continue;
@@ -666,7 +646,7 @@ static int run_latency(const struct opts *o)
 	if (!lat || !o->file_len)
 		die("latency needs --prefix-file");
 	for (long i = 0; i < o->count && !stopping; i++) {
-		int64_t t0 = now_us(), deadline = t0 + o->timeout_ms * 1000, first = 0;
+		int64_t t0 = clock_us(), deadline = t0 + o->timeout_ms * 1000, first = 0;
 		size_t got = 0;
 		int fd = connect_to(o->addr, deadline);
 
@@ -680,13 +660,13 @@ static int run_latency(const struct opts *o)
 			struct pollfd p = { .fd = fd, .events = POLLIN };
 			ssize_t n;
 
-			if (now_us() >= deadline ||
-			    poll(&p, 1, (int)((deadline - now_us()) / 1000 + 1)) < 0)
+			if (clock_us() >= deadline ||
+			    poll(&p, 1, (int)((deadline - clock_us()) / 1000 + 1)) < 0)
 				break;
 			n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
 			if (n > 0) {
 				if (!first)
-					first = now_us();
+					first = clock_us();
 				got += (size_t)n;
 			} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
 				break;
@@ -737,12 +717,12 @@ static void upstream_one(const struct opts *o, int fd)
 	uint8_t d[SHA256_LEN];
 	char hexr[SHA256_HEX_LEN], hexs[SHA256_HEX_LEN];
 	uint64_t recvd = 0, sent = 0, state = 2;
-	int64_t deadline = now_us() + o->timeout_ms * 1000;
+	int64_t deadline = clock_us() + o->timeout_ms * 1000;
 	const char *how = o->end;
 
 	sha256_init(&hr);
 	sha256_init(&hs);
-	while (recvd < o->recv_before && now_us() < deadline) {
+	while (recvd < o->recv_before && clock_us() < deadline) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		uint64_t want = o->recv_before - recvd;
 		ssize_t n;
@@ -777,7 +757,7 @@ static void upstream_one(const struct opts *o, int fd)
 		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 		int q = 1;
 
-		while (now_us() < deadline && !ioctl(fd, SIOCOUTQ, &q) && q > 0)
+		while (clock_us() < deadline && !ioctl(fd, SIOCOUTQ, &q) && q > 0)
 			sleep_us(1000);
 		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	} else if (!strcmp(o->end, "shut")) {
@@ -786,7 +766,7 @@ static void upstream_one(const struct opts *o, int fd)
 			struct pollfd p = { .fd = fd, .events = POLLIN };
 			ssize_t n;
 
-			if (now_us() >= deadline)
+			if (clock_us() >= deadline)
 				break;
 			poll(&p, 1, 100);
 			n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);

@@ -51,6 +51,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tool.h"
 #include "sha256.h"
 
 #define BUF_SIZE (256 * 1024)
@@ -81,27 +82,6 @@ struct opts {
 };
 
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("xfer: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(2);
-}
-
-static int64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* ---- the payload stream -------------------------------------------------- */
 
@@ -405,7 +385,7 @@ static void report(struct conn *c)
 	n = snprintf(line, sizeof(line),
 		     "peer=%s sent=%llu sent_sha256=%s recv=%llu recv_sha256=%s ms=%lld result=%s\n",
 		     c->peer, (unsigned long long)c->sent, hs, (unsigned long long)c->recv, hr,
-		     (long long)((now_us() - c->start) / 1000), c->result);
+		     (long long)((clock_us() - c->start) / 1000), c->result);
 
 	pthread_mutex_lock(&out_lock);
 	if (c->o->report) {
@@ -430,7 +410,7 @@ static int conn_ok(const struct conn *c)
 /* Bytes a rate limit allows now, given `done` bytes since `since`. */
 static uint64_t budget(uint64_t rate, int64_t since, uint64_t done, int64_t *wake)
 {
-	int64_t el = now_us() - since;
+	int64_t el = clock_us() - since;
 	uint64_t allow;
 
 	if (!rate)
@@ -449,10 +429,10 @@ static uint64_t budget(uint64_t rate, int64_t since, uint64_t done, int64_t *wak
  * reset follows bytes that really left. */
 static void drain_outq(struct conn *c)
 {
-	int64_t until = now_us() + 2000000;
+	int64_t until = clock_us() + 2000000;
 	int outq = 0;
 
-	while (now_us() < until && c->deadline > now_us()) {
+	while (clock_us() < until && c->deadline > clock_us()) {
 		if (ioctl(c->fd, SIOCOUTQ, &outq) < 0 || outq == 0)
 			break;
 		usleep(1000);
@@ -591,7 +571,7 @@ static void run_conn(struct conn *c)
 
 	for (;;) {
 		struct pollfd pfd = { .fd = c->fd };
-		int64_t t = now_us(), wake = c->deadline;
+		int64_t t = clock_us(), wake = c->deadline;
 		uint64_t sallow = 0, rallow = 0;
 		int want_out, want_in, r;
 
@@ -674,7 +654,7 @@ static void run_http(struct conn *c)
 
 	for (;;) {
 		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
-		int64_t t = now_us();
+		int64_t t = clock_us();
 
 		if (t >= c->deadline) {
 			set_error(c, c->http_req ? "timeout" : "timeout-in-request", 0);
@@ -713,7 +693,7 @@ static void conn_init(struct conn *c, const struct opts *o, int fd)
 	memset(c, 0, sizeof(*c));
 	c->o = o;
 	c->fd = fd;
-	c->start = now_us();
+	c->start = clock_us();
 	c->deadline = c->start + (int64_t)(o->timeout_s * 1e6);
 	gen_init(&c->gen, o->seed);
 	sha256_init(&c->h_sent);
@@ -764,7 +744,7 @@ static int connect_to(struct conn *c)
 	}
 	for (;;) {
 		struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
-		int64_t t = now_us();
+		int64_t t = clock_us();
 		socklen_t l = sizeof(err);
 
 		if (t >= c->deadline) {

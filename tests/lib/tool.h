@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* What every test tool (tests/tools/) needs: a fatal error and a clock. */
+#ifndef PT_TEST_TOOL_H
+#define PT_TEST_TOOL_H
+
+#include <stdint.h>
+
+/* "<program>: message" on stderr, exit status 2 (a usage or setup error,
+ * never a test result). */
+void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* CLOCK_MONOTONIC in microseconds. */
+int64_t clock_us(void);
+
+#endif /* PT_TEST_TOOL_H */
