@@ -1,0 +1,57 @@
+# SPDX-License-Identifier: GPL-2.0
+# The bench chart: six panels from bench.dat (medians, one row per target).
+#   gnuplot -e "datafile='bench.dat'; outfile='bench.png'; runs=5; idle_n=10000" plot.gp
+# Columns: 1 target, 2 thr_1_up, 3 thr_1_down, 4 thr_4_up, 5 thr_4_down,
+# 6 cpu_gb, 7 proc_ms_gb, 8 p50_us, 9 p99_us, 10 cps, 11 rss10k_mb.
+
+if (!exists("runs")) runs = 0
+if (!exists("idle_n")) idle_n = 0
+
+set terminal pngcairo size 1500,900 font "DejaVu Sans,10"
+set output outfile
+set datafile missing "NaN"
+set style data histograms
+set style fill solid 0.85 border -1
+set boxwidth 0.85
+set grid ytics
+set xtics rotate by -30 nomirror
+set key top right
+set yrange [0:*]
+
+set multiplot layout 2,3 title sprintf("passthru bench: medians of %d interleaved runs, loopback", runs)
+
+set title "Bulk throughput (Gbit/s)"
+set style histogram clustered gap 1
+plot datafile using 2:xtic(1) title "1 up", \
+     '' using 3 title "1 down", \
+     '' using 4 title "4 up", \
+     '' using 5 title "4 down"
+
+set style histogram clustered gap 1
+set title "Whole-system CPU per GB (s/GB, lower is better)"
+plot datafile using 6:xtic(1) notitle lc rgb "#c0504d"
+
+set title "Proxy's own CPU per GB (ms/GB)"
+set logscale y
+set yrange [0.1:*]
+plot datafile using ($7 > 0.1 ? $7 : 0.1):xtic(1) notitle lc rgb "#9bbb59"
+unset logscale y
+set yrange [0:*]
+
+set title "64-byte request/response latency (µs, log scale)"
+set logscale y
+set yrange [10:*]
+plot datafile using 8:xtic(1) title "p50", \
+     '' using 9 title "p99"
+unset logscale y
+set yrange [0:*]
+
+set title "New connections per second"
+plot datafile using 10:xtic(1) notitle lc rgb "#4f81bd"
+
+set logscale y
+set yrange [1:*]
+set title "Proxy RSS with 10k idle connections (MiB, log scale)"
+plot datafile using 11:xtic(1) notitle lc rgb "#8064a2"
+
+unset multiplot
