@@ -199,7 +199,9 @@ static void flow_splice(struct conn *c, int di)
 	if (c->st != CS_FLOW)
 		return;
 	err = splice_pump(&c->d[di], &bad);
-	if (err)
+	if (err && !bad)	/* ours: no pipe (out of fds or memory) */
+		conn_end(c, "no-resources", -err);
+	else if (err)
 		flow_failed(c, bad, -err);
 }
 
@@ -329,7 +331,7 @@ static int failed_drained(struct conn *c, int di)
 		r = kpath_drained(d->src->fd, d->dst->fd, &d->snap, false);
 	if (r > 0 && !d->kernel) {
 		err = splice_pump(d, &bad);
-		if (err && bad == d->dst)
+		if (err && bad != d->src)
 			return err;
 		if (err)
 			d->eof = true;	/* the reset itself, after the bytes */

@@ -38,7 +38,7 @@ enum m_rule {
 	X(upstream_refused) X(upstream_timeout) X(upstream_unreachable)      \
 	X(upstream_error) X(resolve_failed) X(memory_bound) X(shutdown)      \
 	X(kernel_error) X(sniff_evicted) X(proxy_bad) X(proxy_send_failed)   \
-	X(other)
+	X(no_resources) X(other)
 
 enum m_end {
 #define X(n) ME_##n,

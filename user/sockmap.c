@@ -24,6 +24,7 @@
 
 #include "log.h"
 #include "passthru.skel.h"
+#include "cgroup.h"
 #include "sockmap.h"
 #include "util.h"
 
@@ -38,10 +39,8 @@ static struct {
 	uint32_t sndbuf;			/* kpath_sndbuf() */
 	struct ring_buffer *events;
 	struct bpf_link *sockops;	/* NULL: no back-pressure */
-	char cgroup[640];		/* cgroup we created, to remove at exit */
-	char cgroup_parent[640];
+	struct pt_cgroup cg;		/* where pt_sock_ops is attached */
 	char bp_why[256];		/* why back-pressure is off */
-	char cgroup_dir[640];		/* where pt_sock_ops is attached */
 	pthread_mutex_t events_mu;
 	void (*handle)(const struct pt_event *ev, void *ctx);
 	void *handle_ctx;
@@ -502,83 +501,6 @@ out:
 	return err;
 }
 
-/* The cgroup v2 mount point and our cgroup in it. */
-static int cgroup_find(char *mnt, size_t mlen, char *path, size_t plen)
-{
-	char line[1024];
-	FILE *f;
-	int found = 0;
-
-	f = fopen("/proc/self/mountinfo", "r");
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		char *sep = strstr(line, " - cgroup2 ");
-		char *p = line;
-
-		if (!sep)
-			continue;
-		/* field 5 is the mount point */
-		for (int i = 0; i < 4 && p; i++)
-			p = strchr(p + 1, ' ');
-		if (!p)
-			continue;
-		snprintf(mnt, mlen, "%.*s", (int)strcspn(p + 1, " "), p + 1);
-		found = 1;
-		break;
-	}
-	fclose(f);
-	if (!found)
-		return -ENOENT;
-	f = fopen("/proc/self/cgroup", "r");
-	if (!f)
-		return -errno;
-	found = 0;
-	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, "0::", 3))
-			continue;
-		line[strcspn(line, "\n")] = '\0';
-		snprintf(path, plen, "%.*s", (int)(plen - 1), line + 3);
-		found = 1;
-	}
-	fclose(f);
-	return found ? 0 : -ENOENT;
-}
-
-static int write_pid(const char *dir)
-{
-	char file[600], pid[32];
-	int fd, n, err = 0;
-
-	snprintf(file, sizeof(file), "%s/cgroup.procs", dir);
-	fd = open(file, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = snprintf(pid, sizeof(pid), "%d", getpid());
-	if (write(fd, pid, n) != n)
-		err = -errno;
-	close(fd);
-	return err;
-}
-
-/* A passthru that ran unprivileged (--user) cannot leave its cgroup at
- * exit; the next one removes what is left empty. */
-static void remove_stale_cgroups(const char *mnt)
-{
-	char dir[600];
-	struct dirent *e;
-	DIR *d = opendir(mnt);
-
-	if (!d)
-		return;
-	while ((e = readdir(d)))
-		if (!strncmp(e->d_name, "passthru.", 9)) {
-			snprintf(dir, sizeof(dir), "%s/%s", mnt, e->d_name);
-			rmdir(dir);	/* fails, harmlessly, if in use */
-		}
-	closedir(d);
-}
-
 /* The sock_ops program must see passthru's sockets and no one else's, so
  * it is attached to passthru's own cgroup v2.  Under systemd that is the
  * service's; when passthru runs in the root cgroup, it moves itself into a
@@ -586,44 +508,21 @@ static void remove_stale_cgroups(const char *mnt)
  * is created: a socket belongs to its creator's cgroup. */
 static int attach_sockops(struct passthru_bpf *skel, char *why, size_t whylen)
 {
-	char mnt[256], path[256], dir[600];
-	int fd, err;
+	int fd, err = cgroup_enter(&K.cg, why, whylen);
 
-	err = cgroup_find(mnt, sizeof(mnt), path, sizeof(path));
-	if (err) {
-		snprintf(why, whylen, "no cgroup v2 hierarchy mounted");
+	if (err)
 		return err;
-	}
-	snprintf(dir, sizeof(dir), "%s%s", mnt, strcmp(path, "/") ? path : "");
-	if (!strcmp(path, "/")) {
-		remove_stale_cgroups(mnt);
-		snprintf(K.cgroup_parent, sizeof(K.cgroup_parent), "%s", dir);
-		snprintf(dir, sizeof(dir), "%s/passthru.%d", mnt, getpid());
-		if (mkdir(dir, 0755) && errno != EEXIST) {
-			err = -errno;
-			snprintf(why, whylen, "cannot create cgroup %.160s: %s", dir, strerror(-err));
-			return err;
-		}
-		err = write_pid(dir);
-		if (err) {
-			rmdir(dir);
-			snprintf(why, whylen, "cannot join cgroup %.160s: %s", dir, strerror(-err));
-			return err;
-		}
-		snprintf(K.cgroup, sizeof(K.cgroup), "%s", dir);
-	}
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = open(K.cg.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		err = -errno;
-		snprintf(why, whylen, "cannot open cgroup %.160s: %s", dir, strerror(-err));
+		snprintf(why, whylen, "cannot open cgroup %.160s: %s", K.cg.dir, strerror(-err));
 		return err;
 	}
 	K.sockops = bpf_program__attach_cgroup(skel->progs.pt_sock_ops, fd);
 	err = K.sockops ? 0 : -errno;
-	snprintf(K.cgroup_dir, sizeof(K.cgroup_dir), "%s", dir);
 	close(fd);
 	if (err)
-		snprintf(why, whylen, "cannot attach sock_ops to cgroup %.160s: %s", dir,
+		snprintf(why, whylen, "cannot attach sock_ops to cgroup %.160s: %s", K.cg.dir,
 			 strerror(-err));
 	return err;
 }
@@ -633,11 +532,7 @@ static void detach_sockops(void)
 	if (K.sockops)
 		bpf_link__destroy(K.sockops);
 	K.sockops = NULL;
-	if (K.cgroup[0]) {
-		write_pid(K.cgroup_parent);
-		rmdir(K.cgroup);
-		K.cgroup[0] = '\0';
-	}
+	cgroup_leave(&K.cg);
 }
 
 int kpath_init(uint32_t max_conns, char *why, size_t whylen)
@@ -743,7 +638,7 @@ int kpath_export(int fds[KP_NFDS], char *cgroup, size_t len)
 	fds[KP_EVENTS] = bpf_map__fd(k->maps.pt_events);
 	fds[KP_PROG] = bpf_program__fd(k->progs.pt_verdict_prog);
 	fds[KP_LINK] = K.sockops ? bpf_link__fd(K.sockops) : -1;
-	snprintf(cgroup, len, "%s", K.cgroup_dir);
+	snprintf(cgroup, len, "%s", K.cg.dir);
 	return 0;
 }
 
@@ -751,7 +646,7 @@ void kpath_handed_over(void)
 {
 	/* Our programs stay attached through the successor's references;
 	 * the cgroup holds the successor now. */
-	K.cgroup[0] = '\0';
+	K.cg.made[0] = '\0';
 }
 
 int kpath_adopt(const int fds[KP_NFDS], const char *cgroup, char *why,
@@ -830,13 +725,8 @@ int kpath_adopt(const int fds[KP_NFDS], const char *cgroup, char *why,
 	 * sock_ops program; then its program can go. */
 	if (cgroup[0]) {
 		fd = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd >= 0 && !write_pid(cgroup)) {
+		if (fd >= 0 && !cgroup_join(&K.cg, cgroup))
 			K.sockops = bpf_program__attach_cgroup(skel->progs.pt_sock_ops, fd);
-			snprintf(K.cgroup_dir, sizeof(K.cgroup_dir), "%s", cgroup);
-			if (!strncmp(strrchr(cgroup, '/') ? strrchr(cgroup, '/') + 1 : cgroup,
-				     "passthru.", 9))
-				snprintf(K.cgroup, sizeof(K.cgroup), "%s", cgroup);
-		}
 		if (fd >= 0)
 			close(fd);
 		if (!K.sockops)

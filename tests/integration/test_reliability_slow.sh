@@ -259,6 +259,42 @@ t_emfile() {
 	echo "# out of fds (64): CPU $((t1 - t0)) ticks in 3 s, $warns warning lines, fds $base_fds at rest"
 }
 
+# Out of fds on the splice path: routed connections each need a pipe per
+# direction, so with 64 fds some get their client and upstream sockets but
+# no pipe.  Those end with a log line (end=no-resources, or the accept /
+# upstream socket failing), passthru neither crashes nor spins, and serves
+# again once they are gone.
+t_emfile_splice() {
+	local why= base_fds
+	newdir
+	PT_WRAP="prlimit --nofile=64:64"
+	slow_start '"sniff_timeout": "60s",' --mode splice -w 1
+	local rc=$?
+	PT_WRAP=
+	[ "$rc" = 0 ] || return
+	base_fds=$(pt_fds)
+	hold routed --count 40 --prefix-file "$D/hello" --hold-s 60 ||
+		{ fail "$CUR_TEST" "the clients did not open: $(cat "$D/routed.err")"; return; }
+	wait_for 5 grep -q 'end=no-resources' "$PT_LOG"
+	if ! _alive "$PT_PID"; then
+		why="passthru died out of fds: $(tail -n 3 "$PT_LOG")"
+	elif ! grep -q 'end=no-resources error="Too many open files"' "$PT_LOG"; then
+		why="no connection ended with 'end=no-resources error=\"Too many open files\"': $(conn_lines | tail -n 2)"
+	fi
+	stop_hold
+	if [ -z "$why" ]; then
+		if ! wait_fds $((base_fds + 2)) 20; then
+			why="$(pt_fds) fds still open after the clients closed (baseline $base_fds)"
+		else
+			latency after 20
+			[ "$(field "$D/after.rep" count)" = 20 ] ||
+				why="not serving after the clients left: $(cat "$D/after.rep")"
+		fi
+	fi
+	[ -z "$why" ] && pass "$CUR_TEST" || fail "$CUR_TEST" "$why"
+	echo "# $(conn_lines | grep -o 'end=[a-z-]*' | sort | uniq -c | tr '\n' ' ')"
+}
+
 run_test reliability/slow/10k-silent-real-client-latency t_silent_flood
 run_test reliability/slow/1-byte-per-second-cut-at-sniff-deadline t_drip 1000 \
 	'proto=CATCHALL rule="CATCHALL" action=REJECT .* ms=2[0-9]{3} end=reject'
@@ -270,3 +306,4 @@ run_test reliability/slow/silent-cut-at-sniff-deadline t_drip 0 \
 run_test reliability/slow/max-connections-holds-n-plus-1 t_max_conns
 run_test reliability/slow/max-sniffing-silent-flood t_max_sniffing
 run_test reliability/slow/emfile-no-busy-loop-recovers t_emfile
+run_test reliability/slow/emfile-splice-pipes t_emfile_splice
