@@ -36,7 +36,7 @@ enum m_rule {
 #define M_END_REASONS                                                        \
 	X(eof) X(reject) X(no_route) X(client_reset) X(upstream_reset)        \
 	X(upstream_refused) X(upstream_timeout) X(upstream_unreachable)      \
-	X(upstream_error) X(resolve_failed) X(memory_bound) X(shutdown)      \
+	X(upstream_error) X(resolve_failed) X(shutdown)                       \
 	X(kernel_error) X(sniff_evicted) X(proxy_bad) X(proxy_send_failed)   \
 	X(no_resources) X(other)
 
