@@ -61,7 +61,7 @@ endif
 
 all: $(OUTPUT)/passthru
 
-$(OUTPUT) $(OUTPUT)/obj $(OUTPUT)/tests $(OUTPUT)/tests/lib $(OUTPUT)/fuzz:
+$(OUTPUT) $(OUTPUT)/obj $(OUTPUT)/tests $(OUTPUT)/tests/lib $(OUTPUT)/fuzz $(OUTPUT)/fuzz/obj:
 	$(Q)mkdir -p $@
 
 # BPF: .bpf.c -> .tmp.bpf.o -> (static link) .bpf.o -> .skel.h
@@ -106,14 +106,20 @@ unit: $(UNIT_BINS)
 test: check-build
 	$(Q)OUTPUT=$(OUTPUT) SAN=$(SAN) tests/run.sh $(TESTS)
 
-# libFuzzer harnesses: each links the parser sources it exercises.
+# libFuzzer harnesses: the userspace objects are built once with coverage
+# and sanitizers (fuzzer-no-link), each harness links them.
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -DPASSTHRU_VERSION='"$(VERSION)"' \
-               -fsanitize=fuzzer,address,undefined \
+               -fsanitize=address,undefined \
                -I$(OUTPUT) -Iinclude -Iuser -Itests/lib $(LIBS_CFLAGS)
+FUZZ_OBJS := $(patsubst user/%.c,$(OUTPUT)/fuzz/obj/%.o,$(filter-out user/main.c,$(USER_SRCS)))
 FUZZ_TIME ?= 60
-$(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(USER_SRCS) $(wildcard user/*.h) $(SKEL) | $(OUTPUT)/fuzz
+$(OUTPUT)/fuzz/obj/%.o: user/%.c $(wildcard user/*.h) $(wildcard include/*.h) $(SKEL) | $(OUTPUT)/fuzz/obj
+	$(call msg,FUZZCC,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS) $(wildcard tests/fuzz/*.h) | $(OUTPUT)/fuzz
 	$(call msg,FUZZ,$@)
-	$(Q)$(CLANG) $(FUZZ_CFLAGS) $< $(filter-out user/main.c,$(USER_SRCS)) $(LIBS_LDLIBS) -o $@
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_OBJS) $(LIBS_LDLIBS) -o $@
 
 fuzz-build: $(FUZZ_BINS)
 

@@ -700,7 +700,12 @@ void conn_end(struct conn *c, const char *reason, int err)
 	sniffing_del(c);
 	timer_cancel(&w->timers, &c->tm);
 	up_done(&c->ut);
-	/* close() takes the sockets out of epoll. */
+	/* close() takes the sockets out of epoll, unless another process
+	 * holds their files too. */
+	if (c->shared) {
+		ep_watch(c, &c->cli, 0);
+		ep_watch(c, &c->up, 0);
+	}
 	if (c->st < CS_FLOW && !rst_cli && !rst_up && !c->rst_client)
 		discard_input(c->cli.fd);
 	close_fd(c->cli.fd, rst_cli || c->rst_client);

@@ -76,6 +76,9 @@ struct conn {
 	bool final_peek;
 	bool kernel;			/* joined the sockmap (maybe one way now) */
 	bool has_slot;
+	/* Its sockets' files are (or were) also another process's (a live
+	 * upgrade): close() then leaves them in our epoll, so leave it first. */
+	bool shared;
 	uint32_t slot;
 	uint64_t cookie[2];
 	const char *end;		/* why it ended, for the log */

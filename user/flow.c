@@ -149,6 +149,11 @@ static void kernel_tick(struct conn *c)
 {
 	bool waiting = false;
 
+	if (c->failed) {
+		failed_tick(c);
+		return;
+	}
+
 	for (int i = 0; i < 2; i++) {
 		struct dir *d = &c->d[i];
 		int r = 1;
@@ -159,8 +164,8 @@ static void kernel_tick(struct conn *c)
 			r = kernel_thaw(c, i);
 		if (r > 0 && !d->kernel) {
 			flow_splice(c, i);	/* just moved to splice */
-			if (c->st == CS_DEAD)
-				return;
+			if (c->st == CS_DEAD || c->failed)
+				return;	/* failed_tick() has the timer now */
 			continue;
 		}
 		if (r > 0 && d->eof && !d->shut)
@@ -207,7 +212,7 @@ static void flow_splice(struct conn *c, int di)
 
 void flow_check(struct conn *c)
 {
-	if (c->st == CS_DEAD)
+	if (c->st == CS_DEAD || c->failed)
 		return;
 	if (c->d[0].shut && c->d[1].shut) {
 		conn_end(c, "eof", 0);
@@ -247,8 +252,10 @@ void flow_event(struct conn *c, struct endpoint *ep, uint32_t events)
 	}
 	if (!rd->kernel && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
 		flow_splice(c, ri);
-	if (c->st == CS_FLOW && !wd->kernel && (events & (EPOLLOUT | EPOLLERR)))
+	if (c->st == CS_FLOW && !c->failed && !wd->kernel && (events & (EPOLLOUT | EPOLLERR)))
 		flow_splice(c, wi);
+	if (c->st != CS_FLOW || c->failed)
+		return;	/* a splice error made it fail: see flow_failed() */
 	if (c->st == CS_FLOW && rd->kernel && (events & (EPOLLRDHUP | EPOLLHUP)) &&
 	    !rd->eof) {
 		rd->eof = true;
@@ -307,7 +314,8 @@ void flow_failed(struct conn *c, struct endpoint *ep, int err)
 	wd->frozen = false;
 	if (!wd->kernel)
 		splice_release(wd);
-	rd->no_fin = true;
+	/* Its FIN may have come before the reset: TCP counted it then. */
+	rd->no_fin = !rd->eof;
 	if (rd->kernel)
 		rd->eof = true;
 	ep_watch(c, ep, 0);
@@ -328,7 +336,7 @@ static int failed_drained(struct conn *c, int di)
 	if (d->kernel && d->frozen)
 		r = kernel_thaw(c, di);	/* moves it to splice once it can */
 	if (r > 0 && d->kernel)
-		r = kpath_drained(d->src->fd, d->dst->fd, &d->snap, false);
+		r = kpath_drained(d->src->fd, d->dst->fd, &d->snap, !d->no_fin);
 	if (r > 0 && !d->kernel) {
 		err = splice_pump(d, &bad);
 		if (err && bad != d->src)

@@ -22,6 +22,7 @@ int conn_export(struct conn *c, struct xconn *x, int fds[XCONN_MAX_FDS])
 	const struct rule *r = c->rt.rule;
 	int n = 0;
 
+	c->shared = true;
 	memset(x, 0, sizeof(*x));
 	x->age_ms = now_ms() - c->t0_ms;
 	x->peer = c->peer;
@@ -137,6 +138,7 @@ int conn_import(struct worker *w, const struct xconn *x,
 		return -ENOMEM;
 	}
 	c->own_l = own_l;
+	c->shared = true;
 	c->t0_ms = now_ms() - x->age_ms;
 	c->src = x->src;
 	c->dst = x->dst;

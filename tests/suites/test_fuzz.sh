@@ -7,7 +7,7 @@ set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 1
 OUTPUT=${OUTPUT:-build}
-if ! make -s OUTPUT="$OUTPUT" fuzz-build >"$OUTPUT/fuzz-build.log" 2>&1; then
+if ! make -s -j"$(nproc)" OUTPUT="$OUTPUT" fuzz-build >"$OUTPUT/fuzz-build.log" 2>&1; then
 	echo "FAIL fuzz/build: $(tail -n 3 "$OUTPUT/fuzz-build.log" | tr '\n' ' ')"
 	exit 1
 fi

@@ -11,7 +11,7 @@ cd "$ROOT" || exit 1
 OUTPUT=${OUTPUT:-build}
 case $OUTPUT in /*) ;; *) OUTPUT=$ROOT/$OUTPUT ;; esac
 SANOUT=$OUTPUT/san
-if ! make -s OUTPUT="$SANOUT" SAN=1 check-build >"$OUTPUT/san-build.log" 2>&1; then
+if ! make -s -j"$(nproc)" OUTPUT="$SANOUT" SAN=1 check-build >"$OUTPUT/san-build.log" 2>&1; then
 	echo "FAIL san/build: $(tail -n 3 "$OUTPUT/san-build.log" | tr '\n' ' ')"
 	exit 1
 fi
