@@ -112,6 +112,9 @@ void conn_shutdown(struct conn *c);
 
 /* Shared by conn.c and flow.c. */
 void conn_end(struct conn *c, const char *reason, int err);
+/* conn_log.c: the log line and counters of a connection that ends. */
+void conn_report(const struct conn *c, const char *reason, int err,
+		 const uint64_t bytes[2]);
 void endpoint_error(struct conn *c, struct endpoint *ep);
 void ep_watch(struct conn *c, struct endpoint *ep, uint32_t events);
 

@@ -340,7 +340,8 @@ int kpath_splice(int cli, int up, uint32_t slot, uint32_t limit,
 	 * target would have its bytes dropped by the redirect. */
 	n = put_two(K.targets_fd, &K.batch_targets, cookie, peers);
 	if (n != 2) {
-		err = n < 0 ? n : -EIO;
+		/* One in, one refused: the latter is no longer ESTABLISHED. */
+		err = n < 0 ? n : errno == EOPNOTSUPP ? -EOPNOTSUPP : -EIO;
 		goto undo;
 	}
 	n = put_two(K.verdict_fd, &K.batch_verdict, cookie, fds);

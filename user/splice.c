@@ -18,9 +18,8 @@ static int pipe_open(struct dir *d)
 	if (pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC))
 		return -errno;
 	/* Past fs.pipe-max-size this fails and the 64 KiB default stays. */
-	fcntl(d->pipe[1], F_SETPIPE_SZ, PIPE_WANT);
 	{
-		int sz = fcntl(d->pipe[1], F_GETPIPE_SZ);
+		int sz = fcntl(d->pipe[1], F_SETPIPE_SZ, PIPE_WANT);
 
 		d->pipe_cap = sz > 0 ? (uint32_t)sz : PIPE_DEFAULT;
 	}
