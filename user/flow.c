@@ -127,6 +127,15 @@ static int kernel_thaw(struct conn *c, int di)
 	return 1;
 }
 
+/* Look again later, backing off: a slow reader may take a while. */
+static void tick_later(struct conn *c)
+{
+	c->tick_ms = c->tick_ms ? c->tick_ms * 2 : 1;
+	if (c->tick_ms > TICK_MAX_MS)
+		c->tick_ms = TICK_MAX_MS;
+	timer_set(&c->w->timers, &c->tm, now_ms() + c->tick_ms);
+}
+
 /* The kernel does not forward FIN.  A direction's FIN is passed on only
  * when every byte its source received has entered the target's socket:
  * shutting down earlier discards what the psock still queues. */
@@ -182,11 +191,7 @@ static void kernel_tick(struct conn *c)
 		return;
 	}
 	if (waiting) {
-		/* A slow reader may take a while: back off. */
-		c->tick_ms = c->tick_ms ? c->tick_ms * 2 : 1;
-		if (c->tick_ms > TICK_MAX_MS)
-			c->tick_ms = TICK_MAX_MS;
-		timer_set(&c->w->timers, &c->tm, now_ms() + c->tick_ms);
+		tick_later(c);
 	} else {
 		c->tick_ms = 0;
 		timer_cancel(&c->w->timers, &c->tm);
@@ -370,8 +375,5 @@ static void failed_tick(struct conn *c)
 	}
 	/* The peer's errors, and its room when a splice waits for it. */
 	ep_watch(c, peer, EP_ON | EPOLLET | (c->d[di].dst_full ? EPOLLOUT : 0));
-	c->tick_ms = c->tick_ms ? c->tick_ms * 2 : 1;
-	if (c->tick_ms > TICK_MAX_MS)
-		c->tick_ms = TICK_MAX_MS;
-	timer_set(&c->w->timers, &c->tm, now_ms() + c->tick_ms);
+	tick_later(c);
 }

@@ -94,10 +94,13 @@ static bool host_name_copy(char *out, const uint8_t *s, size_t n)
 
 /* An IPv6 literal between brackets, kept without them (as Go's and
  * Python's URL parsers report a host): hex digits, ':' and '.' (for the
- * embedded IPv4 form).  Returns true if it looks like one. */
+ * embedded IPv4 form), at least two colons (the shortest is "::"), and
+ * no dot at either end.  Returns true if it looks like one. */
 static bool host_v6_copy(char *out, const uint8_t *s, size_t n)
 {
-	if (!n || n > SNIFF_NAME_MAX)
+	int colons = 0;
+
+	if (!n || n > SNIFF_NAME_MAX || s[0] == '.' || s[n - 1] == '.')
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		uint8_t c = s[i];
@@ -107,10 +110,11 @@ static bool host_v6_copy(char *out, const uint8_t *s, size_t n)
 		if (!(is_digit(c) || (c >= 'a' && c <= 'f') || c == ':' ||
 		      c == '.'))
 			return false;
+		colons += c == ':';
 		out[i] = (char)c;
 	}
 	out[n] = '\0';
-	return true;
+	return colons >= 2;
 }
 
 /* Parse "host[:port]" or "[v6]:port" (RFC 9110 7.2, uri-host) around

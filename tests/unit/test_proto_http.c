@@ -120,6 +120,8 @@ TEST(host_forms)
 		{ "a.example:123456", NULL }, { "a:1:2", NULL },
 		{ "caf\xc3\xa9.example", NULL }, { "[::1", NULL },
 		{ "[::1]x", NULL }, { "[]", NULL }, { "[g::1]", NULL },
+		/* found by fuzz_http: not IPv6 literals */
+		{ "[.]:8434", NULL }, { "[1.2]", NULL }, { "[::1.]", NULL },
 		{ "a/b", NULL }, { "user@a.example", NULL }, { ":80", NULL },
 		{ ".a.example", NULL }, { "a{b", NULL }, { LONG_NAME, NULL },
 		{ "[" LONG_NAME "]", NULL },
