@@ -388,22 +388,7 @@ static void serve_one(int fd)
 
 static void *serve_main(void *arg)
 {
-	struct pollfd p[2] = {
-		{ .fd = M.lfd, .events = POLLIN },
-		{ .fd = M.stopfd[0], .events = POLLIN },
-	};
-
-	while (poll(p, 2, -1) >= 0 || errno == EINTR) {
-		int fd;
-
-		if (p[1].revents)
-			break;
-		if (!(p[0].revents & POLLIN))
-			continue;
-		fd = accept4(M.lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd >= 0)
-			serve_one(fd);
-	}
+	accept_until(M.lfd, M.stopfd[0], serve_one);
 	return arg;
 }
 

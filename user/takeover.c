@@ -309,26 +309,15 @@ static void serve(int sock)
 	free(h.lfds);
 }
 
+static void serve_closing(int fd)
+{
+	serve(fd);
+	close(fd);
+}
+
 static void *control_main(void *arg)
 {
-	struct pollfd p[2] = {
-		{ .fd = C.lfd, .events = POLLIN },
-		{ .fd = C.stop[0], .events = POLLIN },
-	};
-
-	while (poll(p, 2, -1) >= 0 || errno == EINTR) {
-		int fd;
-
-		if (p[1].revents)
-			break;
-		if (!(p[0].revents & POLLIN))
-			continue;
-		fd = accept4(C.lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd >= 0) {
-			serve(fd);
-			close(fd);
-		}
-	}
+	accept_until(C.lfd, C.stop[0], serve_closing);
 	return arg;
 }
 

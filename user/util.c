@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -282,4 +283,24 @@ bool bpf_privileged(void)
 		return true;
 	return (eff & CAPBIT(CAP_BPF_NR)) && (eff & CAPBIT(CAP_NET_ADMIN_NR)) &&
 	       (eff & CAPBIT(CAP_PERFMON_NR));
+}
+
+void accept_until(int lfd, int stopfd, void (*one)(int fd))
+{
+	struct pollfd p[2] = {
+		{ .fd = lfd, .events = POLLIN },
+		{ .fd = stopfd, .events = POLLIN },
+	};
+
+	while (poll(p, 2, -1) >= 0 || errno == EINTR) {
+		int fd;
+
+		if (p[1].revents)
+			break;
+		if (!(p[0].revents & POLLIN))
+			continue;
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0)
+			one(fd);
+	}
 }

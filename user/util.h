@@ -45,4 +45,8 @@ unsigned long long cap_effective(void);
 /* Root or CAP_BPF + CAP_NET_ADMIN + CAP_PERFMON (or CAP_SYS_ADMIN). */
 bool bpf_privileged(void);
 
+/* A service thread's loop: accept on lfd and hand each connection to
+ * one() (which closes it), until stopfd becomes readable. */
+void accept_until(int lfd, int stopfd, void (*one)(int fd));
+
 #endif /* PT_UTIL_H */
