@@ -16,7 +16,8 @@ ARCH      := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/;s/ppc64le/po
 
 # SAN=1 builds everything (binary, unit tests) with ASan + UBSan.
 SAN       ?=
-SAN_ON    := -fsanitize=address -fsanitize=undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+SAN_ON    := -fsanitize=address -fsanitize=undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined \
+             -DPT_CHECKS
 SAN_FLAGS := $(if $(SAN),$(SAN_ON))
 
 LIBS_CFLAGS := $(shell $(PKG_CONFIG) --cflags libbpf libcjson 2>/dev/null)

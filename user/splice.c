@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "splice.h"
 
 /* Bigger pipes move more per syscall; pages are only used while bytes are
@@ -11,10 +14,31 @@
 #define PIPE_WANT (256 * 1024)
 #define PIPE_DEFAULT (64 * 1024)
 
+/* A direction holds a pipe only while bytes are in it: an idle spliced
+ * connection then costs two fds, not six (three times as many fit under
+ * a file limit).  Empty pipes wait here for the next burst, one pool per
+ * worker thread (connections never change threads), so a busy
+ * direction that empties its pipe at every event takes it back without
+ * a syscall. */
+#define POOL_MAX 64
+
+static __thread struct {
+	int fd[POOL_MAX][2];
+	uint32_t cap[POOL_MAX];
+	int n;
+} pool;
+
 static int pipe_open(struct dir *d)
 {
 	if (d->pipe[0] >= 0)
 		return 0;
+	if (pool.n) {
+		pool.n--;
+		d->pipe[0] = pool.fd[pool.n][0];
+		d->pipe[1] = pool.fd[pool.n][1];
+		d->pipe_cap = pool.cap[pool.n];
+		return 0;
+	}
 	if (pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC))
 		return -errno;
 	/* Past fs.pipe-max-size this fails and the 64 KiB default stays. */
@@ -24,6 +48,52 @@ static int pipe_open(struct dir *d)
 		d->pipe_cap = sz > 0 ? (uint32_t)sz : PIPE_DEFAULT;
 	}
 	return 0;
+}
+
+/* Back to the pool if empty, else closed with what it holds.  Emptiness
+ * is our own count of what splice(2) moved, exact by construction; the
+ * sanitizer builds also ask the kernel, as another connection's bytes in
+ * a reused pipe would be the worst bug there is. */
+static void pipe_close(struct dir *d)
+{
+	if (d->pipe[0] < 0)
+		return;
+#ifdef PT_CHECKS
+	if (!d->inpipe) {
+		int queued = 0;
+
+		if (ioctl(d->pipe[0], FIONREAD, &queued) || queued) {
+			pr_err("splice: pipe fd %d holds %d bytes, counted empty",
+			       d->pipe[0], queued);
+			abort();
+		}
+	}
+#endif
+	if (!d->inpipe && pool.n < POOL_MAX) {
+		pool.fd[pool.n][0] = d->pipe[0];
+		pool.fd[pool.n][1] = d->pipe[1];
+		pool.cap[pool.n] = d->pipe_cap;
+		pool.n++;
+	} else {
+		close(d->pipe[0]);
+		close(d->pipe[1]);
+	}
+	d->pipe[0] = d->pipe[1] = -1;
+	d->inpipe = 0;
+}
+
+int splice_pool_size(void)
+{
+	return pool.n;
+}
+
+void splice_pool_flush(void)
+{
+	while (pool.n) {
+		pool.n--;
+		close(pool.fd[pool.n][0]);
+		close(pool.fd[pool.n][1]);
+	}
 }
 
 int splice_wants_read(const struct dir *d)
@@ -76,6 +146,8 @@ int splice_pump(struct dir *d, struct endpoint **bad)
 		if (!moved)
 			break;
 	}
+	if (!d->inpipe)
+		pipe_close(d);	/* idle until the next burst */
 	if (d->eof && !d->inpipe && !d->shut && !d->no_fin) {
 		/* Everything read is written: pass the FIN on. */
 		if (shutdown(d->dst->fd, SHUT_WR) && errno != ENOTCONN) {
@@ -89,10 +161,5 @@ int splice_pump(struct dir *d, struct endpoint **bad)
 
 void splice_release(struct dir *d)
 {
-	for (int i = 0; i < 2; i++) {
-		if (d->pipe[i] >= 0)
-			close(d->pipe[i]);
-		d->pipe[i] = -1;
-	}
-	d->inpipe = 0;
+	pipe_close(d);
 }

@@ -12,6 +12,11 @@
 int splice_pump(struct dir *d, struct endpoint **bad);
 /* Would another pump read from the source right now? */
 int splice_wants_read(const struct dir *d);
+/* The direction gives up its pipe (to this thread's pool when empty). */
 void splice_release(struct dir *d);
+/* This thread's pooled pipes: how many, and closing them (a worker
+ * without connections, or exiting). */
+int splice_pool_size(void);
+void splice_pool_flush(void);
 
 #endif /* PT_SPLICE_H */

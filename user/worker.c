@@ -14,12 +14,14 @@
 #include "conn.h"
 #include "log.h"
 #include "sockmap.h"
+#include "splice.h"
 #include "takeover.h"
 #include "util.h"
 #include "worker.h"
 
 #define EP_ON (1u << 26)
 #define ACCEPT_BATCH 64
+#define PIPES_IDLE_MS 1000	/* then a worker without connections closes its spare pipes */
 #define ACCEPT_PAUSE_MS 100
 
 int worker_watch(struct worker *w, struct evsrc *ev, int fd, uint32_t events,
@@ -202,6 +204,7 @@ int worker_setup(struct worker *w, int id, struct config *cfg,
 	w->nslots = nslots;
 	w->max_conns = nslots;
 	timer_init(&w->accept_retry);
+	timer_init(&w->pipes_idle);
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (w->epfd < 0)
 		return -errno;
@@ -605,6 +608,8 @@ static void *worker_main(void *arg)
 		while ((t = timer_pop_due(&w->timers, now))) {
 			if (t == &w->accept_retry)
 				listeners_resume(w);
+			else if (t == &w->pipes_idle)
+				splice_pool_flush();	/* an idle worker holds no pipes */
 			else
 				conn_timer(container_of(t, struct conn, tm));
 		}
@@ -612,7 +617,11 @@ static void *worker_main(void *arg)
 			reap(w);
 			if (w->nconns < w->max_conns && w->accept_retry.idx < 0)
 				listeners_resume(w);
+			if (!w->nconns && splice_pool_size())
+				timer_set(&w->timers, &w->pipes_idle, now + PIPES_IDLE_MS);
 		}
+		if (w->nconns && w->pipes_idle.idx >= 0)
+			timer_cancel(&w->timers, &w->pipes_idle);
 	}
 	if (w->nconns)
 		pr_info("worker %d: closing %u connection%s still open", w->id,
@@ -622,6 +631,7 @@ static void *worker_main(void *arg)
 		conn_shutdown(c);
 	}
 	reap(w);
+	splice_pool_flush();
 	w->done = true;
 	return NULL;
 }

@@ -47,6 +47,7 @@ struct worker {
 	int nls;
 	struct timer_heap timers;
 	struct timer accept_retry;	/* re-arm paused listeners */
+	struct timer pipes_idle;	/* no connections: close pooled pipes */
 	struct config *cfg;		/* for new connections (a reference) */
 	struct config *next_cfg;	/* handed over by a reload */
 	uint8_t *peekbuf;		/* sniff_max bytes */

@@ -4,7 +4,8 @@
 #
 #   OUTPUT=build tests/bench/run.sh [--quick] [--runs N] [--only NAME,...]
 #                                   [--tests LIST] [--idle-conns N] [--keep]
-#   (ALT_PASSTHRU=PATH adds targets alt-sockmap, alt-splice: another build)
+#   (ALT_PASSTHRU=PATH adds targets alt-sockmap, alt-splice: another build;
+#    PT_CONN_BUFFER=SIZE sets passthru's conn_buffer, default 4MiB)
 #
 # Every target sits in front of the same upstream, one `ptbench server` on
 # loopback, and every measurement is the same `ptbench` client, whose first
@@ -160,7 +161,8 @@ start_target() { # NAME -> sets ADDR, PID, PORT; returns 1 if it cannot run
 	pt-sockmap | pt-splice | alt-sockmap | alt-splice)
 		local bin=$PASSTHRU
 		[ "${t%%-*}" = alt ] && bin=$ALT_PASSTHRU
-		render "$HERE/passthru.json.in" "$W/$t.json" PORT="$p" UP="$UP" SNI="$SNI"
+		render "$HERE/passthru.json.in" "$W/$t.json" PORT="$p" UP="$UP" SNI="$SNI" \
+			CONN_BUFFER="${PT_CONN_BUFFER:-4MiB}"
 		svc_start pid "$W/$t.log" "$bin" -c "$W/$t.json" --mode "${t#*-}" -w 2 ;;
 	haproxy)
 		command -v haproxy >/dev/null || return 1

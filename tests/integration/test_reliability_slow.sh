@@ -5,7 +5,8 @@
 # one byte a second are cut at the sniff deadline; max_connections holds
 # back connection N+1 until one ends; max_sniffing keeps a silent flood
 # from starving real clients; running out of fds (EMFILE on accept)
-# degrades without a busy loop or crash, and recovers.
+# degrades without a busy loop or crash, and recovers; idle spliced
+# connections hold no pipes.
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/reliability.sh"
 
@@ -295,6 +296,37 @@ t_emfile_splice() {
 	echo "# $(conn_lines | grep -o 'end=[a-z-]*' | sort | uniq -c | tr '\n' ' ')"
 }
 
+# Idle spliced connections hold no pipes: a direction takes one from its
+# worker's pool (64 at most) only while bytes are in it.  300 routed
+# connections whose hello was echoed, then idle: their pipe fds must be
+# within the pool's bound (it was 4 per connection), and once they are
+# gone the idle worker closes its spare pipes too.
+t_idle_splice() {
+	local why= base_fds n=300 pipes fds
+	newdir
+	slow_start '"sniff_timeout": "60s",' --mode splice -w 1 || return
+	base_fds=$(pt_fds)
+	hold routed --count "$n" --prefix-file "$D/hello" --hold-s 60 ||
+		{ fail "$CUR_TEST" "the clients did not open: $(cat "$D/routed.err")"; return; }
+	wait_for 10 test "$(pt_sockets | grep -c '^ESTAB')" -ge $((2 * n))
+	sleep 0.5	# the echoes
+	pipes=$(ls -l "/proc/$PT_PID/fd" 2>/dev/null | grep -c 'pipe:')
+	fds=$(pt_fds)
+	if [ "$(pt_sockets | grep -c '^ESTAB')" -lt $((2 * n)) ]; then
+		why="passthru holds $(pt_sockets | grep -c '^ESTAB') connected sockets, not $((2 * n))"
+	elif [ "$pipes" -gt 128 ]; then
+		why="$pipes pipe fds for $n idle connections (the pool holds at most 128)"
+	elif [ "$fds" -gt $((base_fds + 2 * n + 128)) ]; then
+		why="$fds fds for $n idle connections, baseline $base_fds: $(fd_kinds)"
+	fi
+	stop_hold
+	if [ -z "$why" ] && ! wait_fds "$base_fds" 10; then
+		why="$(pt_fds) fds 10 s after the clients left (baseline $base_fds): $(fd_kinds)"
+	fi
+	[ -z "$why" ] && pass "$CUR_TEST" || fail "$CUR_TEST" "$why"
+	echo "# $n idle spliced connections: $fds fds (baseline $base_fds), $pipes of them pipes"
+}
+
 run_test reliability/slow/10k-silent-real-client-latency t_silent_flood
 run_test reliability/slow/1-byte-per-second-cut-at-sniff-deadline t_drip 1000 \
 	'proto=CATCHALL rule="CATCHALL" action=REJECT .* ms=2[0-9]{3} end=reject'
@@ -307,3 +339,4 @@ run_test reliability/slow/max-connections-holds-n-plus-1 t_max_conns
 run_test reliability/slow/max-sniffing-silent-flood t_max_sniffing
 run_test reliability/slow/emfile-no-busy-loop-recovers t_emfile
 run_test reliability/slow/emfile-splice-pipes t_emfile_splice
+run_test reliability/slow/idle-spliced-connections-hold-no-pipes t_idle_splice
