@@ -41,6 +41,9 @@ void kpath_handed_over(void);
 bool kpath_ready(void);
 /* SO_SNDBUF for sockets that may join the kernel path (0: leave it). */
 int kpath_sndbuf(void);
+/* SO_RCVBUF for kernel-path sockets where tcp_rmem is too small for
+ * back-pressure; 0: leave autotuning alone. */
+int kpath_rcvbuf(void);
 void kpath_set_limit(uint64_t conn_buffer);
 
 /* Splice cli <-> up in the kernel.  slot is the connection's index; its

@@ -253,6 +253,13 @@ static int transparent_bind(int fd, const struct sockaddr_storage *sa,
 	return 0;
 }
 
+static int up_rcvbuf;
+
+void up_set_rcvbuf(int bytes)
+{
+	up_rcvbuf = bytes;
+}
+
 int up_connect(const struct upstream *u, const struct sockaddr_storage *sa,
 	       const struct sockaddr *client, int *fdp)
 {
@@ -264,6 +271,10 @@ int up_connect(const struct upstream *u, const struct sockaddr_storage *sa,
 	/* The proxy must not add latency: segments go out as the peer sent
 	 * them, not held back by Nagle. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* Before connect: the window scale is chosen from it. */
+	if (up_rcvbuf &&
+	    setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &up_rcvbuf, sizeof(up_rcvbuf)))
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &up_rcvbuf, sizeof(up_rcvbuf));
 	if (u->transparent) {
 		err = transparent_bind(fd, sa, client);
 		if (err) {

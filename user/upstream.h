@@ -49,5 +49,8 @@ const struct target *up_target(const struct up_try *t);
  * Returns 0 (connected or in progress, *fd set) or -errno. */
 int up_connect(const struct upstream *u, const struct sockaddr_storage *sa,
 	       const struct sockaddr *client, int *fd);
+/* SO_RCVBUF for the sockets up_connect() makes (sockmap.c kpath_rcvbuf);
+ * 0: autotuning. */
+void up_set_rcvbuf(int bytes);
 
 #endif /* PT_UPSTREAM_H */

@@ -3,7 +3,8 @@
 # Core data tests: byte-exact transfers through the real passthru in
 # --mode sockmap and --mode splice (50 MB each way in the three half-close
 # orders, servers that speak first, data right behind the hello), the kernel
-# path's CPU and counters on 1 GB, and the unprivileged splice fallback.
+# path's CPU and counters on 1 GB, back-pressure under a small tcp_rmem,
+# and the unprivileged splice fallback.
 . "$(dirname "$0")/../lib/common.sh"
 
 require_root
@@ -199,6 +200,48 @@ t_unprivileged() {
 	expect_ok "$CUR_TEST" check_data "$D/cli.rep" "$D/up.rep" $((HL + (10 << 20))) $((10 << 20))
 }
 
+# Where tcp_rmem caps receive buffers at 1 MiB (a netns here), a direction
+# frozen by back-pressure fills its source's small window, and after the
+# thaw the sender's last window went unacknowledged until its 200 ms
+# retransmission timer: 0.02 to 0.1 x the direct rate.  passthru now sets
+# SO_RCVBUF 4 MiB on kernel-path sockets there and says so; one stream
+# each way must reach a quarter of the direct rate, measured in the same
+# netns in the same run.
+t_small_rmem() {
+	local ptb=$OUTPUT/tests/ptbench d pt direct why=
+	newdir
+	ns_create rm || { skip "$CUR_TEST" "cannot create a netns"; return; }
+	ns_exec rm sysctl -qw net.ipv4.tcp_rmem="4096 131072 1048576" ||
+		{ skip "$CUR_TEST" "tcp_rmem is not per netns here"; return; }
+	# ip netns exec mounts a sysfs of its own, without cgroup2: mount it
+	# back, or there is no back-pressure, hence no freezes to stall.
+	printf '#!/bin/sh\nmount -t cgroup2 none /sys/fs/cgroup || exit 1\nexec "$@"\n' >"$D/cg.sh"
+	chmod 755 "$D/cg.sh"
+	PT_NS=rm PT_WRAP="$D/cg.sh" start_tls
+	local rc=$?
+	[ "$rc" = 0 ] || return
+	grep -q 'back-pressure unavailable' "$PT_LOG" &&
+		{ fail "$CUR_TEST" "no back-pressure in the netns: $(grep 'back-pressure' "$PT_LOG")"; return; }
+	grep -q 'SO_RCVBUF 4 MiB' "$PT_LOG" ||
+		{ fail "$CUR_TEST" "no SO_RCVBUF line: $(grep 'data path' "$PT_LOG" | tr '\n' ' ')"; return; }
+	ns_exec rm "$ptb" server --listen "127.0.0.1:$PA" --threads 2 2>"$D/srv.err" &
+	WAIT_NS=rm wait_port 127.0.0.1 "$PA" 5 || { fail "$CUR_TEST" "ptbench server: $(cat "$D/srv.err")"; return; }
+	for d in up down; do
+		direct=$(ns_exec rm "$ptb" bulk --connect "127.0.0.1:$PA" --sni a.example --dir $d \
+			--time 1.5 --warmup 0.3 | sed -n 's/^gbit_s=//p')
+		pt=$(ns_exec rm "$ptb" bulk --connect "127.0.0.1:$PT" --sni a.example --dir $d \
+			--time 1.5 --warmup 0.3 | sed -n 's/^gbit_s=//p')
+		echo "# tcp_rmem max 1 MiB, 1 stream $d: direct $direct Gbit/s, passthru $pt"
+		if [ -z "$direct" ] || [ -z "$pt" ]; then
+			why="$d: no figure (direct '$direct', passthru '$pt')"
+		elif awk -v p="$pt" -v d="$direct" 'BEGIN { exit !(p < d / 4) }'; then
+			why="$d: $pt Gbit/s through passthru, under a quarter of direct ($direct)"
+		fi
+		[ -n "$why" ] && break
+	done
+	[ -z "$why" ] && pass "$CUR_TEST" || fail "$CUR_TEST" "$why"
+}
+
 for MODE in sockmap splice; do
 	run_test "core/$MODE/bulk-50m-duplex" t_bulk duplex duplex
 	run_test "core/$MODE/bulk-50m-client-half-closes-first" t_bulk send-first recv-first
@@ -209,5 +252,6 @@ done
 MODE=sockmap
 run_test core/sockmap/kernel-path-1g t_kernel_path
 run_test core/sockmap/frozen-then-eof t_frozen_then_eof
+run_test core/sockmap/small-tcp-rmem-no-stall t_small_rmem
 run_test core/unprivileged-auto-splice t_unprivileged
 run_test core/no-cgroup2-auto-splice t_no_backpressure
