@@ -37,6 +37,16 @@ static int pipe_open(struct dir *d)
 		d->pipe[0] = pool.fd[pool.n][0];
 		d->pipe[1] = pool.fd[pool.n][1];
 		d->pipe_cap = pool.cap[pool.n];
+#ifdef PT_CHECKS
+		{
+			int q = 0;
+
+			if (ioctl(d->pipe[0], FIONREAD, &q) || q) {
+				pr_err("splice: pooled pipe fd %d holds %d bytes", d->pipe[0], q);
+				abort();
+			}
+		}
+#endif
 		return 0;
 	}
 	if (pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC))
