@@ -349,10 +349,14 @@ int main(int argc, char **argv)
 	if ((uint64_t)rt.nworkers > cfg->set.max_connections)
 		rt.nworkers = (int)cfg->set.max_connections;
 	kpath_set_limit(cfg->set.conn_buffer);
-	up_set_rcvbuf(kpath_rcvbuf());
-	if (kpath_rcvbuf())
-		pr_info("data path: net.ipv4.tcp_rmem allows less than %d MiB of receive buffer: kernel-path sockets get SO_RCVBUF %d MiB (back-pressure stalls in smaller windows)",
-			kpath_rcvbuf() >> 20, kpath_rcvbuf() >> 20);
+	{
+		int rb = kpath_rcvbuf();
+
+		up_set_rcvbuf(rb);
+		if (rb)
+			pr_info("data path: net.ipv4.tcp_rmem allows less than %d MiB of receive buffer: kernel-path sockets get SO_RCVBUF %d MiB (back-pressure stalls in smaller windows)",
+				rb >> 20, rb >> 20);
+	}
 	metrics_init(rt.nworkers);
 	metrics_set_path(kpath_ready() ? "sockmap" : "splice");
 	metrics_attach(cfg);

@@ -307,12 +307,7 @@ int kpath_splice(int cli, int up, uint32_t slot, uint32_t limit,
 	}
 	/* The upstream's send buffer, as the client's came from its
 	 * listener (kpath_sndbuf). */
-	{
-		int sb = kpath_sndbuf();
-
-		if (sb && setsockopt(up, SOL_SOCKET, SO_SNDBUFFORCE, &sb, sizeof(sb)))
-			setsockopt(up, SOL_SOCKET, SO_SNDBUF, &sb, sizeof(sb));
-	}
+	sock_set_buf(up, false, kpath_sndbuf());
 	/* snap[i]: direction i reads fds[i] and writes fds[!i].  "Received
 	 * minus unread" is what we consumed ourselves (a PROXY header, or
 	 * nothing: sniffing only peeks). */

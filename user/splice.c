@@ -28,6 +28,22 @@ static __thread struct {
 	int n;
 } pool;
 
+#ifdef PT_CHECKS
+/* Sanitizer builds ask the kernel too: another connection's bytes in a
+ * reused pipe would be the worst bug there is. */
+static void pipe_check_empty(int fd, const char *when)
+{
+	int queued = 0;
+
+	if (ioctl(fd, FIONREAD, &queued) || queued) {
+		pr_err("splice: pipe fd %d holds %d bytes %s", fd, queued, when);
+		abort();
+	}
+}
+#else
+#define pipe_check_empty(fd, when) ((void)0)
+#endif
+
 static int pipe_open(struct dir *d)
 {
 	if (d->pipe[0] >= 0)
@@ -37,16 +53,7 @@ static int pipe_open(struct dir *d)
 		d->pipe[0] = pool.fd[pool.n][0];
 		d->pipe[1] = pool.fd[pool.n][1];
 		d->pipe_cap = pool.cap[pool.n];
-#ifdef PT_CHECKS
-		{
-			int q = 0;
-
-			if (ioctl(d->pipe[0], FIONREAD, &q) || q) {
-				pr_err("splice: pooled pipe fd %d holds %d bytes", d->pipe[0], q);
-				abort();
-			}
-		}
-#endif
+		pipe_check_empty(d->pipe[0], "taken from the pool");
 		return 0;
 	}
 	if (pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC))
@@ -61,24 +68,13 @@ static int pipe_open(struct dir *d)
 }
 
 /* Back to the pool if empty, else closed with what it holds.  Emptiness
- * is our own count of what splice(2) moved, exact by construction; the
- * sanitizer builds also ask the kernel, as another connection's bytes in
- * a reused pipe would be the worst bug there is. */
+ * is our own count of what splice(2) moved, exact by construction. */
 static void pipe_close(struct dir *d)
 {
 	if (d->pipe[0] < 0)
 		return;
-#ifdef PT_CHECKS
-	if (!d->inpipe) {
-		int queued = 0;
-
-		if (ioctl(d->pipe[0], FIONREAD, &queued) || queued) {
-			pr_err("splice: pipe fd %d holds %d bytes, counted empty",
-			       d->pipe[0], queued);
-			abort();
-		}
-	}
-#endif
+	if (!d->inpipe)
+		pipe_check_empty(d->pipe[0], "counted empty");
 	if (!d->inpipe && pool.n < POOL_MAX) {
 		pool.fd[pool.n][0] = d->pipe[0];
 		pool.fd[pool.n][1] = d->pipe[1];

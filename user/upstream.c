@@ -10,6 +10,7 @@
 
 #include "match.h"
 #include "upstream.h"
+#include "util.h"
 
 struct target_state {
 	atomic_uint rr;			/* round-robin counter (set level) */
@@ -272,9 +273,7 @@ int up_connect(const struct upstream *u, const struct sockaddr_storage *sa,
 	 * them, not held back by Nagle. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	/* Before connect: the window scale is chosen from it. */
-	if (up_rcvbuf &&
-	    setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &up_rcvbuf, sizeof(up_rcvbuf)))
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &up_rcvbuf, sizeof(up_rcvbuf));
+	sock_set_buf(fd, true, up_rcvbuf);
 	if (u->transparent) {
 		err = transparent_bind(fd, sa, client);
 		if (err) {

@@ -285,6 +285,13 @@ bool bpf_privileged(void)
 	       (eff & CAPBIT(CAP_PERFMON_NR));
 }
 
+void sock_set_buf(int fd, bool rcv, int bytes)
+{
+	if (bytes && setsockopt(fd, SOL_SOCKET, rcv ? SO_RCVBUFFORCE : SO_SNDBUFFORCE,
+				&bytes, sizeof(bytes)))
+		setsockopt(fd, SOL_SOCKET, rcv ? SO_RCVBUF : SO_SNDBUF, &bytes, sizeof(bytes));
+}
+
 void accept_until(int lfd, int stopfd, void (*one)(int fd))
 {
 	struct pollfd p[2] = {

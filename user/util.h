@@ -32,6 +32,10 @@ uint64_t now_ms(void);
 uint64_t now_us(void);
 
 int set_nonblock(int fd);
+/* SO_SNDBUF or SO_RCVBUF (rcv) of bytes: the FORCE variant, past
+ * net.core.[rw]mem_max, where CAP_NET_ADMIN allows; else the capped one.
+ * 0 bytes: leave autotuning alone. */
+void sock_set_buf(int fd, bool rcv, int bytes);
 
 /* Effective capabilities from /proc/self/status (no libcap needed). */
 #define CAP_NET_BIND_SERVICE_NR 10

@@ -145,14 +145,8 @@ static int listen_socket(const struct listener *l, int *out)
 	 * one per connection.  No Nagle (segments leave as the peer sent
 	 * them); a send buffer above the back-pressure limit (sockmap.c). */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	{
-		int sb = kpath_sndbuf(), rb = kpath_rcvbuf();
-
-		if (sb && setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sb, sizeof(sb)))
-			setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sb, sizeof(sb));
-		if (rb && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rb, sizeof(rb)))
-			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rb, sizeof(rb));
-	}
+	sock_set_buf(fd, false, kpath_sndbuf());
+	sock_set_buf(fd, true, kpath_rcvbuf());
 	if (bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) ||
 	    listen(fd, SOMAXCONN))
 		goto fail;

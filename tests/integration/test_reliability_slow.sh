@@ -302,7 +302,7 @@ t_emfile_splice() {
 # within the pool's bound (it was 4 per connection), and once they are
 # gone the idle worker closes its spare pipes too.
 t_idle_splice() {
-	local why= base_fds n=300 pipes fds
+	local why= base_fds n=300 pipes fds estab
 	newdir
 	slow_start '"sniff_timeout": "60s",' --mode splice -w 1 || return
 	base_fds=$(pt_fds)
@@ -312,8 +312,9 @@ t_idle_splice() {
 	sleep 0.5	# the echoes
 	pipes=$(ls -l "/proc/$PT_PID/fd" 2>/dev/null | grep -c 'pipe:')
 	fds=$(pt_fds)
-	if [ "$(pt_sockets | grep -c '^ESTAB')" -lt $((2 * n)) ]; then
-		why="passthru holds $(pt_sockets | grep -c '^ESTAB') connected sockets, not $((2 * n))"
+	estab=$(pt_sockets | grep -c '^ESTAB')
+	if [ "$estab" -lt $((2 * n)) ]; then
+		why="passthru holds $estab connected sockets, not $((2 * n))"
 	elif [ "$pipes" -gt 128 ]; then
 		why="$pipes pipe fds for $n idle connections (the pool holds at most 128)"
 	elif [ "$fds" -gt $((base_fds + 2 * n + 128)) ]; then
