@@ -122,7 +122,10 @@ t_kernel_path() {
 	echo "# 1 GB: passthru CPU $tk ticks in sockmap mode ($(( $(pt_stat 4) - f0)) back-pressure freezes), $ts through splice; redirected $((b1 - b0)) bytes"
 	if [ $((b1 - b0)) -lt $(((1 << 30) / 100 * 99)) ]; then
 		fail "$CUR_TEST" "pt_stats[1] grew by $((b1 - b0)) bytes, want >= 99% of 1 GiB"
-	elif [ $((2 * tk)) -gt "$ts" ]; then
+	elif [ -z "${SAN:-}" ] && [ $((2 * tk)) -gt "$ts" ]; then
+		# (Not in the sanitizer pass: there the instrumented xfer reader
+		# falls behind, freezes cost instrumented thaws, and splice
+		# measured 15 to 61 ticks across three runs.)
 		fail "$CUR_TEST" "passthru used $tk CPU ticks for 1 GB in sockmap mode, $ts through splice: want at most half"
 	else
 		pass "$CUR_TEST"
