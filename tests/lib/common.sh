@@ -349,6 +349,14 @@ xfer_client() {
 	"$XFER" client --connect "$addr" --report "$D/$name.rep" "$@" >/dev/null 2>"$D/$name.err"
 }
 
+# diag_of REPORT: " diag=..." if the receiver ran with --diag (where its
+# bytes left the stream: AT:FROM payload offsets, see streamdiag.h).
+diag_of() {
+	local d
+	d=$(field "$1" diag)
+	[ -z "$d" ] || echo " diag=$d"
+}
+
 # check_transfer CLIENT_REP SERVER_REP [CLIENT_SENT SERVER_SENT]: both ended
 # ok, each received exactly what the other sent (count and sha256) and, if
 # given, the client sent CLIENT_SENT bytes and the server SERVER_SENT.
@@ -361,12 +369,12 @@ check_transfer() {
 	[ "$(field "$s" result)" = ok ] || { echo "server: $(tail -n 1 "$s")"; return 1; }
 	if [ "$(field "$c" sent)" != "$(field "$s" recv)" ] ||
 	   [ "$(field "$c" sent_sha256)" != "$(field "$s" recv_sha256)" ]; then
-		echo "upstream got recv=$(field "$s" recv) of the client's sent=$(field "$c" sent) (or sha256 differs)"
+		echo "upstream got recv=$(field "$s" recv) of the client's sent=$(field "$c" sent) (or sha256 differs)$(diag_of "$s")"
 		return 1
 	fi
 	if [ "$(field "$s" sent)" != "$(field "$c" recv)" ] ||
 	   [ "$(field "$s" sent_sha256)" != "$(field "$c" recv_sha256)" ]; then
-		echo "client got recv=$(field "$c" recv) of the upstream's sent=$(field "$s" sent) (or sha256 differs)"
+		echo "client got recv=$(field "$c" recv) of the upstream's sent=$(field "$s" sent) (or sha256 differs)$(diag_of "$c")"
 		return 1
 	fi
 	if [ -n "$want_c" ] && [ "$(field "$c" sent)" != "$want_c" ]; then

@@ -8,7 +8,8 @@
  *   xfer client --connect ADDR:PORT [--prefix-file FILE] [--send BYTES]
  *               [--mode M] [--seed S] [--timeout-s S] [--expect-recv BYTES]
  *               [--rate BYTES_PER_S] [--read-delay-ms MS] [--read-rate B/S]
- *               [--rst-after BYTES] [--report FILE]
+ *               [--rst-after BYTES] [--report FILE] [--cork]
+ *   (both)      [--diag SEED:SKIP]
  *   xfer gen --send BYTES [--seed S] [--prefix-file FILE] [--banner TEXT]
  *
  * Every connection ends with one report line:
@@ -26,7 +27,17 @@
  * Each connection is one poll() loop over a non-blocking socket; the server
  * runs one thread per connection.  --timeout-s (default 60) bounds the whole
  * client run and each server connection.  Exit status 0 iff every result is
- * ok (and recv == --expect-recv when given). */
+ * ok (and recv == --expect-recv when given).
+ *
+ * --cork (client) holds what it writes until a full segment or the
+ * SHUT_WR: a short prefix and the FIN then leave in one segment, so the
+ * peer never sees the one without the other.
+ *
+ * --diag SEED:SKIP follows what is read against the peer's payload stream
+ * (seed SEED, after SKIP bytes of prefix or banner) and adds
+ * diag=AT:FROM,... to the report: each payload offset where the bytes stop
+ * following the stream and the offset they come from instead (-1: not
+ * from the stream); diag=none if they never did.  See streamdiag.h. */
 #include <arpa/inet.h>
 #include <endian.h>
 #include <errno.h>
@@ -53,6 +64,7 @@
 
 #include "tool.h"
 #include "sha256.h"
+#include "streamdiag.h"
 
 #define BUF_SIZE (256 * 1024)
 #define PREFIX_MAX (16 * 1024 * 1024)
@@ -79,6 +91,9 @@ struct opts {
 	int64_t rst_after;		/* -1 = no reset */
 	uint8_t *prefix;		/* --prefix-file contents */
 	size_t prefix_len;
+	int cork;			/* --cork: TCP_CORK from the start */
+	int diag;			/* --diag given */
+	uint64_t diag_seed, diag_skip;
 };
 
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -188,6 +203,8 @@ static void usage(FILE *f)
 	      "  xfer client --connect ADDR:PORT [--prefix-file FILE] [--send BYTES] [--mode M]\n"
 	      "              [--seed S] [--timeout-s S] [--expect-recv BYTES] [--rate B/S]\n"
 	      "              [--read-delay-ms MS] [--read-rate B/S] [--rst-after BYTES] [--report FILE]\n"
+	      "  (server, client) [--diag SEED:SKIP]: locate damage in what is read\n"
+	      "  (client) [--cork]: TCP_CORK, so that a short prefix and the FIN share a segment\n"
 	      "  xfer gen --send BYTES [--seed S] [--prefix-file FILE] [--banner TEXT]\n"
 	      "modes: duplex (default), send-first, recv-first; default seeds: client 1, server 2\n",
 	      f);
@@ -197,7 +214,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
 {
 	enum { O_LISTEN = 1, O_CONNECT, O_COUNT, O_SEND, O_MODE, O_BANNER, O_HTTP,
 	       O_SEED, O_REPORT, O_TIMEOUT, O_RDELAY, O_RRATE, O_RATE, O_EXPECT,
-	       O_RST, O_PREFIX, O_HELP };
+	       O_RST, O_PREFIX, O_DIAG, O_CORK, O_HELP };
 	static const struct option lo[] = {
 		{ "listen", required_argument, 0, O_LISTEN },
 		{ "connect", required_argument, 0, O_CONNECT },
@@ -215,6 +232,8 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		{ "expect-recv", required_argument, 0, O_EXPECT },
 		{ "rst-after", required_argument, 0, O_RST },
 		{ "prefix-file", required_argument, 0, O_PREFIX },
+		{ "diag", required_argument, 0, O_DIAG },
+		{ "cork", no_argument, 0, O_CORK },
 		{ "help", no_argument, 0, O_HELP },
 		{ 0, 0, 0, 0 },
 	};
@@ -275,6 +294,14 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		case O_EXPECT: o->expect_recv = (int64_t)parse_bytes("--expect-recv", optarg); break;
 		case O_RST: o->rst_after = (int64_t)parse_bytes("--rst-after", optarg); break;
 		case O_PREFIX: load_prefix(o, optarg); break;
+		case O_CORK: o->cork = 1; break;
+		case O_DIAG:
+			o->diag = 1;
+			o->diag_seed = strtoull(optarg, &end, 0);
+			if (end == optarg || *end != ':')
+				die("--diag: want SEED:SKIP, not '%s'", optarg);
+			o->diag_skip = parse_bytes("--diag", end + 1);
+			break;
 		case O_HELP: usage(stdout); exit(0);
 		default: usage(stderr); exit(2);
 		}
@@ -347,6 +374,7 @@ struct conn {
 	uint64_t pay_gen, pay_sent;	/* payload bytes generated / sent */
 	uint64_t sent, recv;
 	struct sha256 h_sent, h_recv;
+	struct streamdiag diag;
 	int shut, eof, reset;
 	int http_req;			/* --http: the request's blank line was read */
 	size_t http_hl;			/* --http: request bytes scanned */
@@ -370,7 +398,7 @@ static void set_error(struct conn *c, const char *what, int err)
 static void report(struct conn *c)
 {
 	uint8_t d[SHA256_LEN];
-	char hs[SHA256_HEX_LEN], hr[SHA256_HEX_LEN], line[512];
+	char hs[SHA256_HEX_LEN], hr[SHA256_HEX_LEN], line[768], dg[256] = "";
 	int n;
 
 	if (!c->result[0] && c->o->expect_recv >= 0 && c->recv != (uint64_t)c->o->expect_recv)
@@ -383,9 +411,10 @@ static void report(struct conn *c)
 	sha256_final(&c->h_recv, d);
 	sha256_hex(d, hr);
 	n = snprintf(line, sizeof(line),
-		     "peer=%s sent=%llu sent_sha256=%s recv=%llu recv_sha256=%s ms=%lld result=%s\n",
+		     "peer=%s sent=%llu sent_sha256=%s recv=%llu recv_sha256=%s ms=%lld result=%s%s\n",
 		     c->peer, (unsigned long long)c->sent, hs, (unsigned long long)c->recv, hr,
-		     (long long)((clock_us() - c->start) / 1000), c->result);
+		     (long long)((clock_us() - c->start) / 1000), c->result,
+		     c->o->diag ? streamdiag_str(&c->diag, dg, sizeof(dg)) : "");
 
 	pthread_mutex_lock(&out_lock);
 	if (c->o->report) {
@@ -550,6 +579,8 @@ static int do_recv(struct conn *c, uint64_t allow)
 			break;
 		}
 		sha256_update(&c->h_recv, c->rbuf, (size_t)n);
+		if (c->o->diag)
+			streamdiag_feed(&c->diag, c->rbuf, (size_t)n);
 		c->recv += (uint64_t)n;
 		allow -= (uint64_t)n;
 		if (c->o->http)
@@ -698,6 +729,7 @@ static void conn_init(struct conn *c, const struct opts *o, int fd)
 	gen_init(&c->gen, o->seed);
 	sha256_init(&c->h_sent);
 	sha256_init(&c->h_recv);
+	streamdiag_init(&c->diag, o->diag_seed, o->diag_skip);
 	c->sbuf = malloc(BUF_SIZE);
 	c->rbuf = malloc(BUF_SIZE);
 	if (!c->sbuf || !c->rbuf)
@@ -736,6 +768,10 @@ static int connect_to(struct conn *c)
 	c->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd < 0) {
 		set_error(c, "socket", errno);
+		return -1;
+	}
+	if (c->o->cork && setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &(int){ 1 }, sizeof(int))) {
+		set_error(c, "setsockopt-TCP_CORK", errno);
 		return -1;
 	}
 	if (connect(c->fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) {
