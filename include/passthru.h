@@ -41,7 +41,13 @@ struct pt_dir {
 	__u32 limit;		/* (user) max bytes queued toward the peer and
 				 * not yet in its socket; 0 = unlimited */
 	__u32 gen;		/* (user) bumped when the slot is reused */
-	__u64 reserved[2];
+	__u32 next_seq;		/* (bpf) the source's TCP sequence number the
+				 * next skb must start at ... */
+	__u32 seq_known;	/* (bpf) ... once set (a slot of an older
+				 * passthru, taken over, has 0 here) */
+	__u32 seq_gaps;		/* (bpf) skbs out of sequence that could not
+				 * be repaired: see PT_STAT_SEQ_GAPS */
+	__s32 first_gap;	/* (bpf) the first one's seq - next_seq */
 };
 
 /* pt_events record: this direction is frozen (out of pt_verdict). */
@@ -61,6 +67,11 @@ enum pt_stat {
 	PT_STAT_OVER_BYTES,	/* bytes redirected past a limit while the
 				 * freeze was on its way */
 	PT_STAT_EVENT_LOST,	/* pt_events full: userspace polls instead */
+	PT_STAT_RESENT_BYTES,	/* bytes a partial retransmission brought
+				 * again, cut off before the redirect */
+	PT_STAT_SEQ_GAPS,	/* skbs out of their source's sequence that
+				 * could not be repaired: bytes lost or
+				 * duplicated (should stay 0) */
 	PT_STAT_MAX,
 };
 

@@ -184,9 +184,7 @@ void conn_sniff_start(struct conn *c)
 static int conn_proxy_in(struct conn *c, bool final)
 {
 	struct proxy_info pi;
-	size_t behind = 0;
-	int len = sniff_proxy_header(&c->sn, c->w->peekbuf, S(c)->sniff_max, final,
-				     &pi, &behind);
+	int len = sniff_proxy_header(&c->sn, c->w->peekbuf, S(c)->sniff_max, final, &pi);
 
 	if (!len)
 		return 0;
@@ -196,11 +194,8 @@ static int conn_proxy_in(struct conn *c, bool final)
 	}
 	c->proxied = true;
 	c->consumed = (uint32_t)len;
-	/* The sockmap takes whole skbs from the receive queue (tcp_read_skb)
-	 * and would send the header again if data shares its skb: if bytes
-	 * are already queued behind it, this connection uses splice(2),
-	 * which starts where we stopped reading. */
-	c->no_kernel = behind > 0;
+	/* Data may share the header's skb: the verdict gets that skb whole
+	 * (tcp_read_skb) and cuts off what we read (in_sequence). */
 	if (pi.has_addr) {
 		c->src = pi.src;
 		c->dst = pi.dst;
@@ -648,8 +643,13 @@ void conn_end(struct conn *c, const char *reason, int err)
 		for (int i = 0; i < 2; i++) {
 			struct pt_dir *d = kpath_dir(2 * c->slot + i);
 
-			if (d)
-				bytes[i] += d->redirected;
+			if (!d)
+				continue;
+			bytes[i] += d->redirected;
+			if (d->seq_gaps)
+				log_msg(LOG_ERROR, "conn fd %d: %s: %u skbs reached the verdict out of the source's sequence and could not be repaired (the first %d bytes off): bytes were lost or duplicated",
+					c->cli.fd, i == DIR_UP ? "client->upstream" : "upstream->client",
+					d->seq_gaps, d->first_gap);
 		}
 	}
 	conn_report(c, reason, err, bytes);

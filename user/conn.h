@@ -65,7 +65,9 @@ struct conn {
 	struct sockaddr_storage src, dst;
 	bool proxied;			/* a PROXY header was read */
 	uint32_t consumed;		/* bytes read from the client (that header) */
-	bool no_kernel;			/* it shared an skb with data: splice */
+	bool no_kernel;			/* splice only: set by a predecessor
+					 * whose verdict could not cut a
+					 * PROXY header off its skb */
 	bool silent_armed;		/* the on_timeout deadline is pending */
 	bool rst_client;		/* REJECT with "rst" */
 	struct sniffer sn;		/* peeks, hints, SO_RCVLOWAT */

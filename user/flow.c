@@ -82,9 +82,9 @@ void conn_frozen(struct conn *c, int di, uint32_t gen)
 	    c->d[di].frozen || c->d[di].shut)
 		return;
 	c->d[di].frozen = true;
-	pr_debug("conn fd %d: %s frozen: peer over %u bytes behind",
+	pr_debug("conn fd %d: %s frozen: peer over %u bytes behind (%llu redirected)",
 		 c->cli.fd, di == DIR_UP ? "client->upstream" : "upstream->client",
-		 pd->limit);
+		 pd->limit, (unsigned long long)pd->redirected);
 	c->tick_ms = 0;
 	flow_tick(c);
 }
@@ -121,9 +121,9 @@ static int kernel_thaw(struct conn *c, int di)
 	if (err)
 		return err;
 	d->frozen = false;
-	pr_debug("conn fd %d: %s thawed (backlog %llu)", c->cli.fd,
+	pr_debug("conn fd %d: %s thawed (backlog %llu, %llu redirected)", c->cli.fd,
 		 di == DIR_UP ? "client->upstream" : "upstream->client",
-		 (unsigned long long)backlog);
+		 (unsigned long long)backlog, (unsigned long long)pd->redirected);
 	return 1;
 }
 

@@ -261,6 +261,8 @@ char *metrics_render(size_t *len)
 		[PT_STAT_FREEZES] = "passthru_backpressure_freezes_total",
 		[PT_STAT_OVER_BYTES] = "passthru_backpressure_overshoot_bytes_total",
 		[PT_STAT_EVENT_LOST] = "passthru_backpressure_events_lost_total",
+		[PT_STAT_RESENT_BYTES] = "passthru_kernel_resent_bytes_cut_total",
+		[PT_STAT_SEQ_GAPS] = "passthru_kernel_seq_gaps_total",
 	};
 	uint64_t ks[PT_STAT_MAX];
 	struct buf b = { 0 };

@@ -113,7 +113,7 @@ uint32_t sniff_undecided(struct sniffer *sn, const struct route *rt, size_t n,
 }
 
 int sniff_proxy_header(struct sniffer *sn, uint8_t *buf, size_t cap, bool final,
-		       struct proxy_info *pi, size_t *behind)
+		       struct proxy_info *pi)
 {
 	size_t need = 0, have;
 	ssize_t n = sniff_peek(sn, 0, buf, cap);
@@ -130,7 +130,6 @@ int sniff_proxy_header(struct sniffer *sn, uint8_t *buf, size_t cap, bool final,
 	}
 	if (len <= 0 || recv(sn->fd, buf, len, MSG_DONTWAIT) != len)
 		return -EPROTO;
-	*behind = sniff_queued(sn->fd);
 	sn->peeked = 0;
 	set_lowat(sn, 1);
 	return len;

@@ -397,8 +397,12 @@ int kpath_stats(uint64_t out[PT_STAT_MAX])
 	if (!K.skel || ncpu <= 0)
 		return -ENODEV;
 	for (uint32_t k = 0; k < PT_STAT_MAX; k++) {
-		if (bpf_map_lookup_elem(K.stats_fd, &k, vals))
+		/* A map inherited from an older passthru may be shorter. */
+		if (bpf_map_lookup_elem(K.stats_fd, &k, vals)) {
+			if (errno == ENOENT && k)
+				break;
 			return -errno;
+		}
 		for (int c = 0; c < ncpu; c++)
 			out[k] += vals[c];
 	}

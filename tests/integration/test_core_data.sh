@@ -45,9 +45,10 @@ check_data() {
 t_bulk() {
 	newdir
 	start_tls || return
-	xfer_server up "127.0.0.1:$PA" --send "$BULK" --mode "$2" --timeout-s 30 ||
+	xfer_server up "127.0.0.1:$PA" --send "$BULK" --mode "$2" --timeout-s 30 --diag "1:$HL" ||
 		{ fail "$CUR_TEST" "xfer server"; return; }
-	xfer_client cli "127.0.0.1:$PT" --prefix-file "$D/hello" --send "$BULK" --mode "$1" --timeout-s 30
+	xfer_client cli "127.0.0.1:$PT" --prefix-file "$D/hello" --send "$BULK" --mode "$1" --timeout-s 30 \
+		--diag 2:0
 	expect_ok "$CUR_TEST" check_data "$D/cli.rep" "$D/up.rep" $((HL + BULK_BYTES)) "$BULK_BYTES"
 }
 
@@ -249,12 +250,57 @@ t_small_rmem() {
 	[ -z "$why" ] && pass "$CUR_TEST" || fail "$CUR_TEST" "$why"
 }
 
+# A trusted peer's PROXY header written in one segment with the hello: the
+# kernel hands the verdict that skb whole (tcp_read_skb), header included,
+# and only the verdict's cut (in_sequence) keeps the header we read from
+# reaching the upstream.  Checked on the stream the upstream gets (the
+# hello, then the payload, nothing else) and, in sockmap mode, on the
+# counter of bytes cut.
+t_proxy_shared_skb() {
+	local hdr='PROXY TCP4 127.0.0.9 127.0.0.1 5555 443' hlen cut line why=
+	newdir
+	PA=$(free_port) PT=$(free_port)
+	cat >"$D/c.json" <<-EOF
+	{"servers":{"127.0.0.1:$PT":{"accept_proxy":"127.0.0.1",
+	  "TLS":{"SNI a.example":{"action":"FORWARD","to_addr":"127.0.0.1:$PA"}}}}}
+	EOF
+	"$MKHELLO" --sni a.example --pad-to 517 >"$D/hello" || { fail "$CUR_TEST" "mkhello"; return; }
+	HL=$(size "$D/hello")
+	{ printf '%s\r\n' "$hdr"; cat "$D/hello"; } >"$D/prefix"
+	hlen=$(($(size "$D/prefix") - HL))
+	xfer_server up "127.0.0.1:$PA" --send 8m --mode duplex --timeout-s 30 --diag "1:$HL" ||
+		{ fail "$CUR_TEST" "xfer server"; return; }
+	pt_start "$D/c.json" --mode "$MODE" || return
+	xfer_client cli "127.0.0.1:$PT" --prefix-file "$D/prefix" --send 8m --mode duplex \
+		--timeout-s 30 --diag 2:0
+	wait_for 10 test -s "$D/up.rep"
+	wait_log "conn .*upstream=127\.0\.0\.1:$PA .*end=" || true
+	line=$(grep -E "conn .*upstream=127\.0\.0\.1:$PA " "$PT_LOG" | tail -n 1)
+	if [ "$(field "$D/cli.rep" result)" != ok ] || [ "$(field "$D/up.rep" result)" != ok ]; then
+		why="client: $(tail -n 1 "$D/cli.rep"); upstream: $(tail -n 1 "$D/up.rep")"
+	elif [ "$(field "$D/up.rep" recv)" != $(($(field "$D/cli.rep" sent) - hlen)) ] ||
+	     [ "$(field "$D/up.rep" diag)" != none ]; then
+		why="the upstream got recv=$(field "$D/up.rep" recv) of the client's $(field "$D/cli.rep" sent) bytes less the $hlen-byte header$(diag_of "$D/up.rep")"
+	elif [ "$(field "$D/cli.rep" recv)" != "$(field "$D/up.rep" sent)" ] ||
+	     [ "$(field "$D/cli.rep" diag)" != none ]; then
+		why="the client got recv=$(field "$D/cli.rep" recv) of $(field "$D/up.rep" sent)$(diag_of "$D/cli.rep")"
+	elif ! grep -qE " client=127\.0\.0\.9:5555 .* path=$MODE " <<<"$line"; then
+		why="want client=127.0.0.9:5555 and path=$MODE: ${line#* conn }"
+	elif [ "$MODE" = sockmap ]; then
+		cut=$(pt_stat 7)
+		[ "${cut:-0}" -ge "$hlen" ] ||
+			why="pt_stats[7] (bytes cut before the redirect) is ${cut:-?}, want >= $hlen"
+	fi
+	[ -z "$why" ] && pass "$CUR_TEST" || fail "$CUR_TEST" "$why"
+}
+
 for MODE in sockmap splice; do
 	run_test "core/$MODE/bulk-50m-duplex" t_bulk duplex duplex
 	run_test "core/$MODE/bulk-50m-client-half-closes-first" t_bulk send-first recv-first
 	run_test "core/$MODE/bulk-50m-server-half-closes-first" t_bulk recv-first send-first
 	run_test "core/$MODE/server-speaks-first-after-hello" t_server_first
 	run_test "core/$MODE/early-data-after-hello" t_early_data
+	run_test "core/$MODE/proxy-header-shares-the-hellos-skb" t_proxy_shared_skb
 done
 MODE=sockmap
 run_test core/sockmap/kernel-path-1g t_kernel_path

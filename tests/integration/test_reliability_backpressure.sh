@@ -76,7 +76,8 @@ flood() {
 	sleep 1.2
 	case $which in
 	up)
-		xfer_server up "127.0.0.1:$PA" --mode recv-first --read-delay-ms "$STALL_MS" --timeout-s 90 ||
+		xfer_server up "127.0.0.1:$PA" --mode recv-first --read-delay-ms "$STALL_MS" --timeout-s 90 \
+			--diag "1:$HL" ||
 			return 1
 		t0=$(now_ms)
 		xfer_client cli "127.0.0.1:$PT" --prefix-file "$D/hello" --send "$size" \
@@ -86,14 +87,14 @@ flood() {
 		xfer_server up "127.0.0.1:$PA" --mode send-first --send "$size" --timeout-s 90 || return 1
 		t0=$(now_ms)
 		xfer_client cli "127.0.0.1:$PT" --prefix-file "$D/hello" --send 0 \
-			--mode recv-first --read-delay-ms "$STALL_MS" --timeout-s 90 &
+			--mode recv-first --read-delay-ms "$STALL_MS" --timeout-s 90 --diag 2:0 &
 		;;
 	duplex)
 		xfer_server up "127.0.0.1:$PA" --mode duplex --send "$size" --read-delay-ms "$STALL_MS" \
-			--timeout-s 90 || return 1
+			--timeout-s 90 --diag "1:$HL" || return 1
 		t0=$(now_ms)
 		xfer_client cli "127.0.0.1:$PT" --prefix-file "$D/hello" --send "$size" \
-			--mode duplex --read-delay-ms "$STALL_MS" --timeout-s 90 &
+			--mode duplex --read-delay-ms "$STALL_MS" --timeout-s 90 --diag 2:0 &
 		;;
 	esac
 	cpid=$!
@@ -119,20 +120,23 @@ flood_note() {
 	echo "# $1: at the end of a ${STALL_MS} ms stall: held up $(mib "$HELD_UP") MiB," \
 		"down $(mib "$HELD_DOWN") MiB (bound $(mib "$(held_bound "$CB")")); pushed up" \
 		"$(mib "$PUSHED_UP") MiB, down $(mib "$PUSHED_DOWN") MiB; machine memory" \
-		"growth $(mib "$GROWTH") MiB (bound $(mib "$2")${MEM_STRICT:+, asserted}); freezes $3"
+		"growth $(mib "$GROWTH") MiB (bound $(mib "$2")${MEM_STRICT:+, asserted}); freezes $3;" \
+		"retransmitted bytes cut $(pt_stat 7)"
 }
 
 # t_flood WHICH: with conn_buffer 4 MiB: bounded, pushed back, exact.
 t_flood() {
-	local which=$1 size=${2:-$FLOOD} b hb mb f why=
+	local which=$1 size=${2:-$FLOOD} b hb mb f g why=
 	newdir
 	bp_start "$CB" || return
 	flood "$which" "$size" || { fail "$CUR_TEST" "xfer server did not start"; return; }
 	b=$(bound "$CB") hb=$(held_bound "$CB") mb=$b
 	[ "$which" = duplex ] && mb=$((2 * b))
-	f=$(pt_stat 4)
+	f=$(pt_stat 4) g=$(pt_stat 8)
 	if [ -n "$XFER_WHY" ]; then
 		why="$XFER_WHY"
+	elif [ "${g:-1}" != 0 ]; then
+		why="pt_stats[8] (skbs out of sequence the verdict could not repair) is ${g:-?}, want 0"
 	elif [ "$which" != down ] && [ "$HELD_UP" -gt "$hb" ]; then
 		why="passthru held $(mib "$HELD_UP") MiB client->upstream during the stall, bound $(mib "$hb") MiB"
 	elif [ "$which" != up ] && [ "$HELD_DOWN" -gt "$hb" ]; then
@@ -182,12 +186,13 @@ t_write_first() {
 	local t0 base peak b f why=
 	newdir
 	bp_start "$CB" || return
-	xfer_server up "127.0.0.1:$PA" --mode duplex --send "$WF" --timeout-s 90 ||
+	xfer_server up "127.0.0.1:$PA" --mode duplex --send "$WF" --timeout-s 90 --diag "1:$HL" ||
 		{ fail "$CUR_TEST" "xfer server"; return; }
 	mem_sampler_start "$D/mem"
 	sleep 1.2
 	t0=$(now_ms)
-	xfer_client cli "127.0.0.1:$PT" --prefix-file "$D/hello" --send "$WF" --mode send-first --timeout-s 90
+	xfer_client cli "127.0.0.1:$PT" --prefix-file "$D/hello" --send "$WF" --mode send-first --timeout-s 90 \
+		--diag 2:0
 	mem_sampler_stop
 	base=$(mem_median "$D/mem" $((t0 - 1000)) "$t0")
 	# The highest 1-second median over the run.
