@@ -18,7 +18,10 @@ ARCH      := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/;s/ppc64le/po
 SAN       ?=
 SAN_ON    := -fsanitize=address -fsanitize=undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined \
              -DPT_CHECKS
-SAN_FLAGS := $(if $(SAN),$(SAN_ON))
+# TSAN=1 builds them with ThreadSanitizer instead (the two do not mix).
+TSAN      ?=
+TSAN_ON   := -fsanitize=thread -fno-omit-frame-pointer -DPT_CHECKS
+SAN_FLAGS := $(if $(SAN),$(SAN_ON),$(if $(TSAN),$(TSAN_ON)))
 
 LIBS_CFLAGS := $(shell $(PKG_CONFIG) --cflags libbpf libcjson 2>/dev/null)
 LIBS_LDLIBS := $(shell $(PKG_CONFIG) --libs libbpf libcjson 2>/dev/null || echo -lbpf -lcjson) -lelf -lz -lpthread
@@ -105,7 +108,7 @@ unit: $(UNIT_BINS)
 
 # The README's test command ends here: every suite, one summary line.
 test: check-build
-	$(Q)OUTPUT=$(OUTPUT) SAN=$(SAN) tests/run.sh $(TESTS)
+	$(Q)OUTPUT=$(OUTPUT) SAN=$(SAN) TSAN=$(TSAN) tests/run.sh $(TESTS)
 
 # libFuzzer harnesses: the userspace objects are built once with coverage
 # and sanitizers (fuzzer-no-link), each harness links them.

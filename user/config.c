@@ -165,12 +165,12 @@ struct dns_entry *dns_intern(struct config *c, const char *host)
 	for (int i = 0; i < c->ndns; i++)
 		if (!strcasecmp(dns_entry_name(c->dns[i]), host))
 			return c->dns[i];
-	e = dns_entry_new(host);
+	e = dns_ref(host);
 	if (!e)
 		return NULL;
 	grown = realloc(c->dns, (c->ndns + 1) * sizeof(*grown));
 	if (!grown) {
-		dns_entry_free(e);
+		dns_unref(e);
 		return NULL;
 	}
 	c->dns = grown;
@@ -642,7 +642,7 @@ void config_free(struct config *c)
 	}
 	free(c->listeners);
 	for (int i = 0; i < c->ndns; i++)
-		dns_entry_free(c->dns[i]);
+		dns_unref(c->dns[i]);
 	free(c->dns);
 	free(c->version);
 	free(c->file);

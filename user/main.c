@@ -397,8 +397,7 @@ int main(int argc, char **argv)
 	worker_registry(rt.workers, rt.nworkers);
 	for (int i = 0; i < cfg->nlisteners; i++)
 		pr_info("listening on %s", cfg->listeners[i].text);
-	if (resolver_start(cfg->dns, cfg->ndns, cfg->set.resolve_interval_ms,
-			   rt.wake, rt.nworkers)) {
+	if (resolver_start(cfg->set.resolve_interval_ms, rt.wake, rt.nworkers)) {
 		pr_err("cannot start the resolver thread");
 		status = 1;
 		goto out_workers;

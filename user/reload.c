@@ -77,10 +77,7 @@ int reload(struct runtime *rt)
 		}
 	}
 	metrics_attach(n);
-	resolver_stop();
-	if (resolver_start(n->dns, n->ndns, n->set.resolve_interval_ms, rt->wake,
-			   rt->nworkers))
-		pr_err("reload: cannot restart the resolver: host names stay as resolved");
+	resolver_reload(n->set.resolve_interval_ms);
 
 	for (int i = 0; i < rt->nworkers; i++)
 		worker_adopt(&rt->workers[i], n);

@@ -17,43 +17,79 @@
 
 struct dns_entry {
 	char host[256];
-	pthread_mutex_t mu;
+	pthread_mutex_t mu;		/* the answer */
 	struct sockaddr_storage addrs[DNS_MAX_ADDRS];
 	int naddrs;
 	int err;		/* -errno of the last failure if never resolved */
 	bool answered;		/* at least one answer (good or bad) */
 	uint64_t refreshed_ms;
+	/* Under R.mu: configurations holding it, plus the resolver while it
+	 * asks; the last one to let go frees it. */
+	int refs;
+	struct dns_entry *next;
 };
 
+/* One registry of host names for every configuration alive: a reload
+ * shares the entries (and their answers) of the names it keeps, and the
+ * resolver thread runs across reloads, so connections accepted under any
+ * configuration still being used get their answers. */
 static struct {
 	pthread_t thr;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool running, stop;
-	struct dns_entry **entries;
-	int n;
+	struct dns_entry *head;
 	uint64_t interval_ms;
 	const int *wake_fds;
 	int nwake;
-} R = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+} R = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
+	.interval_ms = 30000 };
 
-struct dns_entry *dns_entry_new(const char *host)
+struct dns_entry *dns_ref(const char *host)
 {
-	struct dns_entry *e = calloc(1, sizeof(*e));
+	struct dns_entry *e;
 
-	if (!e)
-		return NULL;
-	snprintf(e->host, sizeof(e->host), "%s", host);
-	pthread_mutex_init(&e->mu, NULL);
+	pthread_mutex_lock(&R.mu);
+	for (e = R.head; e; e = e->next)
+		if (!strcasecmp(e->host, host))
+			break;
+	if (!e) {
+		e = calloc(1, sizeof(*e));
+		if (!e)
+			goto out;
+		snprintf(e->host, sizeof(e->host), "%s", host);
+		pthread_mutex_init(&e->mu, NULL);
+		e->next = R.head;
+		R.head = e;
+		pthread_cond_signal(&R.cv);	/* a new name: resolve it now */
+	}
+	e->refs++;
+out:
+	pthread_mutex_unlock(&R.mu);
 	return e;
 }
 
-void dns_entry_free(struct dns_entry *e)
+/* R.mu held. */
+static void unref_locked(struct dns_entry *e)
+{
+	if (--e->refs)
+		return;
+	for (struct dns_entry **pp = &R.head; *pp; pp = &(*pp)->next)
+		if (*pp == e) {
+			*pp = e->next;
+			break;
+		}
+	pthread_mutex_destroy(&e->mu);
+	free(e);
+}
+
+void dns_unref(struct dns_entry *e)
 {
 	if (!e)
 		return;
-	pthread_mutex_destroy(&e->mu);
-	free(e);
+	pthread_mutex_lock(&R.mu);
+	unref_locked(e);
+	pthread_mutex_unlock(&R.mu);
 }
 
 const char *dns_entry_name(const struct dns_entry *e)
@@ -154,30 +190,43 @@ static void resolve_one(struct dns_entry *e)
 	}
 }
 
+/* The entry due first (NULL: none before *next_ms, which it lowers to the
+ * next due time).  R.mu held. */
+static struct dns_entry *due_entry(uint64_t now, uint64_t *next_ms)
+{
+	for (struct dns_entry *e = R.head; e; e = e->next) {
+		uint64_t due;
+
+		pthread_mutex_lock(&e->mu);
+		due = e->answered ? e->refreshed_ms + R.interval_ms : 0;
+		pthread_mutex_unlock(&e->mu);
+		if (due <= now)
+			return e;
+		if (due < *next_ms)
+			*next_ms = due;
+	}
+	return NULL;
+}
+
 static void *resolver_main(void *arg)
 {
 	pthread_mutex_lock(&R.mu);
 	while (!R.stop) {
 		uint64_t now = now_ms(), next = now + R.interval_ms;
+		struct dns_entry *e = due_entry(now, &next);
 		struct timespec ts;
 
-		for (int i = 0; i < R.n && !R.stop; i++) {
-			struct dns_entry *e = R.entries[i];
-			uint64_t due = e->answered ? e->refreshed_ms + R.interval_ms : 0;
-
-			if (due <= now) {
-				pthread_mutex_unlock(&R.mu);
-				resolve_one(e);
-				pthread_mutex_lock(&R.mu);
-				due = now_ms() + R.interval_ms;
-			}
-			if (due < next)
-				next = due;
+		if (e) {
+			/* Pinned: a reload may drop the last configuration
+			 * naming it while getaddrinfo() runs. */
+			e->refs++;
+			pthread_mutex_unlock(&R.mu);
+			resolve_one(e);
+			pthread_mutex_lock(&R.mu);
+			unref_locked(e);
+			continue;
 		}
-		if (R.stop)
-			break;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		now = now_ms();
 		if (next > now) {
 			uint64_t wait = next - now;
 
@@ -194,24 +243,36 @@ static void *resolver_main(void *arg)
 	return arg;
 }
 
-int resolver_start(struct dns_entry **entries, int n, uint64_t interval_ms,
-		   const int *wake_fds, int nwake)
+int resolver_start(uint64_t interval_ms, const int *wake_fds, int nwake)
 {
 	int err;
 
-	if (!n)
-		return 0;
-	R.entries = entries;
-	R.n = n;
+	pthread_mutex_lock(&R.mu);
 	R.interval_ms = interval_ms;
 	R.wake_fds = wake_fds;
 	R.nwake = nwake;
 	R.stop = false;
+	pthread_mutex_unlock(&R.mu);
 	err = pthread_create(&R.thr, NULL, resolver_main, NULL);
 	if (err)
 		return -err;
 	R.running = true;
 	return 0;
+}
+
+void resolver_reload(uint64_t interval_ms)
+{
+	pthread_mutex_lock(&R.mu);
+	R.interval_ms = interval_ms;
+	/* Every name is asked again now; until the answer comes, the last one
+	 * serves (nobody parks). */
+	for (struct dns_entry *e = R.head; e; e = e->next) {
+		pthread_mutex_lock(&e->mu);
+		e->refreshed_ms = 0;
+		pthread_mutex_unlock(&e->mu);
+	}
+	pthread_cond_signal(&R.cv);
+	pthread_mutex_unlock(&R.mu);
 }
 
 void resolver_stop(void)

@@ -225,7 +225,10 @@ int worker_setup(struct worker *w, int id, struct config *cfg,
 			return -errno;
 	}
 	w->slot_conn = calloc(nslots, sizeof(*w->slot_conn));
-	w->peekbuf = malloc(cfg->set.sniff_max);
+	/* Sized for any configuration a reload may bring: resizing it from
+	 * the worker would write sniff_max into a configuration all workers
+	 * share, while they read it. */
+	w->peekbuf = malloc(SNIFF_MAX_LIMIT);
 	w->free_slots = malloc(nslots * sizeof(*w->free_slots));
 	if (!w->peekbuf || !w->free_slots || !w->slot_conn)
 		return -ENOMEM;
@@ -233,6 +236,30 @@ int worker_setup(struct worker *w, int id, struct config *cfg,
 		w->free_slots[i] = slot_base + nslots - 1 - i;
 	w->nfree = nslots;
 	return 0;
+}
+
+/* An array of listening sockets leaves use: what it points to is dead
+ * for the events of this batch (EV_RETIRED), and it is freed after it. */
+static int ls_retire(struct worker *w, struct lsock *old, int n)
+{
+	struct lsock **r = realloc(w->ls_retired, (w->nls_retired + 1) * sizeof(*r));
+
+	if (!r)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++)
+		old[i].ev.kind = EV_RETIRED;
+	w->ls_retired = r;
+	w->ls_retired[w->nls_retired++] = old;
+	return 0;
+}
+
+static void ls_free_retired(struct worker *w)
+{
+	for (int i = 0; i < w->nls_retired; i++)
+		free(w->ls_retired[i]);
+	free(w->ls_retired);
+	w->ls_retired = NULL;
+	w->nls_retired = 0;
 }
 
 static int ls_append(struct worker *w, const struct listener *l, int fd)
@@ -420,13 +447,10 @@ static void adopt_config(struct worker *w)
 		return;
 	nls = calloc(ncfg->nlisteners + 1, sizeof(*nls));
 	taken = calloc(w->nls + 1, sizeof(*taken));
-	if (ncfg->set.sniff_max > w->cfg->set.sniff_max) {
-		uint8_t *pb = realloc(w->peekbuf, ncfg->set.sniff_max);
-
-		if (pb)
-			w->peekbuf = pb;
-		else
-			ncfg->set.sniff_max = w->cfg->set.sniff_max;
+	/* The old array outlives this batch of events (ls_retire). */
+	if (nls && taken && ls_retire(w, w->ls, w->nls)) {
+		free(nls);
+		nls = NULL;
 	}
 	if (!nls || !taken) {
 		pr_err("worker %d: reload: out of memory: keeping the running configuration",
@@ -475,7 +499,6 @@ static void adopt_config(struct worker *w)
 		close(w->ls[j].fd);
 	}
 	free(taken);
-	free(w->ls);
 	w->ls = nls;
 	w->nls = n;
 	w->max_sniff = (uint32_t)(ncfg->set.max_sniffing / (nregistry ? nregistry : 1));
@@ -581,6 +604,8 @@ static void *worker_main(void *arg)
 			struct evsrc *ev = evs[i].data.ptr;
 
 			switch (ev->kind) {
+			case EV_RETIRED:
+				break;
 			case EV_LISTEN:
 				on_accept(w, (struct lsock *)ev);
 				break;
@@ -600,6 +625,8 @@ static void *worker_main(void *arg)
 				break;
 			}
 		}
+		if (w->nls_retired)
+			ls_free_retired(w);
 		now = now_ms();
 		while ((t = timer_pop_due(&w->timers, now))) {
 			if (t == &w->accept_retry)
@@ -688,6 +715,7 @@ void worker_cleanup(struct worker *w)
 		if (w->ls[i].fd >= 0)
 			close(w->ls[i].fd);
 	free(w->ls);
+	ls_free_retired(w);
 	free(w->peekbuf);
 	free(w->free_slots);
 	free(w->slot_conn);

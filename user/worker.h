@@ -15,6 +15,7 @@
 
 /* What an epoll event points at; first member of everything registered. */
 enum ev_kind {
+	EV_RETIRED = 0,		/* freed once the batch of events is done */
 	EV_LISTEN = 1,
 	EV_CLIENT,
 	EV_UPSTREAM,
@@ -45,6 +46,10 @@ struct worker {
 	int wakefd;			/* eventfd: resolver answers, stop */
 	struct lsock *ls;
 	int nls;
+	/* Listener arrays a reload replaced: epoll events already fetched in
+	 * this batch may still point into them; freed after the batch. */
+	struct lsock **ls_retired;
+	int nls_retired;
 	struct timer_heap timers;
 	struct timer accept_retry;	/* re-arm paused listeners */
 	struct timer pipes_idle;	/* no connections: close pooled pipes */
@@ -54,7 +59,8 @@ struct worker {
 	struct conn *conns;		/* all live connections */
 	struct conn *parked;		/* waiting for a name to resolve */
 	struct conn *dead;		/* closed this round, freed after it */
-	uint32_t nconns, max_conns;
+	_Atomic uint32_t nconns;	/* read by the main thread (drain) */
+	uint32_t max_conns;
 	struct conn *sniff_head, *sniff_tail;	/* oldest first */
 	uint32_t nsniff, max_sniff;
 	uint32_t slot_base, nslots;	/* this worker's range in pt_dirs */
@@ -64,10 +70,11 @@ struct worker {
 	pthread_mutex_t evmu;		/* freeze requests from other workers */
 	struct pt_event *evq;
 	int nevq, capevq;
-	volatile bool stop;
-	volatile uint64_t drain_until;	/* ms; 0: not draining */
+	/* Set by the main thread, read by the worker. */
+	_Atomic bool stop;
+	_Atomic uint64_t drain_until;	/* ms; 0: not draining */
 	struct handover *handover;	/* a successor asked: export, wait */
-	volatile bool done;		/* the thread has left its loop */
+	_Atomic bool done;		/* the thread has left its loop */
 };
 
 struct handover;
