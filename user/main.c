@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "crash.h"
 #include "log.h"
 #include "metrics.h"
 #include "runtime.h"
@@ -290,6 +291,7 @@ int main(int argc, char **argv)
 
 	raise_nofile();
 	signal(SIGPIPE, SIG_IGN);
+	crash_handlers_install();
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);

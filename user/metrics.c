@@ -274,10 +274,11 @@ char *metrics_render(size_t *len)
 	family(&b, "passthru_start_time_seconds", "gauge", "Start time, seconds since the epoch.");
 	bprintf(&b, "passthru_start_time_seconds %lld\n", (long long)M.started);
 	family(&b, "passthru_config_reloads_total", "counter", "Configuration reloads applied.");
-	bprintf(&b, "passthru_config_reloads_total %llu\n", (unsigned long long)M.reloads);
+	bprintf(&b, "passthru_config_reloads_total %llu\n",
+		(unsigned long long)__atomic_load_n(&M.reloads, __ATOMIC_RELAXED));
 	family(&b, "passthru_config_reload_failures_total", "counter", "Reloads refused (bad configuration).");
 	bprintf(&b, "passthru_config_reload_failures_total %llu\n",
-		(unsigned long long)M.reload_failures);
+		(unsigned long long)__atomic_load_n(&M.reload_failures, __ATOMIC_RELAXED));
 
 	for (size_t i = 0; i < ARRAY_SIZE(lmetrics); i++) {
 		family(&b, lmetrics[i].name, "counter", lmetrics[i].help);

@@ -25,6 +25,7 @@ chmod 755 "$T"			# readable by the unprivileged-user tests
 PT_LOG=$T/passthru.log
 PT_PID=
 PT_WRAP=			# command words put before passthru (e.g. setpriv ...)
+PT_PREFIX=${PT_PREFIX:-}	# a whole pass's (the TSan pass's setarch -R)
 CUR_TEST=
 _RESULTED=0
 _NETNS=()
@@ -66,10 +67,37 @@ run_test() {
 	local pid=$PT_PID rc
 	pt_stop >/dev/null 2>&1
 	rc=$?
-	[ -n "$pid" ] && [ "$rc" != 0 ] &&
+	if [ -n "$pid" ] && [ "$rc" != 0 ]; then
 		fail "$CUR_TEST/passthru-exit" "passthru exited with status $rc: $(tail -n 3 "$PT_LOG")"
+		[ "$rc" -gt 128 ] && [ "$rc" != 137 ] && crash_report "$pid"
+	fi
 	kill_children
 	CUR_TEST=
+}
+
+# crash_report PID: passthru PID died of a signal.  Print (as "# " lines,
+# which the runner does not count) the backtrace it logged and, if a core
+# was written, every thread's stack from gdb; keep core and binary in
+# $OUTPUT/crash/ for a closer look.
+crash_report() {
+	local pid=$1 core='' dest
+	echo "# passthru (pid $pid) crashed; its log ends:"
+	tail -n 40 "$PT_LOG" | sed 's/^/#   /'
+	for core in "$T/core.$pid" "$T/core"; do
+		[ -s "$core" ] && break
+		core=''
+	done
+	if [ -z "$core" ]; then
+		echo "# no core in $T (kernel.core_pattern: $(cat /proc/sys/kernel/core_pattern 2>/dev/null))"
+		return 0
+	fi
+	dest=$OUTPUT/crash/$(printf '%s' "${CUR_TEST:-$SUITE}" | tr -c 'A-Za-z0-9._-' '_').$pid
+	mkdir -p "$dest" && cp "$core" "$dest/core" && cp "$PASSTHRU" "$dest/passthru" && cp "$PT_LOG" "$dest/"
+	echo "# core and binary kept in $dest"
+	command -v gdb >/dev/null 2>&1 &&
+		gdb -q -batch -ex 'info threads' -ex 'thread apply all bt 20' "$PASSTHRU" "$core" 2>&1 |
+		grep -vE '^\[New |^warning: ' | head -n 150 | sed 's/^/#   /'
+	return 0
 }
 
 # ---- requirements -----------------------------------------------------------
@@ -243,7 +271,13 @@ pt_start() {
 	[ -n "${PT_NS:-}" ] && _NS_CMD="ip netns exec $NS_PREFIX$PT_NS"
 	[ -s "$PT_LOG" ] && cat "$PT_LOG" >>"$T/passthru.old.log"
 	: >"$PT_LOG"
-	$_NS_CMD $PT_WRAP "$PASSTHRU" -c "$cfg" "$@" >"$PT_LOG" 2>&1 &
+	# Cores enabled, written in $T (where core_pattern is a plain name):
+	# a crash leaves what is needed to fix it (crash_report).
+	(
+		ulimit -c unlimited 2>/dev/null
+		cd "$T" || exit 1
+		exec $_NS_CMD $PT_WRAP $PT_PREFIX "$PASSTHRU" -c "$cfg" "$@"
+	) >"$PT_LOG" 2>&1 &
 	PT_PID=$!
 	for p in $(config_ports "$cfg"); do
 		if ! wait_for 10 _pt_up "$p"; then
