@@ -32,7 +32,7 @@
 static void conn_sniff(struct conn *c, bool final);
 static void conn_routed(struct conn *c, const struct sniff *s);
 static void conn_connect(struct conn *c);
-static void conn_connected(struct conn *c);
+static void conn_connected(struct conn *c, uint32_t events);
 static void conn_handoff(struct conn *c);
 
 void ep_watch(struct conn *c, struct endpoint *ep, uint32_t events)
@@ -243,6 +243,10 @@ static void conn_sniff(struct conn *c, bool final)
 		if (!final)
 			return;
 	} else if (n == 0) {
+		if (c->cli_err) {
+			conn_end(c, "client-reset", c->cli_err);
+			return;
+		}
 		final = true;	/* EOF before any byte */
 	}
 	if ((size_t)n >= cap)
@@ -428,16 +432,14 @@ static void connect_failed(struct conn *c, int err)
 	conn_connect(c);
 }
 
-/* SO_ERROR even when writable without EPOLLERR: skipping it (one
- * syscall less per connection) made sockmap duplex transfers duplicate
- * an skb in about 1 run in 8 (core/sockmap/bulk-50m-duplex); the hand-off
- * then comes a few microseconds earlier, into a race not yet understood. */
-static void conn_connected(struct conn *c)
+/* A non-blocking connect that failed reports EPOLLERR (and EPOLLHUP) with
+ * its EPOLLOUT: only then is SO_ERROR worth a syscall. */
+static void conn_connected(struct conn *c, uint32_t events)
 {
-	int err = sock_error(c->up.fd);
+	int err = events & (EPOLLERR | EPOLLHUP) ? sock_error(c->up.fd) : 0;
 
-	if (err) {
-		connect_failed(c, err);
+	if (err || (events & EPOLLHUP)) {
+		connect_failed(c, err ? err : ECONNREFUSED);
 		return;
 	}
 	timer_cancel(&c->w->timers, &c->tm);
@@ -461,6 +463,15 @@ static void conn_handoff(struct conn *c)
 {
 	struct worker *w = c->w;
 
+	if (c->cli_err) {
+		/* Reset while we connected: its bytes go through splice(2)
+		 * from its receive queue, then the upstream gets the reset,
+		 * as it would have without us (flow.c, flow_failed). */
+		c->st = CS_FLOW;
+		metrics_add(c->rt.rule->mx, w->id, MR_FORWARDED, 1);
+		flow_failed(c, &c->cli, c->cli_err);
+		return;
+	}
 	if (c->no_kernel)
 		pr_debug("conn fd %d: part of an skb was read (PROXY header): this connection uses splice",
 			 c->cli.fd);
@@ -518,24 +529,43 @@ void endpoint_error(struct conn *c, struct endpoint *ep)
 		 err ? err : ECONNRESET);
 }
 
+/* The client reset before its bytes flowed.  Without us, the server would
+ * have read what it sent, then the reset: so the connection goes on (the
+ * sniff decides on what arrived), and its bytes are delivered once the
+ * upstream is connected (conn_handoff).  Reading SO_ERROR clears it: the
+ * receive queue then reads to its end, then EOF. */
+static void client_reset_early(struct conn *c)
+{
+	c->cli_err = sock_error(c->cli.fd);
+	if (!c->cli_err)
+		c->cli_err = ECONNRESET;
+	pr_debug("conn fd %d: the client reset before its bytes flowed (%s): delivering what it sent",
+		 c->cli.fd, strerror(c->cli_err));
+	ep_watch(c, &c->cli, 0);
+}
+
 void conn_event(struct conn *c, struct endpoint *ep, uint32_t events)
 {
 	switch (c->st) {
 	case CS_SNIFF:
-		if (events & EPOLLERR)
+		if ((events & EPOLLERR) && ep == &c->cli && !c->cli_err) {
+			client_reset_early(c);
+			conn_sniff(c, true);
+		} else if (events & EPOLLERR) {
 			endpoint_error(c, ep);
-		else
+		} else {
 			conn_sniff(c, events & (EPOLLRDHUP | EPOLLHUP));
+		}
 		break;
 	case CS_RESOLVE:
-		if (events & EPOLLERR)
-			endpoint_error(c, ep);
+		if ((events & EPOLLERR) && ep == &c->cli && !c->cli_err)
+			client_reset_early(c);
 		break;
 	case CS_CONNECT:
 		if (ep == &c->up)
-			conn_connected(c);
-		else if (events & EPOLLERR)
-			endpoint_error(c, ep);
+			conn_connected(c, events);
+		else if ((events & EPOLLERR) && !c->cli_err)
+			client_reset_early(c);
 		break;
 	case CS_FLOW:
 		flow_event(c, ep, events);

@@ -88,7 +88,11 @@ struct conn {
 	 * its peer, which then gets the reset (flow.c). */
 	struct endpoint *failed;
 	int failed_err;
-	uint64_t failed_ms;
+	/* The client reset before the bytes flowed (while sniffed or while
+	 * its upstream was connecting): what it sent is still delivered. */
+	int cli_err;
+	uint64_t failed_ms;		/* when, or when its peer last read */
+	uint64_t failed_acked;		/* the peer's tcpi_bytes_acked then */
 	/* Taken over from a previous process whose rule or listener is not
 	 * in this configuration: copies kept for the log, freed at the end. */
 	struct rule *own_rule;
@@ -127,5 +131,7 @@ void flow_failed(struct conn *c, struct endpoint *ep, int err);
 void flow_event(struct conn *c, struct endpoint *ep, uint32_t events);
 void flow_tick(struct conn *c);
 void flow_check(struct conn *c);
+/* Directions the kernel froze without telling us: frozen now. */
+void flow_resync(struct conn *c);
 
 #endif /* PT_CONN_H */

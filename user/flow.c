@@ -16,8 +16,9 @@
 #include "util.h"
 
 #define TICK_MAX_MS 100
-/* How long a failed endpoint's peer gets to take the bytes sent before the
- * failure, before it gets the reset anyway. */
+/* How long a failed endpoint's peer may take none of the bytes sent before
+ * the failure (no progress, not in all: a slow reader reads them all)
+ * before it gets the reset anyway. */
 #define FAILED_DRAIN_MS 10000
 
 static void kernel_tick(struct conn *c);
@@ -87,6 +88,23 @@ void conn_frozen(struct conn *c, int di, uint32_t gen)
 		 pd->limit, (unsigned long long)pd->redirected);
 	c->tick_ms = 0;
 	flow_tick(c);
+}
+
+/* A freeze whose event never reached us (the ring was full, or it was in
+ * a predecessor's queue at a live upgrade) would leave its direction
+ * stopped for good: the slot's mode says what the kernel did. */
+void flow_resync(struct conn *c)
+{
+	for (int i = 0; i < 2 && c->st == CS_FLOW && c->has_slot; i++) {
+		struct pt_dir *pd = kpath_dir(2 * c->slot + i);
+
+		if (c->d[i].kernel && !c->d[i].frozen && pd &&
+		    __atomic_load_n(&pd->mode, __ATOMIC_ACQUIRE) == PT_MODE_FROZEN) {
+			pr_debug("conn fd %d: %s was frozen without an event",
+				 c->cli.fd, i == DIR_UP ? "client->upstream" : "upstream->client");
+			conn_frozen(c, i, pd->gen);
+		}
+	}
 }
 
 static int kernel_thaw(struct conn *c, int di)
@@ -353,6 +371,18 @@ static int failed_drained(struct conn *c, int di)
 	return r;
 }
 
+/* Did the failed endpoint's peer take anything since the last look?  Its
+ * socket's acknowledged bytes move as it reads (the window reopens). */
+static bool failed_progress(struct conn *c, const struct endpoint *peer)
+{
+	uint64_t acked;
+
+	if (sock_bytes_acked(peer->fd, &acked) || acked == c->failed_acked)
+		return false;
+	c->failed_acked = acked;
+	return true;
+}
+
 static void failed_tick(struct conn *c)
 {
 	int di = c->failed == &c->cli ? DIR_UP : DIR_DOWN;
@@ -365,9 +395,11 @@ static void failed_tick(struct conn *c)
 		conn_end(c, failed_reason(c), c->failed_err);
 		return;
 	}
+	if (!r && failed_progress(c, peer))
+		c->failed_ms = now_ms();
 	if (r > 0 || now_ms() - c->failed_ms >= FAILED_DRAIN_MS) {
 		if (!r)
-			log_msg(LOG_WARN, "conn fd %d: %s took %d ms without reading what its failed peer sent: reset now",
+			log_msg(LOG_WARN, "conn fd %d: %s read nothing of what its failed peer sent for %d ms: reset now",
 				c->cli.fd, peer == &c->cli ? "client" : "upstream",
 				FAILED_DRAIN_MS);
 		conn_end(c, failed_reason(c), c->failed_err);

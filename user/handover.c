@@ -167,6 +167,9 @@ int conn_import(struct worker *w, const struct xconn *x,
 		c->failed = x->failed == 1 ? &c->cli : &c->up;
 		c->failed_err = x->failed_err;
 		c->failed_ms = now_ms() - x->failed_age_ms;
+		/* Progress is counted from here: an upgrade is not a read. */
+		sock_bytes_acked(c->failed == &c->cli ? c->up.fd : c->cli.fd,
+				 &c->failed_acked);
 	}
 	c->cookie[0] = x->cookie[0];
 	c->cookie[1] = x->cookie[1];
@@ -200,8 +203,12 @@ int conn_import(struct worker *w, const struct xconn *x,
 	}
 	c->sniffing = false;
 	c->st = CS_FLOW;
+	/* A freeze the predecessor had not applied yet (its event in a
+	 * worker's queue) is in the slot: take it from there. */
+	flow_resync(c);
 	/* Watch the sockets again, and pick up drains and thaws that were
 	 * waiting in the predecessor. */
-	flow_tick(c);
+	if (c->st == CS_FLOW)
+		flow_tick(c);
 	return 0;
 }

@@ -130,6 +130,16 @@ static int tcp_info_get(int fd, struct tcp_info *ti)
 	return 0;
 }
 
+int sock_bytes_acked(int fd, uint64_t *acked)
+{
+	struct tcp_info ti;
+	int err = tcp_info_get(fd, &ti);
+
+	if (!err)
+		*acked = ti.tcpi_bytes_acked;
+	return err;
+}
+
 /* Bytes written into the socket = acked + still queued (SIOCOUTQ), from
  * two calls: exact when an unchanged bytes_acked around SIOCOUTQ proves no
  * ACK landed in between. */
@@ -386,6 +396,21 @@ int kpath_thaw(int src, uint64_t cookie, uint32_t idx)
 		return err;
 	/* What queued while frozen is processed now, in order. */
 	return set_rcvlowat(src, 1);
+}
+
+int kpath_stat(uint32_t k, uint64_t *v)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	uint64_t vals[ncpu > 0 ? ncpu : 1];
+
+	*v = 0;
+	if (!K.skel || ncpu <= 0)
+		return -ENODEV;
+	if (bpf_map_lookup_elem(K.stats_fd, &k, vals))
+		return -errno;
+	for (int c = 0; c < ncpu; c++)
+		*v += vals[c];
+	return 0;
 }
 
 int kpath_stats(uint64_t out[PT_STAT_MAX])

@@ -70,6 +70,8 @@ int kpath_drained(int src, int dst, const struct ksnap *s, bool fin);
 /* The mmapped per-direction state. */
 struct pt_dir *kpath_dir(uint32_t idx);
 int kpath_stats(uint64_t out[PT_STAT_MAX]);
+/* One of them (enum pt_stat), summed over CPUs. */
+int kpath_stat(uint32_t k, uint64_t *v);
 
 /* Back-pressure.  pt_events is one ring for all workers: whoever wakes
  * first drains it under a lock; handle() gets each record. */
@@ -84,5 +86,9 @@ int kpath_backlog(int dst, const struct ksnap *s, uint64_t redirected,
 		  uint64_t *backlog);
 /* Put the source back and make the verdict take what queued meanwhile. */
 int kpath_thaw(int src, uint64_t cookie, uint32_t idx);
+
+/* tcpi_bytes_acked: how far the peer of a TCP socket has taken its bytes
+ * (a slow reader moves it, a stopped one does not). */
+int sock_bytes_acked(int fd, uint64_t *acked);
 
 #endif /* PT_SOCKMAP_H */

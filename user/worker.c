@@ -23,6 +23,7 @@
 #define ACCEPT_BATCH 64
 #define PIPES_IDLE_MS 1000	/* then a worker without connections closes its spare pipes */
 #define ACCEPT_PAUSE_MS 100
+#define KSWEEP_MS 1000	/* how often lost back-pressure events are looked for */
 
 int worker_watch(struct worker *w, struct evsrc *ev, int fd, uint32_t events,
 		 uint32_t *cur)
@@ -84,6 +85,23 @@ static void kevent_apply(struct worker *w, const struct pt_event *ev)
 	c = w->slot_conn[slot - w->slot_base];
 	if (c)
 		conn_frozen(c, ev->idx % 2, ev->gen);
+}
+
+/* The ring was full at some point (PT_STAT_EVENT_LOST moved): the
+ * freezes it could not report are in the slots' modes. */
+static void kevent_sweep(struct worker *w, uint64_t now)
+{
+	uint64_t lost;
+
+	timer_set(&w->timers, &w->ksweep, now + KSWEEP_MS);
+	if (!w->nconns || kpath_stat(PT_STAT_EVENT_LOST, &lost) || lost == w->events_lost)
+		return;
+	w->events_lost = lost;
+	for (struct conn *c = w->conns, *next; c; c = next) {
+		next = c->next;
+		if (c->st == CS_FLOW && c->kernel)
+			flow_resync(c);
+	}
 }
 
 /* Runs in whichever worker drained the ring; the connection belongs to
@@ -201,6 +219,7 @@ int worker_setup(struct worker *w, int id, struct config *cfg,
 	w->max_conns = nslots;
 	timer_init(&w->accept_retry);
 	timer_init(&w->pipes_idle);
+	timer_init(&w->ksweep);
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (w->epfd < 0)
 		return -errno;
@@ -570,6 +589,9 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 	struct epoll_event evs[256];
 
+	if (kpath_events_fd() >= 0)
+		kevent_sweep(w, now_ms());
+
 	while (!w->stop) {
 		struct timer *t;
 		uint64_t now = now_ms();
@@ -633,6 +655,8 @@ static void *worker_main(void *arg)
 				listeners_resume(w);
 			else if (t == &w->pipes_idle)
 				splice_pool_flush();	/* an idle worker holds no pipes */
+			else if (t == &w->ksweep)
+				kevent_sweep(w, now);
 			else
 				conn_timer(container_of(t, struct conn, tm));
 		}

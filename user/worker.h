@@ -53,6 +53,8 @@ struct worker {
 	struct timer_heap timers;
 	struct timer accept_retry;	/* re-arm paused listeners */
 	struct timer pipes_idle;	/* no connections: close pooled pipes */
+	struct timer ksweep;		/* lost back-pressure events */
+	uint64_t events_lost;		/* PT_STAT_EVENT_LOST at the last sweep */
 	struct config *cfg;		/* for new connections (a reference) */
 	struct config *next_cfg;	/* handed over by a reload */
 	uint8_t *peekbuf;		/* sniff_max bytes */

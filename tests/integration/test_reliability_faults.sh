@@ -173,6 +173,62 @@ t_upstream_rst() {
 	echo "#   $RUNS runs, client got >= ${min:-?} of 262144 bytes: $(last_line)"
 }
 
+# A slow reader is not a reader that stopped: the upstream sends 8 MiB,
+# waits until passthru acknowledged them, then resets; the client reads at
+# 512 KiB/s, so most of it is still on its way when the reset comes and its
+# delivery takes longer than the 10 s a peer that reads nothing gets.  The
+# client must get every byte, then the reset.
+t_upstream_rst_slow_reader() {
+	newdir
+	local why= t_fail t_end
+	f_start || return
+	"$HOSTILE" upstream --listen "127.0.0.1:$PA" --recv-before "$HL" \
+		--send-before 8m --end rst --count 1 --timeout-ms 60000 --report "$D/up.rep" &
+	wait_port 127.0.0.1 "$PA" 5
+	xfer_client cli "127.0.0.1:$PT" --prefix-file "$D/hello" --send 0 --read-rate 512k --diag 2:0 \
+		--timeout-s 60
+	if [ "$(field "$D/cli.rep" result)" = ok ] || [ "$(field "$D/cli.rep" result)" = error:timeout ]; then
+		why="the client was not reset: $(cat "$D/cli.rep")"
+	elif [ "$(field "$D/cli.rep" recv)" != $((8 << 20)) ]; then
+		why="the client got $(field "$D/cli.rep" recv) of the $((8 << 20)) bytes the upstream sent before its reset"
+	elif ! why=$(prefix_ok "$D/cli.rep" recv 2 ""); then
+		:
+	elif ! why=$(one_line "down=$((8 << 20)) .*end=upstream-reset"); then
+		:
+	else
+		# The delivery after the reset outlasted the no-read bound, or
+		# the test proves nothing.
+		t_fail=$(grep -m1 'upstream failed' "$PT_LOG" | cut -d' ' -f1)
+		t_end=$(grep -m1 ' conn client=.* end=' "$PT_LOG" | cut -d' ' -f1)
+		t_fail=$(date -d "$t_fail" +%s%3N) t_end=$(date -d "$t_end" +%s%3N)
+		[ $((t_end - t_fail)) -ge 10200 ] ||
+			why="the reset came only $((t_end - t_fail)) ms before the end: the test needs over 10 s of delivery after it"
+	fi
+	[ -z "$why" ] && pass "$CUR_TEST" || fail "$CUR_TEST" "$why"
+	echo "#   $(last_line)"
+}
+
+# A client that reads nothing for 10 s after the upstream's reset gets the
+# reset then, with what it has not read (the README's bound).
+t_upstream_rst_stopped_reader() {
+	newdir
+	local why=
+	f_start || return
+	"$HOSTILE" upstream --listen "127.0.0.1:$PA" --recv-before "$HL" \
+		--send-before 6m --end rst --count 1 --report "$D/up.rep" &
+	wait_port 127.0.0.1 "$PA" 5
+	xfer_client cli "127.0.0.1:$PT" --prefix-file "$D/hello" --send 0 --read-delay-ms 14000 \
+		--timeout-s 30 &
+	local cli=$!
+	if ! wait_log 'read nothing of what its failed peer sent for 10000 ms: reset now' 14; then
+		why="no 'read nothing ... for 10000 ms: reset now' line within 14 s: $(tail -n 2 "$PT_LOG")"
+	elif ! why=$(one_line "end=upstream-reset"); then
+		:
+	fi
+	wait_pid "$cli" 30
+	[ -z "$why" ] && pass "$CUR_TEST" || fail "$CUR_TEST" "$why"
+}
+
 # The client sends the hello and 1 MiB (all acknowledged), then resets.
 # The upstream (hostile: reads until the reset, sends nothing, never
 # half-closes, so the connection stays on the sockmap path) must read
@@ -349,9 +405,12 @@ for MODE in sockmap splice; do
 	run_test $R/upstream-black-hole-connect-timeout t_blackhole
 	run_test $R/upstream-resets-mid-transfer t_upstream_rst
 	run_test $R/client-resets-mid-transfer t_client_rst
+	run_test $R/upstream-resets-slow-reader-gets-everything t_upstream_rst_slow_reader
 	run_test $R/reset-storm-at-handover-no-fd-leak t_reset_storm
 	run_test $R/half-close-client-first t_half_close send-first recv-first
 	run_test $R/half-close-upstream-first t_half_close recv-first send-first
 	run_test $R/upstream-closes-first-data-queued-to-client t_upstream_closes_first
 	run_test $R/upstream-closes-with-data-unread t_upstream_closes_unread
 done
+MODE=sockmap
+run_test reliability/faults/upstream-resets-stopped-reader-reset-after-10s t_upstream_rst_stopped_reader

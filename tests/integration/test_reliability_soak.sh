@@ -32,6 +32,7 @@
 # skipped there, the fd and thread checks are not.
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/reliability.sh"
+. "$(dirname "$0")/../lib/ops.sh"
 
 require_root
 require_cmd "$PASSTHRU" "$XFER" "$MKHELLO" "$HOSTILE" ss bpftool jq
@@ -276,4 +277,153 @@ t_soak() {
 		"threads $base_thr -> $thr"
 }
 
+# ---- resets and half-closes while live upgrades run back to back ---------
+
+# UPG_S seconds (40) of connections that end badly or half-way, while
+# `passthru --takeover` upgrades follow one another (each successor is
+# taken over in turn):
+#   CRST  the client sends 4 MiB and resets after 64 KiB..2 MiB: the
+#         upstream must get every byte it sent before (all acknowledged)
+#   URST  the upstream sends 512 KiB, then resets: the client gets all of
+#         it, then the reset
+#   SLOW  the same with 3 MiB and a client reading at 1 MiB/s: the reset's
+#         drain outlives an upgrade or two
+#   HALF  2 MiB each way, the client half-closing first or the upstream
+#         first: everything, both ways
+# Every connection must end (no hang: clients give up after 30 s), with
+# exactly the bytes above, checked against the streams; no kernel-error,
+# no sequence gap in the kernel.
+UPG_S=${UPG_S:-40}
+
+upg_loop() {
+	local kind=$1 id=$2 i=0 hello=$D/hello_$1
+	go
+	while [ "$SECONDS" -lt "$END" ]; do
+		i=$((i + 1))
+		case $kind in
+		crst) "$XFER" client --connect "127.0.0.1:$PT" --prefix-file "$hello" \
+			--seed $((id * 100000 + i)) --send 4m --rst-after $(((1 + RANDOM % 32) << 16)) \
+			--timeout-s 30 --report "$D/crst-$id.rep" ;;
+		urst) "$XFER" client --connect "127.0.0.1:$PT" --prefix-file "$hello" \
+			--send 0 --mode recv-first --diag 2:0 --timeout-s 30 --report "$D/urst-$id.rep" ;;
+		slow) "$XFER" client --connect "127.0.0.1:$PT" --prefix-file "$hello" \
+			--send 0 --mode recv-first --read-rate 1m --diag 2:0 --timeout-s 30 \
+			--report "$D/slow-$id.rep" ;;
+		hcli) "$XFER" client --connect "127.0.0.1:$PT" --prefix-file "$hello" \
+			--seed $((id * 100000 + i)) --send 2m --mode send-first --diag 2:0 \
+			--timeout-s 30 --report "$D/hcli-$id.rep" ;;
+		hup) "$XFER" client --connect "127.0.0.1:$PT" --prefix-file "$hello" \
+			--seed $((id * 100000 + i)) --send 2m --mode recv-first --diag 2:0 \
+			--timeout-s 30 --report "$D/hup-$id.rep" ;;
+		esac >/dev/null 2>>"$D/loops.err"
+	done
+}
+
+# upg_sent_found CLIENT_REPORTS... : every client stream (sent, sent_sha256)
+# was received whole by an upstream ($D/up_recv: "N SHA" lines); prints
+# the ones that were not.
+upg_sent_found() {
+	cat "$@" 2>/dev/null | awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+		print f["sent"], f["sent_sha256"] }' | sort -u >"$D/cli_sent"
+	comm -23 "$D/cli_sent" "$D/up_recv"
+}
+
+t_upgrades() {
+	newdir
+	local pids=() why=() i n gen=1 ups=0 upfail=0 k
+	PT=$(free_port)
+	local XC XU XS XH1 XH2
+	XC=$(free_port) XU=$(free_port) XS=$(free_port) XH1=$(free_port) XH2=$(free_port)
+	cat >"$D/c.json" <<-EOF
+	{"conn_buffer": "256KiB", "control_socket": "$D/ctl.sock", "shutdown_grace": "30s",
+	 "servers":{"127.0.0.1:$PT":{"TLS":{
+	   "SNI crst.example":{"action":"FORWARD","to_addr":"127.0.0.1:$XC"},
+	   "SNI urst.example":{"action":"FORWARD","to_addr":"127.0.0.1:$XU"},
+	   "SNI slow.example":{"action":"FORWARD","to_addr":"127.0.0.1:$XS"},
+	   "SNI hcli.example":{"action":"FORWARD","to_addr":"127.0.0.1:$XH1"},
+	   "SNI hup.example":{"action":"FORWARD","to_addr":"127.0.0.1:$XH2"}}}}}
+	EOF
+	for k in crst urst slow hcli hup; do
+		"$MKHELLO" --sni "$k.example" >"$D/hello_$k" || { fail "$CUR_TEST" "mkhello"; return; }
+	done
+	pt_start "$D/c.json" --mode "$MODE" || return
+	renice -n 10 -p $$ >/dev/null
+	xfer_server xc "127.0.0.1:$XC" --count 0 --send 0 --mode recv-first --timeout-s 60 &&
+	xfer_server xu "127.0.0.1:$XU" --count 0 --send 4m --rst-after 512k --timeout-s 60 &&
+	xfer_server xs "127.0.0.1:$XS" --count 0 --send 8m --rst-after 3m --timeout-s 60 &&
+	xfer_server xh1 "127.0.0.1:$XH1" --count 0 --send 2m --mode recv-first --timeout-s 60 &&
+	xfer_server xh2 "127.0.0.1:$XH2" --count 0 --send 2m --mode send-first --timeout-s 60 ||
+		{ fail "$CUR_TEST" "xfer servers"; return; }
+	for i in 1 2 3 4; do upg_loop crst "$i" & pids+=($!); done
+	for i in 1 2 3 4; do upg_loop urst "$i" & pids+=($!); done
+	for i in 1 2 3; do upg_loop slow "$i" & pids+=($!); done
+	for i in 1 2 3; do upg_loop hcli "$i" & pids+=($!); done
+	for i in 1 2 3; do upg_loop hup "$i" & pids+=($!); done
+	END=$((SECONDS + UPG_S))
+	echo "$END" >"$D/go"
+	sleep 2
+	# Upgrades back to back until the end.
+	while [ "$SECONDS" -lt "$END" ]; do
+		gen=$((gen + 1))
+		if pt_takeover "$D/c.json" "$D/gen$gen.log" --mode "$MODE"; then
+			ups=$((ups + 1))
+			PT_LOG=$D/gen$gen.log
+			[ "$OLD_RC" = 0 ] || why+=("upgrade $gen: the predecessor exited with status $OLD_RC")
+		else
+			upfail=$((upfail + 1))
+			why+=("upgrade $gen: $TK_WHY")
+			break
+		fi
+	done
+	for p in "${pids[@]}"; do
+		wait_pid "$p" 60
+		[ $? = 124 ] && { why+=("a client loop did not finish 60 s after the end"); break; }
+	done
+	sleep 1
+
+	# ---- the checks ----
+	awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] } print f["recv"], f["recv_sha256"] }' \
+		"$D"/xc.rep "$D"/xh1.rep "$D"/xh2.rep | sort -u >"$D/up_recv"
+	local ncrst nurst nslow nhalf timeouts bad
+	ncrst=$(cat "$D"/crst-*.rep 2>/dev/null | wc -l)
+	nurst=$(cat "$D"/urst-*.rep 2>/dev/null | wc -l)
+	nslow=$(cat "$D"/slow-*.rep 2>/dev/null | wc -l)
+	nhalf=$(cat "$D"/hcli-*.rep "$D"/hup-*.rep 2>/dev/null | wc -l)
+	timeouts=$(cat "$D"/*-[0-9]*.rep 2>/dev/null | grep -c 'result=error:timeout')
+	[ "$timeouts" = 0 ] && timeouts=$(cat "$D"/x*.rep | grep -c 'result=error:timeout')
+	[ "$timeouts" != 0 ] && why+=("$timeouts connections hung (timed out): $(grep -h 'result=error:timeout' "$D"/*.rep | head -n 1)")
+	# Client resets: the upstream got all the client sent.
+	bad=$(upg_sent_found "$D"/crst-*.rep | wc -l)
+	[ "$bad" != 0 ] && why+=("$bad of $ncrst resetting clients' bytes did not all reach the upstream")
+	# Upstream resets: the client got exactly what was sent, then the reset.
+	for k in urst:$((512 << 10)) slow:$((3 << 20)); do
+		bad=$(cat "$D"/"${k%%:*}"-*.rep 2>/dev/null |
+			grep -vcE "recv=${k#*:} .*result=error:recv-ECONNRESET diag=none$")
+		[ "$bad" != 0 ] && why+=("$bad ${k%%:*} clients did not get the ${k#*:} bytes then the reset: $(cat "$D"/"${k%%:*}"-*.rep | grep -vE "recv=${k#*:} .*result=error:recv-ECONNRESET diag=none$" | head -n 1)")
+	done
+	# Half-closes: everything both ways.
+	bad=$(cat "$D"/hcli-*.rep "$D"/hup-*.rep 2>/dev/null | grep -vcE "recv=$((2 << 20)) .*result=ok diag=none$")
+	[ "$bad" != 0 ] && why+=("$bad half-closing clients did not get the upstream's 2 MiB exactly: $(cat "$D"/hcli-*.rep "$D"/hup-*.rep | grep -vE "recv=$((2 << 20)) .*result=ok diag=none$" | head -n 1)")
+	bad=$(upg_sent_found "$D"/hcli-*.rep "$D"/hup-*.rep | wc -l)
+	[ "$bad" != 0 ] && why+=("$bad half-closing clients' streams did not reach an upstream whole")
+	n=$(cat "$PT_LOG" "$T/passthru.old.log" "$D"/gen*.log 2>/dev/null | grep -c ' conn .*end=kernel-error')
+	[ "$n" != 0 ] && why+=("$n connections ended with kernel-error")
+	n=0
+	[ "$MODE" = sockmap ] && n=$(pt_stat 8)
+	[ "${n:-0}" != 0 ] && why+=("pt_stats[8] (skbs out of sequence, not repaired) is $n")
+	[ "$ups" -ge 3 ] || why+=("only $ups upgrades in $UPG_S s")
+	[ $((nurst + nslow)) -ge 10 ] && [ "$ncrst" -ge 10 ] && [ "$nhalf" -ge 10 ] ||
+		why+=("too few connections: $ncrst client resets, $nurst + $nslow upstream resets, $nhalf half-closes")
+	if [ "${#why[@]}" = 0 ]; then
+		pass "$CUR_TEST"
+	else
+		fail "$CUR_TEST" "$(printf '%s; ' "${why[@]}")"
+	fi
+	echo "# $UPG_S s, $ups upgrades back to back: $ncrst client resets, $nurst upstream resets," \
+		"$nslow upstream resets to slow readers, $nhalf half-closes, every byte checked"
+}
+
 run_test reliability/soak/mixed-clients t_soak
+for MODE in sockmap splice; do
+	run_test "reliability/soak/$MODE/resets-and-half-closes-during-upgrades" t_upgrades
+done

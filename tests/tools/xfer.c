@@ -376,6 +376,7 @@ struct conn {
 	struct sha256 h_sent, h_recv;
 	struct streamdiag diag;
 	int shut, eof, reset;
+	int err_pending;		/* POLLERR while reading: recv reports it */
 	int http_req;			/* --http: the request's blank line was read */
 	size_t http_hl;			/* --http: request bytes scanned */
 	uint32_t http_win;		/* --http: the last four bytes read */
@@ -627,6 +628,11 @@ static void run_conn(struct conn *c)
 		want_out = !send_done(c) && (c->pre_off < c->pre_len ||
 					     o->mode != MODE_RECV_FIRST || c->eof);
 		want_in = !c->eof && (o->mode != MODE_SEND_FIRST || c->shut);
+		/* A reset seen while bytes wait in the receive queue: read them
+		 * first (recv reports the reset after the last one), and send
+		 * nothing more. */
+		if (c->err_pending)
+			want_out = 0;
 		if (want_out) {
 			sallow = budget(o->rate, c->start, c->sent, &wake);
 			if (sallow)
@@ -654,7 +660,9 @@ static void run_conn(struct conn *c)
 		if ((pfd.revents & POLLOUT) || ((pfd.revents & (POLLERR | POLLHUP)) && want_out))
 			if (do_send(c, sallow) < 0)
 				return;
-		if ((pfd.revents & POLLERR) && !c->result[0]) {
+		if ((pfd.revents & POLLERR) && want_in && !c->result[0]) {
+			c->err_pending = 1;
+		} else if ((pfd.revents & POLLERR) && !c->result[0]) {
 			int err = 0;
 			socklen_t l = sizeof(err);
 
