@@ -251,6 +251,7 @@ static void conn_sniff(struct conn *c, bool final)
 	c->final_peek = final;
 	in.len = n;
 	in.final = final;
+	in.cap = cap;
 	if (!route_decide(c->l, &in, &s, &rt)) {
 		poll = sniff_undecided(&c->sn, &rt, n, cap);
 		if (poll) {

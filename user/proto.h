@@ -18,7 +18,10 @@
 enum sniff_verdict {
 	SNIFF_MORE = 0,		/* could be this protocol: need more bytes */
 	SNIFF_MATCH = 1,	/* it is this protocol; facts are filled in */
-	SNIFF_NO = 2,		/* it is not (or it is broken beyond use) */
+	SNIFF_NO = 2,		/* it is not this protocol */
+	SNIFF_BROKEN = 3,	/* it is this protocol, but its opening message
+				 * is malformed: only the protocol's CATCHALL
+				 * rule takes it (no fact is filled in) */
 };
 
 #define SNIFF_NAME_MAX 255	/* DNS name, RFC 1035 */
@@ -49,6 +52,27 @@ struct sniff {
 	char rdp_cookie[128];
 };
 
+/* A set of byte values: bit b of w[b / 64]. */
+struct byteset {
+	uint64_t w[4];
+};
+
+static inline void byteset_add(struct byteset *s, unsigned int lo, unsigned int hi)
+{
+	for (unsigned int b = lo; b <= hi && b < 256; b++)
+		s->w[b / 64] |= 1ULL << (b % 64);
+}
+
+static inline bool byteset_has(const struct byteset *s, uint8_t b)
+{
+	return s->w[b / 64] >> (b % 64) & 1;
+}
+
+static inline bool byteset_empty(const struct byteset *s)
+{
+	return !(s->w[0] | s->w[1] | s->w[2] | s->w[3]);
+}
+
 /* The XMPP probe reports the stream's to='domain' as has_host/host, so
  * "Host example.com" reads the same in both protocols. */
 
@@ -76,18 +100,20 @@ struct proto {
 				       struct sniff *out);
 	const struct proto_keyword *keywords;	/* ends with {NULL} */
 	/* Optional, called only after identify() said SNIFF_MORE: the total
-	 * input length worth calling identify() again with (a lower bound of
-	 * the bytes the answer needs; 0 or len+1: any new byte), and in
-	 * *delim a byte whose arrival is worth a call too (-1: none).  A
-	 * caller that waits for either saves re-parsing the same prefix for
-	 * every byte of a client that trickles; final inputs (EOF, cap,
-	 * deadline) are always passed on.  Pure, like identify().
-	 * A hint never passes over a MATCH: the probe cannot match before
-	 * it.  It may pass over a NO (a wrong byte early in a length-prefixed
-	 * message, a bad byte inside an HTTP line): that answer then comes
-	 * at the hinted point.  Verdicts never change once given, so waiting
-	 * only ever delays a route, never changes it. */
-	size_t (*hint)(const uint8_t *buf, size_t len, int *delim);
+	 * input length at which identify() may next answer otherwise (0 or
+	 * len+1: any new byte), and in *wake (zeroed by the caller) bytes
+	 * whose arrival may change the answer before that.  A caller that
+	 * waits for either saves re-parsing the same prefix for every byte
+	 * of a client that trickles; final inputs (EOF, cap, deadline) are
+	 * always passed on.  Pure, like identify().
+	 * A hint never passes over any answer, MATCH, NO or BROKEN: a client
+	 * may stop after a unit that can no longer become what the probe
+	 * waits for (a TLS record of another type after half a hello, as
+	 * tlsfuzzer sends) and wait for the server, and must then be routed
+	 * on what it sent, not at the sniff deadline.  A bad length is
+	 * refused when it arrives, not when the bytes it announced would
+	 * have. */
+	size_t (*hint)(const uint8_t *buf, size_t len, struct byteset *wake);
 	/* The protocol matches only through a rule that matches (REGEX):
 	 * identify() tells whether there is anything to look at, the rules
 	 * do the rest, and no rule matching is "not yet" until `window`
@@ -100,9 +126,9 @@ extern const struct proto *const proto_table[];
 const struct proto *proto_find(const char *name);
 const struct proto_keyword *proto_keyword(const struct proto *p,
 					  const char *word, size_t wlen);
-/* p->hint, or the built-in hint of the TLS, HTTP and SSH probes. */
+/* p->hint with *wake zeroed first; 0 (any new byte) if p has none. */
 size_t proto_hint(const struct proto *p, const uint8_t *buf, size_t len,
-		  int *delim);
+		  struct byteset *wake);
 /* "TLS, HTTP, SSH, ..." for messages. */
 const char *proto_names(void);
 

@@ -10,9 +10,21 @@
  * hello is at most a few KiB, so that costs less than it saves.
  *
  * Every read is checked twice: against the length of the structure it sits
- * in (too long is a malformed hello: SNIFF_NO) and against the bytes we
- * have (too few is a truncated hello: SNIFF_MORE).  The first check comes
- * first, so a verdict never depends on how much of the input arrived.
+ * in (too long is a malformed hello) and against the bytes we have (too
+ * few is a truncated hello: SNIFF_MORE).  The first check comes first, so
+ * a verdict never depends on how much of the input arrived.
+ *
+ * A malformed hello is SNIFF_NO while nothing says TLS yet, and
+ * SNIFF_BROKEN once a handshake record has begun a ClientHello: a TLS
+ * server behind the TLS CATCHALL then answers it with the alert the
+ * client expects (tlsfuzzer checks exactly that), where the listener's
+ * CATCHALL may be anything.
+ *
+ * The parse also knows where it stopped: the hint (tls_hint) is the input
+ * length at which it can next get further, i.e. the end of the field it
+ * waits for or the first byte of the next record header, whichever comes
+ * first.  A client that sends a record of another type after half a
+ * hello is routed when that record's first byte arrives.
  */
 #include <string.h>
 
@@ -42,6 +54,8 @@ struct cur {
 	size_t pos;	/* next unread byte of buf */
 	size_t rec_left;	/* payload bytes left in the current record */
 	size_t lim;	/* bytes left in the innermost structure being read */
+	size_t want;	/* on RD_SHORT: the input length worth another look */
+	bool began;	/* a ClientHello has begun: RD_BAD is SNIFF_BROKEN */
 };
 
 /* Step over the next record header.  Bytes of a partial header are checked
@@ -64,8 +78,12 @@ static enum rd next_record(struct cur *c)
 		return RD_BAD;
 	if (avail >= 3 && h[2] > 4)
 		return RD_BAD;
-	if (avail < REC_HDR_LEN)
+	if (avail < REC_HDR_LEN) {
+		/* The first three bytes are judged one by one, the length
+		 * once both of its bytes are in. */
+		c->want = avail < 3 ? c->len + 1 : c->pos + REC_HDR_LEN;
 		return RD_SHORT;
+	}
 	rlen = (size_t)h[3] << 8 | h[4];
 	/* Empty handshake records are forbidden (RFC 8446 5.1) and would
 	 * let a peer make us loop over headers forever. */
@@ -93,8 +111,12 @@ static enum rd take(struct cur *c, uint8_t *dst, size_t n)
 				return r;
 		}
 		k = c->len - c->pos;
-		if (!k)
+		if (!k) {
+			/* Nothing is judged before these n bytes are in, but
+			 * the next record header is, byte by byte. */
+			c->want = c->len + (n <= c->rec_left ? n : c->rec_left + 1);
 			return RD_SHORT;
+		}
 		if (k > c->rec_left)
 			k = c->rec_left;
 		if (k > n)
@@ -315,6 +337,7 @@ static enum rd parse_hello(struct cur *c, struct sniff *out)
 	TAKE_BE(c, 1, &type);
 	if (type != HS_CLIENT_HELLO)
 		return RD_BAD;
+	c->began = true;
 	TAKE_BE(c, 3, &hlen);
 	if (hlen > HELLO_MAX)
 		return RD_BAD;
@@ -363,8 +386,10 @@ static void tls_clear(struct sniff *out)
 }
 
 /* Returns SNIFF_MATCH once the whole ClientHello is in buf (facts filled
- * in), SNIFF_MORE while buf is a valid prefix of one, SNIFF_NO otherwise.
- * On MORE and NO the TLS fields of *out are left zeroed. */
+ * in), SNIFF_MORE while buf is a valid prefix of one, SNIFF_BROKEN if a
+ * hello began (a valid handshake record header, then the client_hello
+ * type) and went wrong, SNIFF_NO otherwise.  Only MATCH leaves TLS facts
+ * in *out. */
 static enum sniff_verdict tls_identify(const uint8_t *buf, size_t len,
 				       struct sniff *out)
 {
@@ -376,7 +401,19 @@ static enum sniff_verdict tls_identify(const uint8_t *buf, size_t len,
 	if (r == RD_OK)
 		return SNIFF_MATCH;
 	tls_clear(out);
-	return r == RD_SHORT ? SNIFF_MORE : SNIFF_NO;
+	if (r == RD_SHORT)
+		return SNIFF_MORE;
+	return c.began ? SNIFF_BROKEN : SNIFF_NO;
+}
+
+static size_t tls_hint(const uint8_t *buf, size_t len, struct byteset *wake)
+{
+	struct cur c = { .buf = buf, .len = len };
+	struct sniff scratch;
+
+	(void)wake;
+	memset(&scratch, 0, sizeof(scratch));
+	return parse_hello(&c, &scratch) == RD_SHORT ? c.want : 0;
 }
 
 static const struct proto_keyword tls_keywords[] = {
@@ -389,4 +426,5 @@ const struct proto proto_tls = {
 	.name = "TLS",
 	.identify = tls_identify,
 	.keywords = tls_keywords,
+	.hint = tls_hint,
 };

@@ -84,7 +84,7 @@ static void route_to(struct route *out, const struct rule *r, const char *proto)
 	out->rule = r;
 	out->proto = proto;
 	out->need = 0;
-	out->delim = -1;
+	memset(&out->wake, 0, sizeof(out->wake));
 }
 
 bool route_decide(const struct listener *l, const struct route_in *in,
@@ -99,6 +99,16 @@ bool route_decide(const struct listener *l, const struct route_in *in,
 			continue;	/* the CATCHALL protocol: last resort */
 		memset(s, 0, sizeof(*s));
 		v = p->identify(in->buf, in->len, s);
+		if (v == SNIFF_BROKEN) {
+			/* Its own protocol, malformed: its CATCHALL answers it
+			 * as it should (a TLS server, with the alert a broken
+			 * hello deserves).  Without one it is nobody's. */
+			if (pg->catchall) {
+				route_to(out, pg->catchall, p->name);
+				return true;
+			}
+			continue;
+		}
 		if (v == SNIFF_MATCH) {
 			struct route_in win = *in;
 
@@ -121,14 +131,18 @@ bool route_decide(const struct listener *l, const struct route_in *in,
 			if (in->final || in->len >= l->regex_window)
 				continue;
 			out->need = 0;
-			out->delim = -1;
+			memset(&out->wake, 0, sizeof(out->wake));
 			return false;
 		}
 		if (v == SNIFF_MORE && !in->final) {
+			out->need = proto_hint(p, in->buf, in->len, &out->wake);
+			/* Nothing can change before a need past the cap: the
+			 * probe will still be unsure there, which is a no. */
+			if (in->cap && out->need > in->cap && byteset_empty(&out->wake))
+				continue;
 			/* This protocol may still match: the ones after it
 			 * must wait, whatever they would say. */
 			out->rule = NULL;
-			out->need = proto_hint(p, in->buf, in->len, &out->delim);
 			return false;
 		}
 	}

@@ -5,8 +5,9 @@
  *  - facts are sane: strings NUL-terminated in their arrays, names
  *    normalised, nothing left behind unless MATCH, no other probe's field
  *    touched;
- *  - the verdict is stable: once a prefix answers MATCH or NO, every longer
- *    input with that prefix answers the same, with the same facts;
+ *  - the verdict is stable: once a prefix answers MATCH, NO or BROKEN,
+ *    every longer input with that prefix answers the same, with the same
+ *    facts, and the hint never passes over that answer (fuzz_hint.h);
  *  - record boundaries do not matter: a hello matched in one record gives
  *    the same facts cut into records of any size. */
 #include <stdio.h>
@@ -24,6 +25,8 @@ extern const struct proto proto_tls, proto_http, proto_ssh;
 		abort();                                                    \
 	} while (0)
 
+#include "fuzz_hint.h"
+
 static bool zero(const void *p, size_t n)
 {
 	const uint8_t *b = p;
@@ -33,7 +36,7 @@ static bool zero(const void *p, size_t n)
 
 static void check_facts(enum sniff_verdict v, const struct sniff *s)
 {
-	if (v != SNIFF_MORE && v != SNIFF_MATCH && v != SNIFF_NO)
+	if (v != SNIFF_MORE && v != SNIFF_MATCH && v != SNIFF_NO && v != SNIFF_BROKEN)
 		BUG("verdict %d", v);
 	/* Everything from has_host on belongs to other probes. */
 	if (!zero(&s->has_host, sizeof(*s) - offsetof(struct sniff, has_host)))
@@ -163,6 +166,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			BUG("verdict %d at %zu, then %d at %zu", fv, settled, v,
 			    cuts[i]);
 	}
+	if (fv != SNIFF_MORE)
+		check_hints(&proto_tls, data, cuts, ncut, settled);
 	if (fv == SNIFF_MATCH)
 		check_rechunk(data, size, &first);
 	/* The first bytes of TLS, HTTP and SSH differ: never two claims. */
