@@ -25,7 +25,6 @@ enum sniff_verdict {
 };
 
 #define SNIFF_NAME_MAX 255	/* DNS name, RFC 1035 */
-#define SNIFF_ALPN_MAX 16	/* ALPN protocol names kept */
 #define SNIFF_ALPN_LEN 255	/* one ALPN name, RFC 7301 */
 
 /* Facts a probe extracts, which rules match against.  Strings are
@@ -35,11 +34,12 @@ struct sniff {
 	bool has_sni;
 	bool bad_sni;		/* server_name present but not a host name */
 	bool ech;		/* encrypted_client_hello (0xfe0d) offered */
-	uint8_t n_alpn;		/* ALPN names kept (extra ones dropped) */
+	uint16_t n_alpn;	/* ALPN ids offered: see sniff_alpn_next() */
+	uint16_t alpn_len;	/* bytes of the ALPN protocol_name_list, */
+	uint32_t alpn_at;	/* from this handshake byte on (0: the type) */
 	uint16_t tls_version;	/* highest offered (supported_versions) */
 	uint32_t hello_len;	/* handshake message length */
 	char sni[SNIFF_NAME_MAX + 1];
-	char alpn[SNIFF_ALPN_MAX][SNIFF_ALPN_LEN + 1];
 	/* HTTP/1.x request */
 	bool has_host;
 	char host[SNIFF_NAME_MAX + 1];	/* port stripped */
@@ -51,6 +51,20 @@ struct sniff {
 	bool has_rdp_cookie;
 	char rdp_cookie[128];
 };
+
+/* The ALPN ids of a matched hello, however many: they stay in the bytes
+ * the hello was matched in (buf, len), where record headers may cut them
+ * anywhere, and are walked there, so a hello offering 200 ids costs no
+ * more room than one offering none.  *it starts zeroed; each call puts
+ * the next id in name (SNIFF_ALPN_LEN + 1 bytes) as a C string and
+ * returns true, or returns false after the last.  Ids holding a NUL byte,
+ * which no rule can name, are skipped (and not counted in n_alpn). */
+struct alpn_iter {
+	size_t pos, rec_left, left;
+	bool started;
+};
+bool sniff_alpn_next(const struct sniff *s, const uint8_t *buf, size_t len,
+		     struct alpn_iter *it, char *name);
 
 /* A set of byte values: bit b of w[b / 64]. */
 struct byteset {

@@ -54,6 +54,7 @@ struct cur {
 	size_t pos;	/* next unread byte of buf */
 	size_t rec_left;	/* payload bytes left in the current record */
 	size_t lim;	/* bytes left in the innermost structure being read */
+	size_t hs;	/* handshake bytes taken so far */
 	size_t want;	/* on RD_SHORT: the input length worth another look */
 	bool began;	/* a ClientHello has begun: RD_BAD is SNIFF_BROKEN */
 };
@@ -128,6 +129,7 @@ static enum rd take(struct cur *c, uint8_t *dst, size_t n)
 		c->pos += k;
 		c->rec_left -= k;
 		c->lim -= k;
+		c->hs += k;
 		n -= k;
 	}
 	return RD_OK;
@@ -225,9 +227,10 @@ static enum rd parse_sni(struct cur *c, struct sniff *out)
 }
 
 /* application_layer_protocol_negotiation (RFC 7301 3.1): a non-empty list
- * of non-empty names.  Names are kept in the client's order; a name with
- * a NUL byte cannot be a C string and no rule could name it, so it is
- * skipped rather than truncated into a different name. */
+ * of non-empty names.  Only where the list is gets kept (sniff_alpn_next
+ * walks it): a hello may offer any number of names.  A name with a NUL
+ * byte cannot be a C string and no rule could name it, so it is skipped
+ * rather than truncated into a different name. */
 static enum rd parse_alpn(struct cur *c, struct sniff *out)
 {
 	uint8_t name[SNIFF_ALPN_LEN];
@@ -236,18 +239,55 @@ static enum rd parse_alpn(struct cur *c, struct sniff *out)
 	TAKE_BE(c, 2, &list);
 	if (list < 2 || list != c->lim)
 		return RD_BAD;
+	out->alpn_at = (uint32_t)c->hs;
+	out->alpn_len = (uint16_t)list;
 	while (c->lim) {
 		TAKE_BE(c, 1, &nlen);
 		if (!nlen)
 			return RD_BAD;
 		TAKE(c, name, nlen);
-		if (memchr(name, 0, nlen) || out->n_alpn >= SNIFF_ALPN_MAX)
-			continue;
-		memcpy(out->alpn[out->n_alpn], name, nlen);
-		out->alpn[out->n_alpn][nlen] = '\0';
-		out->n_alpn++;
+		if (!memchr(name, 0, nlen))
+			out->n_alpn++;
 	}
 	return RD_OK;
+}
+
+bool sniff_alpn_next(const struct sniff *s, const uint8_t *buf, size_t len,
+		     struct alpn_iter *it, char *name)
+{
+	struct cur c = { .buf = buf, .len = len, .lim = SIZE_MAX };
+	uint32_t nlen;
+
+	if (!it->started) {
+		/* From the first record on: the list sits alpn_at handshake
+		 * bytes in, after however many record headers. */
+		it->started = true;
+		it->left = s->n_alpn ? s->alpn_len : 0;
+		if (it->left && take(&c, NULL, s->alpn_at) != RD_OK)
+			it->left = 0;
+		it->pos = c.pos;
+		it->rec_left = c.rec_left;
+	}
+	c.pos = it->pos;
+	c.rec_left = it->rec_left;
+	while (it->left) {
+		/* The hello was parsed whole from these bytes: a failure here
+		 * means a caller passed other bytes; it ends the walk. */
+		c.lim = it->left;
+		if (take_be(&c, 1, &nlen) != RD_OK ||
+		    take(&c, (uint8_t *)name, nlen) != RD_OK) {
+			it->left = 0;
+			return false;
+		}
+		it->left = c.lim;
+		it->pos = c.pos;
+		it->rec_left = c.rec_left;
+		if (nlen && !memchr(name, 0, nlen)) {
+			name[nlen] = '\0';
+			return true;
+		}
+	}
+	return false;
 }
 
 /* GREASE values (RFC 8701) are 0x?a?a with equal bytes: never real. */
@@ -379,10 +419,11 @@ static void tls_clear(struct sniff *out)
 	out->bad_sni = false;
 	out->ech = false;
 	out->n_alpn = 0;
+	out->alpn_len = 0;
+	out->alpn_at = 0;
 	out->tls_version = 0;
 	out->hello_len = 0;
 	memset(out->sni, 0, sizeof(out->sni));
-	memset(out->alpn, 0, sizeof(out->alpn));
 }
 
 /* Returns SNIFF_MATCH once the whole ClientHello is in buf (facts filled

@@ -4,10 +4,29 @@
 #include "route.h"
 #include "util.h"
 
-static bool alpn_offered(const struct sniff *s, const char *name)
+/* Any offered ALPN id among the rule's "alpn" list, walked in the
+ * peeked bytes: every id the hello carries counts, however many. */
+static bool alpn_any_of(const struct sniff *s, const struct route_in *in,
+			char *const *list, int n)
 {
-	for (int i = 0; i < s->n_alpn; i++)
-		if (!strcmp(s->alpn[i], name))
+	struct alpn_iter it = { 0 };
+	char id[SNIFF_ALPN_LEN + 1];
+
+	while (sniff_alpn_next(s, in->buf, in->len, &it, id))
+		for (int i = 0; i < n; i++)
+			if (!strcmp(list[i], id))
+				return true;
+	return false;
+}
+
+static bool alpn_key(const struct sniff *s, const struct route_in *in,
+		     const struct name_match *m)
+{
+	struct alpn_iter it = { 0 };
+	char id[SNIFF_ALPN_LEN + 1];
+
+	while (sniff_alpn_next(s, in->buf, in->len, &it, id))
+		if (name_matches(m, id))
 			return true;
 	return false;
 }
@@ -32,15 +51,8 @@ static bool conds_hold(const struct conds *c, const struct sniff *s,
 		return false;
 	if (c->ech >= 0 && s->ech != (c->ech > 0))
 		return false;
-	if (c->nalpn) {
-		int i;
-
-		for (i = 0; i < c->nalpn; i++)
-			if (alpn_offered(s, c->alpn[i]))
-				break;
-		if (i == c->nalpn)
-			return false;
-	}
+	if (c->nalpn && !alpn_any_of(s, in, c->alpn, c->nalpn))
+		return false;
 	return true;
 }
 
@@ -57,10 +69,7 @@ static bool key_matches(const struct matcher *m, const struct sniff *s,
 		return name_matches(&m->name, s->has_host ? s->host : NULL);
 	case FIELD_ALPN:
 		/* Any offered protocol, not only the client's first choice. */
-		for (int i = 0; i < s->n_alpn; i++)
-			if (name_matches(&m->name, s->alpn[i]))
-				return true;
-		return false;
+		return alpn_key(s, in, &m->name);
 	case FIELD_SSH_BANNER:
 		return name_matches(&m->name, s->ssh_banner);
 	case FIELD_ECH:

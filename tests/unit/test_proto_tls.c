@@ -69,9 +69,24 @@ static bool same_facts(const struct sniff *a, const struct sniff *b)
 {
 	return a->has_sni == b->has_sni && a->bad_sni == b->bad_sni &&
 	       a->ech == b->ech && a->n_alpn == b->n_alpn &&
+	       a->alpn_at == b->alpn_at && a->alpn_len == b->alpn_len &&
 	       a->tls_version == b->tls_version &&
-	       a->hello_len == b->hello_len && !strcmp(a->sni, b->sni) &&
-	       !memcmp(a->alpn, b->alpn, sizeof(a->alpn));
+	       a->hello_len == b->hello_len && !strcmp(a->sni, b->sni);
+}
+
+/* The offered ALPN ids, walked in the bytes the hello was matched in,
+ * joined with ','. */
+static const char *alpn_ids(const struct sniff *s, const uint8_t *b, size_t n)
+{
+	static char out[1 << 16];
+	char id[SNIFF_ALPN_LEN + 1];
+	struct alpn_iter it = { 0 };
+	size_t k = 0;
+
+	out[0] = '\0';
+	while (sniff_alpn_next(s, b, n, &it, id) && k + strlen(id) + 2 < sizeof(out))
+		k += sprintf(out + k, "%s%s", k ? "," : "", id);
+	return out;
 }
 
 /* Feed every prefix 0..len.  Returns the prefix length at which the
@@ -227,8 +242,7 @@ static void check_real(struct unit_ctx *_u, const char *hex)
 	CHECK(s.has_sni && !s.bad_sni && !s.ech);
 	CHECK_STR(s.sni, "x.example");
 	CHECK_INT(s.n_alpn, 2);
-	CHECK_STR(s.alpn[0], "h2");
-	CHECK_STR(s.alpn[1], "http/1.1");
+	CHECK_STR(alpn_ids(&s, b, len), "h2,http/1.1");
 	CHECK_INT(s.tls_version, 0x0304);
 	CHECK_INT(s.hello_len, len - 9);
 	/* The same bytes in records of 1, 2, 3, 7, 100 bytes. */
@@ -237,6 +251,7 @@ static void check_real(struct unit_ctx *_u, const char *hex)
 
 		want_match(_u, tmp, n, &r);
 		CHECK(same_facts(&s, &r));
+		CHECK_STR(alpn_ids(&r, tmp, n), "h2,http/1.1");
 	}
 }
 
@@ -260,8 +275,7 @@ TEST(gen_basic)
 	CHECK(s.has_sni && !s.bad_sni && !s.ech);
 	CHECK_STR(s.sni, "www.example.com");
 	CHECK_INT(s.n_alpn, 2);
-	CHECK_STR(s.alpn[0], "h2");
-	CHECK_STR(s.alpn[1], "http/1.1");
+	CHECK_STR(alpn_ids(&s, hb, n), "h2,http/1.1");
 	CHECK_INT(s.tls_version, 0x0304);	/* past GREASE 0x3a3a */
 	CHECK_INT(s.hello_len, n - 9);
 }
@@ -332,26 +346,38 @@ TEST(big_hello)
 TEST(alpn_multi)
 {
 	struct tlsgen_opts o = { .alpn = "h2,http/1.1,spdy/3.1,acme-tls/1" };
-	char list[200] = "", want[8];
 	static struct sniff s;
 	size_t n = build(_u, &o);
 
 	want_match(_u, hb, n, &s);
 	CHECK_INT(s.n_alpn, 4);
-	CHECK_STR(s.alpn[0], "h2");
-	CHECK_STR(s.alpn[1], "http/1.1");
-	CHECK_STR(s.alpn[2], "spdy/3.1");
-	CHECK_STR(s.alpn[3], "acme-tls/1");
-	/* More names than we keep: the first SNIFF_ALPN_MAX, in order. */
-	for (int i = 0; i < 20; i++)
-		snprintf(list + strlen(list), sizeof(list) - strlen(list),
-			 "%sp%d", i ? "," : "", i);
-	o.alpn = list;
-	n = build(_u, &o);
-	CHECK_INT(sniff(hb, n, &s), SNIFF_MATCH);
-	CHECK_INT(s.n_alpn, SNIFF_ALPN_MAX);
-	snprintf(want, sizeof(want), "p%d", SNIFF_ALPN_MAX - 1);
-	CHECK_STR(s.alpn[SNIFF_ALPN_MAX - 1], want);
+	CHECK_STR(alpn_ids(&s, hb, n), "h2,http/1.1,spdy/3.1,acme-tls/1");
+}
+
+/* Every id the hello offers is there, however many: 17 (one more than
+ * passthru used to keep) and 200, in one record and in 7-byte records
+ * (the list then cut by a record header every 7 bytes). */
+TEST(alpn_many)
+{
+	static const int counts[] = { 17, 200 };
+	static char list[4096];
+	static struct sniff s;
+
+	for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
+		for (size_t rs = 0; rs <= 7; rs += 7) {
+			struct tlsgen_opts o = { .sni = "a.example", .alpn = list,
+						 .record_size = rs };
+			size_t n;
+
+			list[0] = '\0';
+			for (int i = 0; i < counts[c]; i++)
+				sprintf(list + strlen(list), "%sp%d", i ? "," : "", i);
+			n = build(_u, &o);
+			want_match(_u, hb, n, &s);
+			CHECK_INT(s.n_alpn, counts[c]);
+			CHECK_STR(alpn_ids(&s, hb, n), list);
+		}
+	}
 }
 
 /* A hello with extension bytes `e` added: its verdict and facts. */
@@ -381,7 +407,7 @@ TEST(alpn_malformed)
 	CHECK_INT(WITH_EXT(NULL, 0, 16, 0, 9, 0, 7, 3, 'a', 0, 'b', 2, 'h', '2'),
 		  SNIFF_MATCH);
 	CHECK_INT(s.n_alpn, 1);
-	CHECK_STR(s.alpn[0], "h2");
+	CHECK_STR(alpn_ids(&s, hb, sizeof(hb)), "h2");
 	/* Empty name, empty list, no list, list longer or shorter than the
 	 * extension, a name running past the list. */
 	CHECK_INT(WITH_EXT(NULL, 0, 16, 0, 6, 0, 4, 2, 'h', '2', 0), SNIFF_BROKEN);
@@ -708,8 +734,7 @@ TEST(foreign_fields)
 	CHECK_INT(proto_tls.identify(hb, n, &s), SNIFF_MATCH);
 	CHECK_STR(s.sni, "a.example");
 	CHECK_INT(s.n_alpn, 0);
-	CHECK(!s.bad_sni && !s.ech);
-	CHECK_STR(s.alpn[0], "");
+	CHECK(!s.bad_sni && !s.ech && !s.alpn_len && !s.alpn_at);
 	CHECK_STR(s.host, "h");
 	CHECK_STR(s.ssh_banner, "b");
 	CHECK_INT(proto_tls.identify(hb, 10, &s), SNIFF_MORE);
@@ -745,7 +770,7 @@ TEST(tlsgen_errors)
 }
 
 UNIT_MAIN("tls", real_openssl, real_gnutls, gen_basic, split_records, pq_size,
-	  big_hello, alpn_multi, alpn_malformed, ech, no_sni, sni_normalise,
+	  big_hello, alpn_multi, alpn_many, alpn_malformed, ech, no_sni, sni_normalise,
 	  sni_invalid, sni_list_shapes, duplicate_ext, ext_lengths,
 	  hello_fields, hello_length_mismatch, record_header,
 	  record_interleaved, trailing_bytes, not_tls, versions,

@@ -141,6 +141,42 @@ TEST(alpn_any_offered)
 	config_free(c);
 }
 
+/* Any offered id however many the hello carries: the 17th (one past what
+ * passthru used to keep) and the 200th, by key and by condition, with the
+ * hello in one record and in 5-byte records. */
+TEST(alpn_many_ids)
+{
+	struct config *c = load(_u, "{\"servers\":{\"127.0.0.1:443\":{\"TLS\":["
+		"{\"match\":\"ALPN p16\",\"action\":\"FORWARD\",\"to_addr\":\"127.0.0.1:1\"},"
+		"{\"match\":\"SNI a.example\",\"alpn\":[\"x\",\"p199\"],\"action\":\"FORWARD\",\"to_addr\":\"127.0.0.1:2\"},"
+		"{\"match\":\"ALPN ~^q[0-9]+$\",\"action\":\"FORWARD\",\"to_addr\":\"127.0.0.1:3\"},"
+		"{\"match\":\"CATCHALL\",\"action\":\"REJECT\"}]}}}");
+	static char l17[256], l200[2048], lq[2048];
+	struct route rt;
+
+	if (!c)
+		return;
+	for (int i = 0; i < 200; i++) {
+		if (i < 17)
+			sprintf(l17 + strlen(l17), "%sp%d", i ? "," : "", i);
+		sprintf(l200 + strlen(l200), "%sp%d", i ? "," : "", i);
+		sprintf(lq + strlen(lq), "%s%s", i ? "," : "", i < 199 ? "zz" : "q7");
+	}
+	for (size_t rs = 0; rs <= 5; rs += 5) {
+		route_key(c, 0, hb, hello("b.example", l17, false, rs), false, &rt);
+		CHECK(rt.rule && rt.rule->up.t && !strcmp(rt.rule->up.t[0].text, "127.0.0.1:1"));
+		/* 200 ids: p16 is among them too, so the key rule still wins */
+		route_key(c, 0, hb, hello("a.example", l200, false, rs), false, &rt);
+		CHECK(rt.rule && rt.rule->up.t && !strcmp(rt.rule->up.t[0].text, "127.0.0.1:1"));
+		route_key(c, 0, hb, hello("a.example", l200 + strlen("p0,p1,p2,p3,p4,p5,p6,p7,p8,p9,p10,p11,p12,p13,p14,p15,p16,"),
+					  false, rs), false, &rt);
+		CHECK(rt.rule && rt.rule->up.t && !strcmp(rt.rule->up.t[0].text, "127.0.0.1:2"));
+		route_key(c, 0, hb, hello("b.example", lq, false, rs), false, &rt);
+		CHECK(rt.rule && rt.rule->up.t && !strcmp(rt.rule->up.t[0].text, "127.0.0.1:3"));
+	}
+	config_free(c);
+}
+
 /* ECH: routed on the outer SNI, and its presence is matchable. */
 TEST(ech)
 {
@@ -398,6 +434,6 @@ TEST(tls_hint_sound)
 	}
 }
 
-UNIT_MAIN("route", sni_forms, first_match_wins, alpn_any_offered, ech, src_dst_port,
+UNIT_MAIN("route", sni_forms, first_match_wins, alpn_any_offered, alpn_many_ids, ech, src_dst_port,
 	  protocol_order, regex_window, segmentation_independent, router_hints, broken_hello,
 	  hint_past_cap, tls_hint_sound)
