@@ -184,8 +184,9 @@ TEST(tls_real_hello_interrupted)
 	struct stall f = { "tls-100-byte-record-then-ccs", NULL, { 0 }, &proto_tls,
 			   SNIFF_BROKEN, 106, "TLS", "CATCHALL" };
 
-	if (!c || tlsgen_client_hello(&o, buf, sizeof(buf)) < 300)
+	if (!c)
 		return;
+	CHECK(tlsgen_client_hello(&o, buf, sizeof(buf)) > 105 + (ssize_t)sizeof(ccs));
 	memcpy(buf + 105, ccs, sizeof(ccs));
 	f.cuts[0] = 50;
 	f.cuts[1] = 105;
@@ -193,8 +194,7 @@ TEST(tls_real_hello_interrupted)
 	check(_u, c, &f, buf);
 
 	o.record_size = 1;
-	if (tlsgen_client_hello(&o, buf, sizeof(buf)) < 300)
-		return;
+	CHECK(tlsgen_client_hello(&o, buf, sizeof(buf)) > 40 * 6 + (ssize_t)sizeof(app));
 	memcpy(buf + 40 * 6, app, sizeof(app));
 	f.name = "tls-1-byte-records-then-appdata";
 	f.at = 40 * 6 + 1;
@@ -216,8 +216,11 @@ TEST(tls_broken_next_protocol)
 		"\"TLS\":{" RULE("SNI t.example") "},\"CATCHALL\":{" RULE("CATCHALL") "}}}}");
 	struct stall f = fixtures[0];
 
-	if (!c || !c2)
+	if (!c || !c2) {
+		config_free(c);
+		config_free(c2);
 		return;
+	}
 	memcpy(buf, f.bytes, 19);
 	f.proto = "REGEX";
 	f.key = "REGEX ^\\x16";
@@ -240,8 +243,9 @@ TEST(valid_inputs_still_wait)
 	struct stall f = { "tls-2-byte-records", NULL, { 7, 14, 0 }, &proto_tls,
 			   SNIFF_MATCH, 0, "TLS", "SNI t.example" };
 
-	if (!c || n < 100)
+	if (!c)
 		return;
+	CHECK(n > 14);
 	f.cuts[2] = f.at = (size_t)n;
 	check(_u, c, &f, buf);
 	memcpy(buf, get, sizeof(get) - 1);
