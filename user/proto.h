@@ -87,6 +87,15 @@ static inline bool byteset_empty(const struct byteset *s)
 	return !(s->w[0] | s->w[1] | s->w[2] | s->w[3]);
 }
 
+/* Whether one of b[0..n) is in the set. */
+static inline bool byteset_any(const struct byteset *s, const uint8_t *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (byteset_has(s, b[i]))
+			return true;
+	return false;
+}
+
 /* The XMPP probe reports the stream's to='domain' as has_host/host, so
  * "Host example.com" reads the same in both protocols. */
 
@@ -143,6 +152,19 @@ const struct proto_keyword *proto_keyword(const struct proto *p,
 /* p->hint with *wake zeroed first; 0 (any new byte) if p has none. */
 size_t proto_hint(const struct proto *p, const uint8_t *buf, size_t len,
 		  struct byteset *wake);
+/* Whether a caller waiting on the hint (need, wake) given at input length
+ * len looks again by the time the input is `at` long (b: the input):
+ * need reached, a wake byte among b[len..at), or any byte if neither is
+ * set.  The tests hold every hint to it at the length that decides. */
+static inline bool proto_hint_reaches(size_t len, size_t need, const struct byteset *wake,
+				      const uint8_t *b, size_t at)
+{
+	if (need > len && at >= need)
+		return true;
+	if (!byteset_empty(wake))
+		return byteset_any(wake, b + len, at - len);
+	return need <= len;
+}
 /* "TLS, HTTP, SSH, ..." for messages. */
 const char *proto_names(void);
 

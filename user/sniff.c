@@ -81,9 +81,8 @@ bool sniff_worth(struct sniffer *sn, uint8_t *buf, size_t cap)
 		size_t from = sn->scanned > sn->peeked ? sn->scanned : sn->peeked;
 		ssize_t n = sniff_peek(sn, from, buf, q - from);
 
-		for (ssize_t i = 0; i < n; i++)
-			if (byteset_has(&sn->wake, buf[i]))
-				return true;
+		if (n > 0 && byteset_any(&sn->wake, buf, (size_t)n))
+			return true;
 		if (n > 0)
 			sn->scanned = from + n;
 		return false;

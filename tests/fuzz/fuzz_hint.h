@@ -22,16 +22,11 @@ static void check_hints(const struct proto *p, const uint8_t *data,
 		size_t at = cuts[i], need;
 		uint8_t *copy = malloc(at ? at : 1);
 		struct byteset wake;
-		bool woken = false;
 
 		memcpy(copy, data, at);
 		need = proto_hint(p, copy, at, &wake);
 		free(copy);
-		for (size_t k = at; k < settled && !woken; k++)
-			woken = byteset_has(&wake, data[k]);
-		if (need > at && need <= settled)
-			continue;
-		if (!byteset_empty(&wake) ? !woken : need > at)
+		if (!proto_hint_reaches(at, need, &wake, data, settled))
 			BUG("%s hint at %zu: need %zu%s, but the answer comes by %zu",
 			    p->name, at, need, byteset_empty(&wake) ? "" : " (wake bytes)",
 			    settled);

@@ -43,30 +43,6 @@ static inline size_t probe_hint(const struct proto *p, const void *b, size_t n,
 	return need;
 }
 
-/* Whether a byte of the set is among b[0..n). */
-static inline bool probe_woken(const struct byteset *wake, const uint8_t *b, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (byteset_has(wake, b[i]))
-			return true;
-	return false;
-}
-
-/* Whether waiting for the hint given at prefix i sees the answer at `at`:
- * need reached by then, or a wake byte in between; need <= i and no
- * wake byte means any byte. */
-static inline bool probe_hint_ok(size_t i, size_t need, const struct byteset *wake,
-				 const uint8_t *b, size_t at)
-{
-	bool has = !byteset_empty(wake);
-
-	if (need > i && at >= need)
-		return true;
-	if (has)
-		return probe_woken(wake, b + i, at - i);
-	return need <= i;
-}
-
 /* Feed b[0..len) at every prefix: MORE before `at` (0: len), then w.
  * *s gets the facts of the whole input. */
 static inline void probe_sweep(struct unit_ctx *_u, const struct proto *p,
@@ -92,7 +68,7 @@ static inline void probe_sweep(struct unit_ctx *_u, const struct proto *p,
 			struct byteset wake;
 			size_t need = probe_hint(p, b, i, &wake);
 
-			if (!probe_hint_ok(i, need, &wake, bb, at))
+			if (!proto_hint_reaches(i, need, &wake, bb, at))
 				FAILF("%s: hint at %zu (need %zu%s) skips the decision at %zu",
 				      p->name, i, need, byteset_empty(&wake) ? "" : ", wake bytes",
 				      at);

@@ -121,7 +121,7 @@ static size_t sweep(struct unit_ctx *_u, const uint8_t *b, size_t len,
 		struct byteset wake;
 		size_t need = probe_hint(&proto_tls, b, i, &wake);
 
-		if (!probe_hint_ok(i, need, &wake, b, at))
+		if (!proto_hint_reaches(i, need, &wake, b, at))
 			FAILF("hint at %zu: need %zu, but verdict %d at %zu", i, need, fv, at);
 	}
 	*v = sniff(b, len, s);

@@ -70,7 +70,7 @@ static size_t deliver(const struct listener *l, const uint8_t *b, const size_t *
 		if (looked && rt->need && cuts[k] >= rt->need)
 			worth = true;
 		else if (looked && !byteset_empty(&rt->wake))
-			worth = probe_woken(&rt->wake, b + peeked, cuts[k] - peeked);
+			worth = byteset_any(&rt->wake, b + peeked, cuts[k] - peeked);
 		else if (looked)
 			worth = !rt->need;
 		if (!worth)
