@@ -76,7 +76,7 @@ bool sniff_worth(struct sniffer *sn, uint8_t *buf, size_t cap)
 		return false;		/* nothing new */
 	if (sn->need && q >= sn->need)
 		return true;
-	if (sn->has_wake) {
+	if (!byteset_empty(&sn->wake)) {
 		/* Only the new bytes are looked at for a wake byte. */
 		size_t from = sn->scanned > sn->peeked ? sn->scanned : sn->peeked;
 		ssize_t n = sniff_peek(sn, from, buf, q - from);
@@ -103,7 +103,6 @@ uint32_t sniff_undecided(struct sniffer *sn, const struct route *rt, size_t n,
 {
 	sn->need = rt->need > cap ? cap : rt->need;
 	sn->wake = rt->wake;
-	sn->has_wake = !byteset_empty(&rt->wake);
 	sn->scanned = n;
 	if (sn->trickle || ++sn->parses > SNIFF_FAST_PARSES) {
 		/* Many segments and no decision: woken when `need` bytes
@@ -113,7 +112,7 @@ uint32_t sniff_undecided(struct sniffer *sn, const struct route *rt, size_t n,
 		return sniff_next_poll(sn);
 	}
 	/* No wakeup before `need` bytes, unless a wake byte counts. */
-	set_lowat(sn, !sn->has_wake && sn->need > n ? sn->need : 1);
+	set_lowat(sn, byteset_empty(&sn->wake) && sn->need > n ? sn->need : 1);
 	return 0;
 }
 

@@ -28,7 +28,6 @@ struct sniffer {
 	size_t peeked;			/* bytes of the last full peek */
 	size_t need;			/* wait for this many bytes */
 	struct byteset wake;		/* or for one of these bytes */
-	bool has_wake;			/* (wake is not empty) */
 	size_t scanned;			/* bytes searched for them */
 	uint32_t lowat;			/* SO_RCVLOWAT set, 0: default */
 	uint16_t parses;		/* undecided parses so far */
