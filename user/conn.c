@@ -255,6 +255,7 @@ static void conn_sniff(struct conn *c, bool final)
 	c->final_peek = final;
 	in.len = n;
 	in.final = final;
+	in.cap = cap;
 	if (!route_decide(c->l, &in, &s, &rt)) {
 		poll = sniff_undecided(&c->sn, &rt, n, cap);
 		if (poll) {
@@ -269,16 +270,18 @@ static void conn_sniff(struct conn *c, bool final)
 
 static void log_sniff(const struct conn *c, const struct sniff *s)
 {
-	char peer[ADDR_STRLEN];
+	char peer[ADDR_STRLEN], alpn[SNIFF_ALPN_LEN + 1] = "-";
+	struct alpn_iter it = { 0 };
 
 	if (log_max < LOG_DEBUG)
 		return;
+	/* The ids are walked in the bytes the route was decided on. */
+	sniff_alpn_next(s, c->w->peekbuf, c->sn.peeked, &it, alpn);
 	pr_debug("conn client=%s sniffed=%zu%s proto=%s rule=\"%s\" sni=%s alpn=%s%s host=%s",
 		 addr_str((const struct sockaddr *)&c->src, peer, sizeof(peer)),
 		 c->sn.peeked, c->final_peek ? " (final)" : "", c->rt.proto,
 		 c->rt.rule ? c->rt.rule->key : "-", s->has_sni ? s->sni : "-",
-		 s->n_alpn ? s->alpn[0] : "-", s->n_alpn > 1 ? ",..." : "",
-		 s->has_host ? s->host : "-");
+		 alpn, s->n_alpn > 1 ? ",..." : "", s->has_host ? s->host : "-");
 }
 
 /* ---- route ----------------------------------------------------------- */

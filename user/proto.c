@@ -79,56 +79,9 @@ const struct proto_keyword *proto_keyword(const struct proto *p,
 	return k;
 }
 
-/* ---- hints of the TLS, HTTP and SSH probes ------------------------------ */
-
-/* The hello is 4 + length handshake bytes, spread over records: once its
- * header is in, every handshake byte still missing is at least one more
- * input byte.  Walking the record headers costs one step per record. */
-static size_t tls_hint(const uint8_t *b, size_t len, int *delim)
-{
-	size_t pos = 0, hs = 0, nh = 0, total;
-	uint8_t h[4];
-
-	*delim = -1;
-	while (pos + 5 <= len) {
-		size_t rlen = (size_t)b[pos + 3] << 8 | b[pos + 4];
-		size_t have = len - pos - 5;
-
-		if (have > rlen)
-			have = rlen;
-		for (size_t i = 0; i < have && nh < 4; i++)
-			h[nh++] = b[pos + 5 + i];
-		hs += have;
-		if (have < rlen)
-			break;
-		pos += 5 + rlen;
-	}
-	if (nh < 4)
-		return 0;
-	total = 4 + ((size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3]);
-	return hs < total ? len + (total - hs) : 0;
-}
-
-/* HTTP/1 decides at line ends, and on a bad byte, which is then seen at
- * its line's end only: a header block of 16 KiB sent a byte at a time is
- * parsed once a line, not once a byte.  The method is judged byte by
- * byte, so a client that is not HTTP is told at once.  (SSH needs no
- * hint: its line is 255 bytes at most.) */
-static size_t http_hint(const uint8_t *b, size_t len, int *delim)
-{
-	*delim = len < 8 ? -1 : '\n';
-	return 0;
-}
-
 size_t proto_hint(const struct proto *p, const uint8_t *buf, size_t len,
-		  int *delim)
+		  struct byteset *wake)
 {
-	*delim = -1;
-	if (p->hint)
-		return p->hint(buf, len, delim);
-	if (p == &proto_tls)
-		return tls_hint(buf, len, delim);
-	if (p == &proto_http)
-		return http_hint(buf, len, delim);
-	return 0;
+	memset(wake, 0, sizeof(*wake));
+	return p->hint ? p->hint(buf, len, wake) : 0;
 }

@@ -18,11 +18,13 @@
 enum sniff_verdict {
 	SNIFF_MORE = 0,		/* could be this protocol: need more bytes */
 	SNIFF_MATCH = 1,	/* it is this protocol; facts are filled in */
-	SNIFF_NO = 2,		/* it is not (or it is broken beyond use) */
+	SNIFF_NO = 2,		/* it is not this protocol */
+	SNIFF_BROKEN = 3,	/* it is this protocol, but its opening message
+				 * is malformed: only the protocol's CATCHALL
+				 * rule takes it (no fact is filled in) */
 };
 
 #define SNIFF_NAME_MAX 255	/* DNS name, RFC 1035 */
-#define SNIFF_ALPN_MAX 16	/* ALPN protocol names kept */
 #define SNIFF_ALPN_LEN 255	/* one ALPN name, RFC 7301 */
 
 /* Facts a probe extracts, which rules match against.  Strings are
@@ -32,11 +34,12 @@ struct sniff {
 	bool has_sni;
 	bool bad_sni;		/* server_name present but not a host name */
 	bool ech;		/* encrypted_client_hello (0xfe0d) offered */
-	uint8_t n_alpn;		/* ALPN names kept (extra ones dropped) */
+	uint16_t n_alpn;	/* ALPN ids offered: see sniff_alpn_next() */
+	uint16_t alpn_len;	/* bytes of the ALPN protocol_name_list, */
+	uint32_t alpn_at;	/* from this handshake byte on (0: the type) */
 	uint16_t tls_version;	/* highest offered (supported_versions) */
 	uint32_t hello_len;	/* handshake message length */
 	char sni[SNIFF_NAME_MAX + 1];
-	char alpn[SNIFF_ALPN_MAX][SNIFF_ALPN_LEN + 1];
 	/* HTTP/1.x request */
 	bool has_host;
 	char host[SNIFF_NAME_MAX + 1];	/* port stripped */
@@ -48,6 +51,50 @@ struct sniff {
 	bool has_rdp_cookie;
 	char rdp_cookie[128];
 };
+
+/* The ALPN ids of a matched hello, however many: they stay in the bytes
+ * the hello was matched in (buf, len), where record headers may cut them
+ * anywhere, and are walked there, so a hello offering 200 ids costs no
+ * more room than one offering none.  *it starts zeroed; each call puts
+ * the next id in name (SNIFF_ALPN_LEN + 1 bytes) as a C string and
+ * returns true, or returns false after the last.  Ids holding a NUL byte,
+ * which no rule can name, are skipped (and not counted in n_alpn). */
+struct alpn_iter {
+	size_t pos, rec_left, left;
+	bool started;
+};
+bool sniff_alpn_next(const struct sniff *s, const uint8_t *buf, size_t len,
+		     struct alpn_iter *it, char *name);
+
+/* A set of byte values: bit b of w[b / 64]. */
+struct byteset {
+	uint64_t w[4];
+};
+
+static inline void byteset_add(struct byteset *s, unsigned int lo, unsigned int hi)
+{
+	for (unsigned int b = lo; b <= hi && b < 256; b++)
+		s->w[b / 64] |= 1ULL << (b % 64);
+}
+
+static inline bool byteset_has(const struct byteset *s, uint8_t b)
+{
+	return s->w[b / 64] >> (b % 64) & 1;
+}
+
+static inline bool byteset_empty(const struct byteset *s)
+{
+	return !(s->w[0] | s->w[1] | s->w[2] | s->w[3]);
+}
+
+/* Whether one of b[0..n) is in the set. */
+static inline bool byteset_any(const struct byteset *s, const uint8_t *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (byteset_has(s, b[i]))
+			return true;
+	return false;
+}
 
 /* The XMPP probe reports the stream's to='domain' as has_host/host, so
  * "Host example.com" reads the same in both protocols. */
@@ -76,18 +123,20 @@ struct proto {
 				       struct sniff *out);
 	const struct proto_keyword *keywords;	/* ends with {NULL} */
 	/* Optional, called only after identify() said SNIFF_MORE: the total
-	 * input length worth calling identify() again with (a lower bound of
-	 * the bytes the answer needs; 0 or len+1: any new byte), and in
-	 * *delim a byte whose arrival is worth a call too (-1: none).  A
-	 * caller that waits for either saves re-parsing the same prefix for
-	 * every byte of a client that trickles; final inputs (EOF, cap,
-	 * deadline) are always passed on.  Pure, like identify().
-	 * A hint never passes over a MATCH: the probe cannot match before
-	 * it.  It may pass over a NO (a wrong byte early in a length-prefixed
-	 * message, a bad byte inside an HTTP line): that answer then comes
-	 * at the hinted point.  Verdicts never change once given, so waiting
-	 * only ever delays a route, never changes it. */
-	size_t (*hint)(const uint8_t *buf, size_t len, int *delim);
+	 * input length at which identify() may next answer otherwise (0 or
+	 * len+1: any new byte), and in *wake (zeroed by the caller) bytes
+	 * whose arrival may change the answer before that.  A caller that
+	 * waits for either saves re-parsing the same prefix for every byte
+	 * of a client that trickles; final inputs (EOF, cap, deadline) are
+	 * always passed on.  Pure, like identify().
+	 * A hint never passes over any answer, MATCH, NO or BROKEN: a client
+	 * may stop after a unit that can no longer become what the probe
+	 * waits for (a TLS record of another type after half a hello, as
+	 * tlsfuzzer sends) and wait for the server, and must then be routed
+	 * on what it sent, not at the sniff deadline.  A bad length is
+	 * refused when it arrives, not when the bytes it announced would
+	 * have. */
+	size_t (*hint)(const uint8_t *buf, size_t len, struct byteset *wake);
 	/* The protocol matches only through a rule that matches (REGEX):
 	 * identify() tells whether there is anything to look at, the rules
 	 * do the rest, and no rule matching is "not yet" until `window`
@@ -100,9 +149,22 @@ extern const struct proto *const proto_table[];
 const struct proto *proto_find(const char *name);
 const struct proto_keyword *proto_keyword(const struct proto *p,
 					  const char *word, size_t wlen);
-/* p->hint, or the built-in hint of the TLS, HTTP and SSH probes. */
+/* p->hint with *wake zeroed first; 0 (any new byte) if p has none. */
 size_t proto_hint(const struct proto *p, const uint8_t *buf, size_t len,
-		  int *delim);
+		  struct byteset *wake);
+/* Whether a caller waiting on the hint (need, wake) given at input length
+ * len looks again by the time the input is `at` long (b: the input):
+ * need reached, a wake byte among b[len..at), or any byte if neither is
+ * set.  The tests hold every hint to it at the length that decides. */
+static inline bool proto_hint_reaches(size_t len, size_t need, const struct byteset *wake,
+				      const uint8_t *b, size_t at)
+{
+	if (need > len && at >= need)
+		return true;
+	if (!byteset_empty(wake))
+		return byteset_any(wake, b + len, at - len);
+	return need <= len;
+}
 /* "TLS, HTTP, SSH, ..." for messages. */
 const char *proto_names(void);
 

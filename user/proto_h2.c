@@ -23,12 +23,6 @@ static enum sniff_verdict h2_identify(const uint8_t *buf, size_t len,
 	return len >= PREFACE_LEN ? SNIFF_MATCH : SNIFF_MORE;
 }
 
-static size_t h2_hint(const uint8_t *buf, size_t len, int *delim)
-{
-	*delim = -1;
-	return PREFACE_LEN;
-}
-
 static const struct proto_keyword h2_keywords[] = {
 	{ "HTTP2", FIELD_ANY, false },
 	{ NULL, FIELD_ANY, false },
@@ -38,5 +32,6 @@ const struct proto proto_h2 = {
 	.name = "HTTP2",
 	.identify = h2_identify,
 	.keywords = h2_keywords,
-	.hint = h2_hint,
+	/* No hint: every byte of the preface is compared as it comes, so
+	 * any byte may answer NO (24 bytes, nothing to save). */
 };

@@ -208,9 +208,10 @@ static void http_clear(struct sniff *out)
 /* Runs the state machine over buf.  Returns SNIFF_MATCH when the host is
  * known (a Host line is complete, or the target is absolute-form) or the
  * header block ends without one; SNIFF_MORE while buf is a valid prefix of
- * a request; SNIFF_NO at the first byte that cannot be one. */
+ * a request (*end: the state it stopped in); SNIFF_NO at the first byte
+ * that cannot be one. */
 static enum sniff_verdict http_parse(const uint8_t *buf, size_t len,
-				     struct sniff *out)
+				     struct sniff *out, enum hstate *end)
 {
 	enum hstate st = S_METHOD;
 	size_t tstart = 0, vstart = 0, vend = 0, nstart = 0;
@@ -322,6 +323,7 @@ static enum sniff_verdict http_parse(const uint8_t *buf, size_t len,
 			return SNIFF_MATCH;
 		}
 	}
+	*end = st;
 	return SNIFF_MORE;
 }
 
@@ -331,12 +333,46 @@ static enum sniff_verdict http_identify(const uint8_t *buf, size_t len,
 					struct sniff *out)
 {
 	enum sniff_verdict v;
+	enum hstate st;
 
 	http_clear(out);
-	v = http_parse(buf, len, out);
+	v = http_parse(buf, len, out, &st);
 	if (v != SNIFF_MATCH)
 		http_clear(out);
 	return v;
+}
+
+/* The bytes that can move the state machine on from where the input
+ * ends; in a target, a header name or a value the others pass, so a
+ * header block of 16 KiB sent a byte at a time is parsed a few times a
+ * line, not once a byte, while a bad byte is still seen when it comes. */
+static size_t http_hint(const uint8_t *buf, size_t len, struct byteset *wake)
+{
+	struct sniff scratch;
+	enum hstate st = S_METHOD;
+
+	memset(&scratch, 0, sizeof(scratch));
+	if (http_parse(buf, len, &scratch, &st) != SNIFF_MORE)
+		return 0;
+	switch (st) {
+	case S_TARGET:		/* a space ends it; a control byte is refused */
+		byteset_add(wake, 0x00, 0x20);
+		byteset_add(wake, 0x7f, 0x7f);
+		break;
+	case S_NAME:		/* ':' ends it; any other non-tchar is refused */
+		for (unsigned int c = 0; c < 256; c++)
+			if (!is_tchar((uint8_t)c))
+				byteset_add(wake, c, c);
+		break;
+	case S_VALUE:		/* CR or LF ends it; other controls are refused */
+		byteset_add(wake, 0x00, 0x08);
+		byteset_add(wake, 0x0a, 0x1f);
+		byteset_add(wake, 0x7f, 0x7f);
+		break;
+	default:		/* every byte is judged */
+		break;
+	}
+	return 0;
 }
 
 static const struct proto_keyword http_keywords[] = {
@@ -348,4 +384,5 @@ const struct proto proto_http = {
 	.name = "HTTP",
 	.identify = http_identify,
 	.keywords = http_keywords,
+	.hint = http_hint,
 };

@@ -35,10 +35,12 @@ static enum sniff_verdict openvpn_identify(const uint8_t *buf, size_t len,
 	return len >= 2 + plen ? SNIFF_MATCH : SNIFF_MORE;
 }
 
-static size_t openvpn_hint(const uint8_t *buf, size_t len, int *delim)
+/* The opcode (third byte) is judged alone; after it, nothing until the
+ * packet is whole. */
+static size_t openvpn_hint(const uint8_t *buf, size_t len, struct byteset *wake)
 {
-	*delim = -1;
-	return len >= 2 ? 2 + ((size_t)buf[0] << 8 | buf[1]) : 0;
+	(void)wake;
+	return len >= 3 ? 2 + ((size_t)buf[0] << 8 | buf[1]) : 0;
 }
 
 static const struct proto_keyword openvpn_keywords[] = {

@@ -60,12 +60,6 @@ static enum sniff_verdict pg_identify(const uint8_t *buf, size_t len,
 	}
 }
 
-static size_t pg_hint(const uint8_t *buf, size_t len, int *delim)
-{
-	*delim = -1;
-	return 8;
-}
-
 static const struct proto_keyword pg_keywords[] = {
 	{ "POSTGRES", FIELD_ANY, false },
 	{ NULL, FIELD_ANY, false },
@@ -75,5 +69,5 @@ const struct proto proto_postgres = {
 	.name = "POSTGRES",
 	.identify = pg_identify,
 	.keywords = pg_keywords,
-	.hint = pg_hint,
+	/* No hint: each of the eight bytes is judged as it comes. */
 };

@@ -68,10 +68,12 @@ static enum sniff_verdict rdp_identify(const uint8_t *buf, size_t len,
 	return SNIFF_MATCH;
 }
 
-static size_t rdp_hint(const uint8_t *buf, size_t len, int *delim)
+/* LI and the CR code (bytes 4 and 5) are judged as they come; after
+ * them, nothing until the TPKT is whole (the cookie cannot refuse it). */
+static size_t rdp_hint(const uint8_t *buf, size_t len, struct byteset *wake)
 {
-	*delim = -1;
-	return len >= 4 ? (size_t)buf[2] << 8 | buf[3] : 0;
+	(void)wake;
+	return len >= 6 ? (size_t)buf[2] << 8 | buf[3] : 0;
 }
 
 static const struct proto_keyword rdp_keywords[] = {

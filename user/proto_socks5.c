@@ -33,12 +33,6 @@ static enum sniff_verdict socks5_identify(const uint8_t *buf, size_t len,
 	return len >= total ? SNIFF_MATCH : SNIFF_MORE;
 }
 
-static size_t socks5_hint(const uint8_t *buf, size_t len, int *delim)
-{
-	*delim = -1;
-	return len >= 2 ? 2 + (size_t)buf[1] : 2;
-}
-
 static const struct proto_keyword socks5_keywords[] = {
 	{ "SOCKS5", FIELD_ANY, false },
 	{ NULL, FIELD_ANY, false },
@@ -48,5 +42,6 @@ const struct proto proto_socks5 = {
 	.name = "SOCKS5",
 	.identify = socks5_identify,
 	.keywords = socks5_keywords,
-	.hint = socks5_hint,
+	/* No hint: each method byte is judged as it comes (a greeting is
+	 * 257 bytes at most). */
 };

@@ -10,9 +10,21 @@
  * hello is at most a few KiB, so that costs less than it saves.
  *
  * Every read is checked twice: against the length of the structure it sits
- * in (too long is a malformed hello: SNIFF_NO) and against the bytes we
- * have (too few is a truncated hello: SNIFF_MORE).  The first check comes
- * first, so a verdict never depends on how much of the input arrived.
+ * in (too long is a malformed hello) and against the bytes we have (too
+ * few is a truncated hello: SNIFF_MORE).  The first check comes first, so
+ * a verdict never depends on how much of the input arrived.
+ *
+ * A malformed hello is SNIFF_NO while nothing says TLS yet, and
+ * SNIFF_BROKEN once a handshake record has begun a ClientHello: a TLS
+ * server behind the TLS CATCHALL then answers it with the alert the
+ * client expects (tlsfuzzer checks exactly that), where the listener's
+ * CATCHALL may be anything.
+ *
+ * The parse also knows where it stopped: the hint (tls_hint) is the input
+ * length at which it can next get further, i.e. the end of the field it
+ * waits for or the first byte of the next record header, whichever comes
+ * first.  A client that sends a record of another type after half a
+ * hello is routed when that record's first byte arrives.
  */
 #include <string.h>
 
@@ -42,6 +54,9 @@ struct cur {
 	size_t pos;	/* next unread byte of buf */
 	size_t rec_left;	/* payload bytes left in the current record */
 	size_t lim;	/* bytes left in the innermost structure being read */
+	size_t hs;	/* handshake bytes taken so far */
+	size_t want;	/* on RD_SHORT: the input length worth another look */
+	bool began;	/* a ClientHello has begun: RD_BAD is SNIFF_BROKEN */
 };
 
 /* Step over the next record header.  Bytes of a partial header are checked
@@ -64,8 +79,12 @@ static enum rd next_record(struct cur *c)
 		return RD_BAD;
 	if (avail >= 3 && h[2] > 4)
 		return RD_BAD;
-	if (avail < REC_HDR_LEN)
+	if (avail < REC_HDR_LEN) {
+		/* The first three bytes are judged one by one, the length
+		 * once both of its bytes are in. */
+		c->want = avail < 3 ? c->len + 1 : c->pos + REC_HDR_LEN;
 		return RD_SHORT;
+	}
 	rlen = (size_t)h[3] << 8 | h[4];
 	/* Empty handshake records are forbidden (RFC 8446 5.1) and would
 	 * let a peer make us loop over headers forever. */
@@ -93,8 +112,12 @@ static enum rd take(struct cur *c, uint8_t *dst, size_t n)
 				return r;
 		}
 		k = c->len - c->pos;
-		if (!k)
+		if (!k) {
+			/* Nothing is judged before these n bytes are in, but
+			 * the next record header is, byte by byte. */
+			c->want = c->len + (n <= c->rec_left ? n : c->rec_left + 1);
 			return RD_SHORT;
+		}
 		if (k > c->rec_left)
 			k = c->rec_left;
 		if (k > n)
@@ -106,6 +129,7 @@ static enum rd take(struct cur *c, uint8_t *dst, size_t n)
 		c->pos += k;
 		c->rec_left -= k;
 		c->lim -= k;
+		c->hs += k;
 		n -= k;
 	}
 	return RD_OK;
@@ -203,9 +227,10 @@ static enum rd parse_sni(struct cur *c, struct sniff *out)
 }
 
 /* application_layer_protocol_negotiation (RFC 7301 3.1): a non-empty list
- * of non-empty names.  Names are kept in the client's order; a name with
- * a NUL byte cannot be a C string and no rule could name it, so it is
- * skipped rather than truncated into a different name. */
+ * of non-empty names.  Only where the list is gets kept (sniff_alpn_next
+ * walks it): a hello may offer any number of names.  A name with a NUL
+ * byte cannot be a C string and no rule could name it, so it is skipped
+ * rather than truncated into a different name. */
 static enum rd parse_alpn(struct cur *c, struct sniff *out)
 {
 	uint8_t name[SNIFF_ALPN_LEN];
@@ -214,18 +239,55 @@ static enum rd parse_alpn(struct cur *c, struct sniff *out)
 	TAKE_BE(c, 2, &list);
 	if (list < 2 || list != c->lim)
 		return RD_BAD;
+	out->alpn_at = (uint32_t)c->hs;
+	out->alpn_len = (uint16_t)list;
 	while (c->lim) {
 		TAKE_BE(c, 1, &nlen);
 		if (!nlen)
 			return RD_BAD;
 		TAKE(c, name, nlen);
-		if (memchr(name, 0, nlen) || out->n_alpn >= SNIFF_ALPN_MAX)
-			continue;
-		memcpy(out->alpn[out->n_alpn], name, nlen);
-		out->alpn[out->n_alpn][nlen] = '\0';
-		out->n_alpn++;
+		if (!memchr(name, 0, nlen))
+			out->n_alpn++;
 	}
 	return RD_OK;
+}
+
+bool sniff_alpn_next(const struct sniff *s, const uint8_t *buf, size_t len,
+		     struct alpn_iter *it, char *name)
+{
+	struct cur c = { .buf = buf, .len = len, .lim = SIZE_MAX };
+	uint32_t nlen;
+
+	if (!it->started) {
+		/* From the first record on: the list sits alpn_at handshake
+		 * bytes in, after however many record headers. */
+		it->started = true;
+		it->left = s->n_alpn ? s->alpn_len : 0;
+		if (it->left && take(&c, NULL, s->alpn_at) != RD_OK)
+			it->left = 0;
+		it->pos = c.pos;
+		it->rec_left = c.rec_left;
+	}
+	c.pos = it->pos;
+	c.rec_left = it->rec_left;
+	while (it->left) {
+		/* The hello was parsed whole from these bytes: a failure here
+		 * means a caller passed other bytes; it ends the walk. */
+		c.lim = it->left;
+		if (take_be(&c, 1, &nlen) != RD_OK ||
+		    take(&c, (uint8_t *)name, nlen) != RD_OK) {
+			it->left = 0;
+			return false;
+		}
+		it->left = c.lim;
+		it->pos = c.pos;
+		it->rec_left = c.rec_left;
+		if (nlen && !memchr(name, 0, nlen)) {
+			name[nlen] = '\0';
+			return true;
+		}
+	}
+	return false;
 }
 
 /* GREASE values (RFC 8701) are 0x?a?a with equal bytes: never real. */
@@ -315,6 +377,7 @@ static enum rd parse_hello(struct cur *c, struct sniff *out)
 	TAKE_BE(c, 1, &type);
 	if (type != HS_CLIENT_HELLO)
 		return RD_BAD;
+	c->began = true;
 	TAKE_BE(c, 3, &hlen);
 	if (hlen > HELLO_MAX)
 		return RD_BAD;
@@ -356,15 +419,18 @@ static void tls_clear(struct sniff *out)
 	out->bad_sni = false;
 	out->ech = false;
 	out->n_alpn = 0;
+	out->alpn_len = 0;
+	out->alpn_at = 0;
 	out->tls_version = 0;
 	out->hello_len = 0;
 	memset(out->sni, 0, sizeof(out->sni));
-	memset(out->alpn, 0, sizeof(out->alpn));
 }
 
 /* Returns SNIFF_MATCH once the whole ClientHello is in buf (facts filled
- * in), SNIFF_MORE while buf is a valid prefix of one, SNIFF_NO otherwise.
- * On MORE and NO the TLS fields of *out are left zeroed. */
+ * in), SNIFF_MORE while buf is a valid prefix of one, SNIFF_BROKEN if a
+ * hello began (a valid handshake record header, then the client_hello
+ * type) and went wrong, SNIFF_NO otherwise.  Only MATCH leaves TLS facts
+ * in *out. */
 static enum sniff_verdict tls_identify(const uint8_t *buf, size_t len,
 				       struct sniff *out)
 {
@@ -376,7 +442,19 @@ static enum sniff_verdict tls_identify(const uint8_t *buf, size_t len,
 	if (r == RD_OK)
 		return SNIFF_MATCH;
 	tls_clear(out);
-	return r == RD_SHORT ? SNIFF_MORE : SNIFF_NO;
+	if (r == RD_SHORT)
+		return SNIFF_MORE;
+	return c.began ? SNIFF_BROKEN : SNIFF_NO;
+}
+
+static size_t tls_hint(const uint8_t *buf, size_t len, struct byteset *wake)
+{
+	struct cur c = { .buf = buf, .len = len };
+	struct sniff scratch;
+
+	(void)wake;
+	memset(&scratch, 0, sizeof(scratch));
+	return parse_hello(&c, &scratch) == RD_SHORT ? c.want : 0;
 }
 
 static const struct proto_keyword tls_keywords[] = {
@@ -389,4 +467,5 @@ const struct proto proto_tls = {
 	.name = "TLS",
 	.identify = tls_identify,
 	.keywords = tls_keywords,
+	.hint = tls_hint,
 };

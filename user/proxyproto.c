@@ -246,7 +246,9 @@ static int parse_v2(const uint8_t *buf, size_t len, size_t max,
 	if (len >= 13 && buf[12] != V2_CMD_LOCAL && buf[12] != V2_CMD_PROXY)
 		return -EINVAL;
 	if (len < 16) {
-		*need = 16;
+		/* The signature and the command are judged byte by byte:
+		 * waiting for 16 would sit on a header already refused. */
+		*need = len < 13 ? 0 : 16;
 		return 0;
 	}
 	total = 16 + ((size_t)buf[14] << 8 | buf[15]);

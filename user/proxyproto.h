@@ -36,9 +36,10 @@ struct proxy_info {
 
 /* Parse a header at the start of buf.  Returns its total length (the bytes
  * to consume) when complete and valid; 0 when buf is a valid prefix (*need
- * then says how many bytes to wait for, 0 if not known yet); -EINVAL when
- * it is not a header (checked from the first byte on) or a v2 header is
- * longer than max. */
+ * then says how long the input must be before another look can answer
+ * otherwise, 0 for any new byte: never past a byte that would refuse the
+ * header); -EINVAL when it is not a header (checked from the first byte
+ * on) or a v2 header is longer than max. */
 int proxy_parse(const uint8_t *buf, size_t len, size_t max,
 		struct proxy_info *pi, size_t *need);
 

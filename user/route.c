@@ -4,10 +4,29 @@
 #include "route.h"
 #include "util.h"
 
-static bool alpn_offered(const struct sniff *s, const char *name)
+/* Any offered ALPN id among the rule's "alpn" list, walked in the
+ * peeked bytes: every id the hello carries counts, however many. */
+static bool alpn_any_of(const struct sniff *s, const struct route_in *in,
+			char *const *list, int n)
 {
-	for (int i = 0; i < s->n_alpn; i++)
-		if (!strcmp(s->alpn[i], name))
+	struct alpn_iter it = { 0 };
+	char id[SNIFF_ALPN_LEN + 1];
+
+	while (sniff_alpn_next(s, in->buf, in->len, &it, id))
+		for (int i = 0; i < n; i++)
+			if (!strcmp(list[i], id))
+				return true;
+	return false;
+}
+
+static bool alpn_key(const struct sniff *s, const struct route_in *in,
+		     const struct name_match *m)
+{
+	struct alpn_iter it = { 0 };
+	char id[SNIFF_ALPN_LEN + 1];
+
+	while (sniff_alpn_next(s, in->buf, in->len, &it, id))
+		if (name_matches(m, id))
 			return true;
 	return false;
 }
@@ -32,15 +51,8 @@ static bool conds_hold(const struct conds *c, const struct sniff *s,
 		return false;
 	if (c->ech >= 0 && s->ech != (c->ech > 0))
 		return false;
-	if (c->nalpn) {
-		int i;
-
-		for (i = 0; i < c->nalpn; i++)
-			if (alpn_offered(s, c->alpn[i]))
-				break;
-		if (i == c->nalpn)
-			return false;
-	}
+	if (c->nalpn && !alpn_any_of(s, in, c->alpn, c->nalpn))
+		return false;
 	return true;
 }
 
@@ -57,10 +69,7 @@ static bool key_matches(const struct matcher *m, const struct sniff *s,
 		return name_matches(&m->name, s->has_host ? s->host : NULL);
 	case FIELD_ALPN:
 		/* Any offered protocol, not only the client's first choice. */
-		for (int i = 0; i < s->n_alpn; i++)
-			if (name_matches(&m->name, s->alpn[i]))
-				return true;
-		return false;
+		return alpn_key(s, in, &m->name);
 	case FIELD_SSH_BANNER:
 		return name_matches(&m->name, s->ssh_banner);
 	case FIELD_ECH:
@@ -84,7 +93,7 @@ static void route_to(struct route *out, const struct rule *r, const char *proto)
 	out->rule = r;
 	out->proto = proto;
 	out->need = 0;
-	out->delim = -1;
+	memset(&out->wake, 0, sizeof(out->wake));
 }
 
 bool route_decide(const struct listener *l, const struct route_in *in,
@@ -99,6 +108,16 @@ bool route_decide(const struct listener *l, const struct route_in *in,
 			continue;	/* the CATCHALL protocol: last resort */
 		memset(s, 0, sizeof(*s));
 		v = p->identify(in->buf, in->len, s);
+		if (v == SNIFF_BROKEN) {
+			/* Its own protocol, malformed: its CATCHALL answers it
+			 * as it should (a TLS server, with the alert a broken
+			 * hello deserves).  Without one it is nobody's. */
+			if (pg->catchall) {
+				route_to(out, pg->catchall, p->name);
+				return true;
+			}
+			continue;
+		}
 		if (v == SNIFF_MATCH) {
 			struct route_in win = *in;
 
@@ -121,14 +140,18 @@ bool route_decide(const struct listener *l, const struct route_in *in,
 			if (in->final || in->len >= l->regex_window)
 				continue;
 			out->need = 0;
-			out->delim = -1;
+			memset(&out->wake, 0, sizeof(out->wake));
 			return false;
 		}
 		if (v == SNIFF_MORE && !in->final) {
+			out->need = proto_hint(p, in->buf, in->len, &out->wake);
+			/* Nothing can change before a need past the cap: the
+			 * probe will still be unsure there, which is a no. */
+			if (in->cap && out->need > in->cap && byteset_empty(&out->wake))
+				continue;
 			/* This protocol may still match: the ones after it
 			 * must wait, whatever they would say. */
 			out->rule = NULL;
-			out->need = proto_hint(p, in->buf, in->len, &out->delim);
 			return false;
 		}
 	}

@@ -16,6 +16,7 @@ struct route_in {
 	const uint8_t *buf;		/* the bytes peeked so far */
 	size_t len;
 	bool final;			/* no more will come (EOF, cap, deadline) */
+	size_t cap;			/* the input stops at this length (0: no cap) */
 	const struct sockaddr *src;	/* the client (after a PROXY header) */
 	const struct sockaddr *dst;	/* the address it connected to */
 };
@@ -24,10 +25,10 @@ struct route {
 	const struct rule *rule;	/* NULL: nothing applies, close */
 	const char *proto;		/* protocol name for logs */
 	/* Not decided yet: nothing can change before the input is `need`
-	 * bytes long (0: any new byte) or, if delim >= 0, before that byte
-	 * arrives. */
+	 * bytes long, or before a byte of `wake` arrives (need 0 and wake
+	 * empty: any new byte). */
 	size_t need;
-	int delim;
+	struct byteset wake;
 };
 
 /* Returns true when the route is decided.  First match, in file order:
@@ -41,9 +42,14 @@ struct route {
  *    listener's CATCHALL protocol;
  *  - REGEX matches only through one of its rules (and waits for more
  *    bytes, up to the listener's regex_window, while none does);
+ *  - a protocol whose probe says BROKEN (its own, malformed: a TLS hello
+ *    cut by another record type) takes its CATCHALL rule; with none, it
+ *    counts as not matching;
  *  - no protocol matches: the listener's CATCHALL (rule NULL if none).
  *
- * When the input is final, protocols still unsure count as not matching. */
+ * When the input is final, protocols still unsure count as not matching,
+ * and so do those that cannot decide before the cap (their hint is past
+ * it): their answer is known before the bytes come. */
 bool route_decide(const struct listener *l, const struct route_in *in,
 		  struct sniff *s, struct route *out);
 bool rule_matches(const struct rule *r, const struct sniff *s,

@@ -10,13 +10,17 @@
 #define SNIFF_FAST_PARSES 16	/* then a client counts as trickling */
 #define SNIFF_POLL_MS 5		/* its first poll interval, */
 #define SNIFF_POLL_MAX_MS 40	/* doubling up to this */
+/* A trickling client is woken by SO_RCVLOWAT only for a decision point at
+ * least this far ahead; nearer ones (a TLS record header every 6 bytes of
+ * a hello in 1-byte records) are left to the poll, at most
+ * SNIFF_POLL_MAX_MS late, else it would cost a parse every few bytes. */
+#define SNIFF_NEAR 256
 #define LOWAT_MAX 16384		/* more may clamp the TCP window (tcp_set_rcvlowat) */
 
 void sniffer_init(struct sniffer *sn, int fd)
 {
 	memset(sn, 0, sizeof(*sn));
 	sn->fd = fd;
-	sn->delim = -1;
 }
 
 size_t sniff_queued(int fd)
@@ -72,12 +76,12 @@ bool sniff_worth(struct sniffer *sn, uint8_t *buf, size_t cap)
 		return false;		/* nothing new */
 	if (sn->need && q >= sn->need)
 		return true;
-	if (sn->delim >= 0) {
-		/* Only the new bytes are looked at for the delimiter. */
+	if (!byteset_empty(&sn->wake)) {
+		/* Only the new bytes are looked at for a wake byte. */
 		size_t from = sn->scanned > sn->peeked ? sn->scanned : sn->peeked;
 		ssize_t n = sniff_peek(sn, from, buf, q - from);
 
-		if (n > 0 && memchr(buf, sn->delim, n))
+		if (n > 0 && byteset_any(&sn->wake, buf, (size_t)n))
 			return true;
 		if (n > 0)
 			sn->scanned = from + n;
@@ -98,17 +102,17 @@ uint32_t sniff_undecided(struct sniffer *sn, const struct route *rt, size_t n,
 			 size_t cap)
 {
 	sn->need = rt->need > cap ? cap : rt->need;
-	sn->delim = rt->delim;
+	sn->wake = rt->wake;
 	sn->scanned = n;
 	if (sn->trickle || ++sn->parses > SNIFF_FAST_PARSES) {
 		/* Many segments and no decision: woken when `need` bytes
-		 * are in, else polled. */
+		 * are in if that is far, else polled. */
 		sn->trickle = true;
-		set_lowat(sn, sn->need > n ? sn->need : cap);
+		set_lowat(sn, sn->need >= n + SNIFF_NEAR ? sn->need : cap);
 		return sniff_next_poll(sn);
 	}
-	/* No wakeup before `need` bytes, unless a delimiter counts. */
-	set_lowat(sn, sn->delim < 0 && sn->need > n ? sn->need : 1);
+	/* No wakeup before `need` bytes, unless a wake byte counts. */
+	set_lowat(sn, byteset_empty(&sn->wake) && sn->need > n ? sn->need : 1);
 	return 0;
 }
 

@@ -5,7 +5,13 @@
  * sending one byte per segment then costs an ioctl per segment, or
  * nothing at all (SO_RCVLOWAT keeps epoll quiet until `need` bytes), and
  * after SNIFF_FAST_PARSES looks it is polled on a growing interval
- * instead of woken per segment. */
+ * instead of woken per segment.
+ *
+ * The low-water mark is never above the next point where the answer can
+ * change (hints never pass one, proto.h): a client that stops there to
+ * wait for the server, as a tlsfuzzer script does after a record that
+ * breaks its hello, is routed at once, not at the sniff deadline.  Only
+ * a trickling client whose next point is near is left to the poll. */
 #ifndef PT_SNIFF_H
 #define PT_SNIFF_H
 
@@ -21,8 +27,8 @@ struct sniffer {
 	int fd;
 	size_t peeked;			/* bytes of the last full peek */
 	size_t need;			/* wait for this many bytes */
-	int delim;			/* or for this byte (-1: none) */
-	size_t scanned;			/* bytes searched for delim */
+	struct byteset wake;		/* or for one of these bytes */
+	size_t scanned;			/* bytes searched for them */
 	uint32_t lowat;			/* SO_RCVLOWAT set, 0: default */
 	uint16_t parses;		/* undecided parses so far */
 	bool peek_off;			/* SO_PEEK_OFF in use */

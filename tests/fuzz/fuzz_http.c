@@ -2,8 +2,9 @@
 /* libFuzzer harness for the HTTP/1.x probe: no crash or over-read (each
  * call gets an exact-size heap copy), sane facts (NUL-terminated strings, a
  * normalised host, a known method, nothing left unless MATCH, no other
- * probe's field touched), and a stable verdict: once a prefix answers
- * MATCH or NO, every longer input with that prefix answers the same. */
+ * probe's field touched), a stable verdict: once a prefix answers MATCH or
+ * NO, every longer input with that prefix answers the same, and a hint
+ * that never passes over that answer (fuzz_hint.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,8 @@ extern const struct proto proto_tls, proto_http, proto_ssh;
 		fputc('\n', stderr);                                        \
 		abort();                                                    \
 	} while (0)
+
+#include "fuzz_hint.h"
 
 static bool zero(const void *p, size_t n)
 {
@@ -132,6 +135,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			BUG("verdict %d at %zu, then %d at %zu", fv, settled, v,
 			    cuts[i]);
 	}
+	if (fv != SNIFF_MORE)
+		check_hints(&proto_http, data, cuts, ncut, settled);
 	/* The first bytes of TLS, HTTP and SSH differ: never two claims. */
 	if (size && fv != SNIFF_NO &&
 	    (proto_tls.identify(data, size, &other) != SNIFF_NO ||

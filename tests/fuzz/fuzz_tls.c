@@ -5,10 +5,11 @@
  *  - facts are sane: strings NUL-terminated in their arrays, names
  *    normalised, nothing left behind unless MATCH, no other probe's field
  *    touched;
- *  - the verdict is stable: once a prefix answers MATCH or NO, every longer
- *    input with that prefix answers the same, with the same facts;
+ *  - the verdict is stable: once a prefix answers MATCH, NO or BROKEN,
+ *    every longer input with that prefix answers the same, with the same
+ *    facts, and the hint never passes over that answer (fuzz_hint.h);
  *  - record boundaries do not matter: a hello matched in one record gives
- *    the same facts cut into records of any size. */
+ *    the same facts, and the same ALPN ids, cut into records of any size. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,8 @@ extern const struct proto proto_tls, proto_http, proto_ssh;
 		abort();                                                    \
 	} while (0)
 
+#include "fuzz_hint.h"
+
 static bool zero(const void *p, size_t n)
 {
 	const uint8_t *b = p;
@@ -31,30 +34,51 @@ static bool zero(const void *p, size_t n)
 	return !n || (!b[0] && !memcmp(b, b + 1, n - 1));
 }
 
-static void check_facts(enum sniff_verdict v, const struct sniff *s)
+/* The ALPN ids walked in buf, joined by commas into out (the walk must
+ * give exactly n_alpn non-empty ids, each shorter than 256 bytes). */
+static void alpn_ids(const struct sniff *s, const uint8_t *buf, size_t len,
+		     char *out, size_t cap)
 {
-	if (v != SNIFF_MORE && v != SNIFF_MATCH && v != SNIFF_NO)
+	char id[SNIFF_ALPN_LEN + 1];
+	struct alpn_iter it = { 0 };
+	size_t k = 0, n = 0;
+
+	out[0] = '\0';
+	while (sniff_alpn_next(s, buf, len, &it, id)) {
+		size_t l = strnlen(id, sizeof(id));
+
+		if (!l || l == sizeof(id))
+			BUG("ALPN id %zu of length %zu", n, l);
+		if (k + l + 2 < cap)
+			k += (size_t)snprintf(out + k, cap - k, "%s%s", k ? "," : "", id);
+		n++;
+	}
+	if (n != s->n_alpn)
+		BUG("%zu ALPN ids walked, n_alpn %u", n, s->n_alpn);
+}
+
+static void check_facts(enum sniff_verdict v, const struct sniff *s,
+			const uint8_t *buf, size_t len)
+{
+	static char ids[1 << 17];
+
+	if (v != SNIFF_MORE && v != SNIFF_MATCH && v != SNIFF_NO && v != SNIFF_BROKEN)
 		BUG("verdict %d", v);
 	/* Everything from has_host on belongs to other probes. */
 	if (!zero(&s->has_host, sizeof(*s) - offsetof(struct sniff, has_host)))
 		BUG("wrote a field of another protocol");
 	if (v != SNIFF_MATCH) {
-		if (s->has_sni || s->bad_sni || s->ech || s->n_alpn ||
-		    s->tls_version || s->hello_len || !zero(s->sni, sizeof(s->sni)) ||
-		    !zero(s->alpn, sizeof(s->alpn)))
+		if (s->has_sni || s->bad_sni || s->ech || s->n_alpn || s->alpn_len ||
+		    s->alpn_at || s->tls_version || s->hello_len ||
+		    !zero(s->sni, sizeof(s->sni)))
 			BUG("facts left on verdict %d", v);
 		return;
 	}
 	if (s->hello_len > 65535 || s->tls_version >> 8 != 3)
 		BUG("hello_len %u, version %#x", s->hello_len, s->tls_version);
-	if (s->n_alpn > SNIFF_ALPN_MAX)
-		BUG("n_alpn %u", s->n_alpn);
-	for (int i = 0; i < SNIFF_ALPN_MAX; i++) {
-		size_t n = strnlen(s->alpn[i], sizeof(s->alpn[i]));
-
-		if (n == sizeof(s->alpn[i]) || (i < s->n_alpn) != (n > 0))
-			BUG("alpn[%d] of length %zu, n_alpn %u", i, n, s->n_alpn);
-	}
+	if (s->n_alpn > s->alpn_len / 2 || s->alpn_at + s->alpn_len > 4 + s->hello_len)
+		BUG("n_alpn %u in %u bytes at %u", s->n_alpn, s->alpn_len, s->alpn_at);
+	alpn_ids(s, buf, len, ids, sizeof(ids));
 	size_t n = strnlen(s->sni, sizeof(s->sni));
 
 	if (n == sizeof(s->sni) || (s->has_sni && s->bad_sni) ||
@@ -85,8 +109,8 @@ static enum sniff_verdict probe(const uint8_t *data, size_t n, struct sniff *s)
 	memcpy(copy, data, n);
 	memset(s, 0, sizeof(*s));
 	v = proto_tls.identify(copy, n, s);
+	check_facts(v, s, copy, n);
 	free(copy);
-	check_facts(v, s);
 	return v;
 }
 
@@ -102,6 +126,7 @@ static int cmp_size(const void *a, const void *b)
 static void check_rechunk(const uint8_t *data, size_t size,
 			  const struct sniff *want)
 {
+	static char a[1 << 17], b[1 << 17];
 	static struct sniff got;
 	size_t hs = 4 + want->hello_len, k, n = 0;
 	uint8_t *buf;
@@ -121,6 +146,10 @@ static void check_rechunk(const uint8_t *data, size_t size,
 	}
 	if (probe(buf, n, &got) != SNIFF_MATCH || !same_facts(&got, want))
 		BUG("different verdict or facts in %zu-byte records", k);
+	alpn_ids(want, data, size, a, sizeof(a));
+	alpn_ids(&got, buf, n, b, sizeof(b));
+	if (strcmp(a, b))
+		BUG("ALPN ids \"%.80s\" in one record, \"%.80s\" in %zu-byte records", a, b, k);
 	free(buf);
 }
 
@@ -163,6 +192,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			BUG("verdict %d at %zu, then %d at %zu", fv, settled, v,
 			    cuts[i]);
 	}
+	if (fv != SNIFF_MORE)
+		check_hints(&proto_tls, data, cuts, ncut, settled);
 	if (fv == SNIFF_MATCH)
 		check_rechunk(data, size, &first);
 	/* The first bytes of TLS, HTTP and SSH differ: never two claims. */

@@ -8,6 +8,15 @@
 # cleanly (FIN, at once or at the sniff deadline) by a REJECT or for lack of
 # a route; passthru stays alive and serves a normal client afterwards.
 #
+# Clients that stop and wait (reliability/input/stall/MODE/...): bytes sent
+# in segments with gaps, the last of which makes the input something the
+# probe that waits can no longer complete (tlsfuzzer's
+# test-tls13-zero-length-data: two 2-byte handshake records announcing a
+# 209-byte hello, then an application_data record), after which the client
+# waits for an answer.  Routed when that segment comes, well under the
+# sniff deadline (5 s there), to the protocol's CATCHALL or the next
+# protocol, on both data paths.
+#
 # The FORWARD config (every case):
 #   TLS   "SNI a.example" -> A       CATCHALL -> T
 #   HTTP  "Host a.example" -> A      CATCHALL -> H
@@ -95,6 +104,30 @@ mkcases() {
 	printf '\x00' >"$C/one_zero"
 	{ printf '\xff'; head -c 19999 /dev/urandom; } >"$C/garbage_20k"
 	: >"$C/empty"
+	mkstall
+}
+
+# The inputs of the stall tests; $C/NAME.cuts holds where their segments end.
+stall_case() { printf "$2" >"$C/$1"; echo "$3" >"$C/$1.cuts"; }
+mkstall() {
+	stall_case st_tls_zero_length_data '\x16\x03\x00\x00\x02\x01\x00\x16\x03\x00\x00\x02\x00\xd1\x17\x03\x00\x00\x00' 7,14
+	stall_case st_tls_alert_after_record '\x16\x03\x01\x00\x05\x01\x00\x00\xd1\x03\x15\x03\x03\x00\x02\x02\x28' 10
+	"$MKHELLO" --sni a.example --record-size 100 | head -c 105 >"$C/st_tls_ccs_mid_hello"
+	printf '\x14\x03\x03\x00\x01\x01' >>"$C/st_tls_ccs_mid_hello"
+	echo 50,105 >"$C/st_tls_ccs_mid_hello.cuts"
+	"$MKHELLO" --sni a.example --record-size 1 | head -c 240 >"$C/st_tls_rec1_appdata"
+	printf '\x17\x03\x03\x00\x00' >>"$C/st_tls_rec1_appdata"
+	echo 120,240 >"$C/st_tls_rec1_appdata.cuts"
+	stall_case st_http_ctl_in_value 'GET / HTTP/1.1\r\nHost: a\x01' 16,23
+	stall_case st_http_space_in_name 'GET / HTTP/1.1\r\nX Y' 16,17
+	stall_case st_h2_not_preface 'PRI * HTTP/1.1\r\n\r\n' 4
+	stall_case st_socks5_bad_method '\x05\x03\x00\xff' 2
+	stall_case st_openvpn_bad_opcode '\x00\x0e\x41' 2
+	stall_case st_postgres_bad_code '\x00\x00\x00\x08\x05' 4
+	stall_case st_rdp_bad_li '\x03\x00\x00\x13\x0f' 4
+	stall_case st_proxy_v2_bad_sig '\x0d\x0a\x0d\x0a\x01' 3
+	# the alert a "tls-alert" REJECT sends: fatal, unrecognized_name
+	printf '\x15\x03\x03\x00\x02\x02\x70' >"$C/alert_112"
 }
 
 # ---- one case -------------------------------------------------------------------
@@ -198,6 +231,129 @@ t_reject() {
 	echo "#   closed after $(field "$D/cli.rep" ms) ms: ${line#* conn client=* }"
 }
 
+# ---- clients that stop and wait -------------------------------------------------
+
+# stall_start [LISTENER_KEYS]: the five upstreams and passthru (5 s sniff
+# deadline) with every protocol on the listener: TLS and HTTP as in
+# in_start, the others to A.
+stall_start() {
+	local u
+	PT=$(free_port)
+	for u in $UPS; do
+		eval "P_$u=$(free_port)"
+	done
+	cat >"$D/c.json" <<-EOF
+	{"sniff_timeout": "5s", "servers":{"127.0.0.1:$PT":{${1:-}
+	  "TLS":{"SNI a.example":{"action":"FORWARD","to_addr":"127.0.0.1:$P_A"},
+	         "CATCHALL":{"action":"FORWARD","to_addr":"127.0.0.1:$P_T"}},
+	  "HTTP":{"Host a.example":{"action":"FORWARD","to_addr":"127.0.0.1:$P_A"},
+	          "CATCHALL":{"action":"FORWARD","to_addr":"127.0.0.1:$P_H"}},
+	  "SSH":{"SSH":{"action":"FORWARD","to_addr":"127.0.0.1:$P_S"}},
+	  "HTTP2":{"HTTP2":{"action":"FORWARD","to_addr":"127.0.0.1:$P_A"}},
+	  "SOCKS5":{"SOCKS5":{"action":"FORWARD","to_addr":"127.0.0.1:$P_A"}},
+	  "OPENVPN":{"OPENVPN":{"action":"FORWARD","to_addr":"127.0.0.1:$P_A"}},
+	  "XMPP":{"XMPP":{"action":"FORWARD","to_addr":"127.0.0.1:$P_A"}},
+	  "POSTGRES":{"POSTGRES":{"action":"FORWARD","to_addr":"127.0.0.1:$P_A"}},
+	  "RDP":{"RDP":{"action":"FORWARD","to_addr":"127.0.0.1:$P_A"}},
+	  "CATCHALL":{"CATCHALL":{"action":"FORWARD","to_addr":"127.0.0.1:$P_L"}}}}}
+	EOF
+	for u in $UPS; do
+		xfer_server "up$u" "127.0.0.1:$(eval echo "\$P_$u")" --count 0 --mode duplex --send 0 \
+			--timeout-s 20 || { fail "$CUR_TEST" "xfer server $u"; return 1; }
+	done
+	pt_start "$D/c.json" --mode "$MODE"
+}
+
+# STALL_MS: the longest a stall case may take, client side, from connect
+# to the upstream's FIN: two 150 ms gaps and the rest, far from the 5 s
+# sniff deadline a missed wakeup waits for.
+STALL_MS=${STALL_MS:-1500}
+
+# t_stall FILE WANT PATTERN [HOSTILE_SEND_ARGS...]: send $C/FILE cut at
+# $C/FILE.cuts, 150 ms apart (or as the arguments say), never
+# half-closing; it must reach upstream WANT (all of it, the conn line
+# matching PATTERN) within STALL_MS.
+t_stall() {
+	local f=$C/$1 want=$2 pat=$3 got line why= ms
+	shift 3
+	[ $# -gt 0 ] || set -- --seg-ends "$(cat "$f.cuts")" --seg-delay-ms 150
+	newdir
+	stall_start || return
+	"$HOSTILE" send --connect "127.0.0.1:$PT" --file "$f" "$@" \
+		--timeout-ms 8000 --report "$D/cli.rep" 2>"$D/cli.err"
+	wait_conns 1 5
+	got=$(which_upstream)
+	line=$(conn_lines | tail -n 1)
+	ms=$(field "$D/cli.rep" ms)
+	if [ "$(field "$D/cli.rep" end)" != eof ]; then
+		why="the client's connection did not end cleanly: $(cat "$D/cli.rep" "$D/cli.err")"
+	elif [ "${ms:-99999}" -gt "$STALL_MS" ]; then
+		why="answered after $ms ms (want <= $STALL_MS; the sniff deadline is 5000): ${line#* conn }"
+	elif [ "$got" != "$want" ]; then
+		why="went to upstream '$got', want '$want'; log: ${line#* conn }"
+	elif ! wait_for 5 test -s "$D/up$want.rep"; then
+		why="no report from upstream $want"
+	elif [ "$(field "$D/up$want.rep" recv_sha256)" != "$(sha_file "$f")" ]; then
+		why="upstream $want got $(field "$D/up$want.rep" recv) bytes of $(size "$f") (or another sha256)"
+	elif ! grep -qE -- "$pat" <<<"$line"; then
+		why="log line does not match '$pat': ${line#* conn }"
+	fi
+	[ -z "$why" ] && pass "$CUR_TEST" || fail "$CUR_TEST" "$why"
+	echo "#   $ms ms -> $got: ${line#* conn client=* }"
+}
+
+# t_stall_alert: tlsfuzzer's sequence with the TLS CATCHALL a "tls-alert"
+# REJECT: the alert, then a FIN, well under 1 s.
+t_stall_alert() {
+	local f=$C/st_tls_zero_length_data line why= ms
+	newdir
+	PT=$(free_port) P_A=$(free_port)
+	cat >"$D/c.json" <<-EOF
+	{"sniff_timeout": "5s", "servers":{"127.0.0.1:$PT":{
+	  "TLS":{"SNI a.example":{"action":"FORWARD","to_addr":"127.0.0.1:$P_A"},
+	         "CATCHALL":{"action":"REJECT","reject":"tls-alert"}}}}}
+	EOF
+	pt_start "$D/c.json" --mode "$MODE" || return
+	"$HOSTILE" send --connect "127.0.0.1:$PT" --file "$f" --seg-ends "$(cat "$f.cuts")" \
+		--seg-delay-ms 150 --timeout-ms 8000 --report "$D/cli.rep" 2>"$D/cli.err"
+	wait_conns 1 5
+	line=$(conn_lines | tail -n 1)
+	ms=$(field "$D/cli.rep" ms)
+	if [ "$(field "$D/cli.rep" end)" != eof ]; then
+		why="not closed cleanly (want the alert, then a FIN): $(cat "$D/cli.rep" "$D/cli.err")"
+	elif [ "${ms:-99999}" -gt 1000 ]; then
+		why="answered after $ms ms (want < 1000; the sniff deadline is 5000)"
+	elif [ "$(field "$D/cli.rep" recv_sha256)" != "$(sha_file "$C/alert_112")" ]; then
+		why="the client got $(field "$D/cli.rep" recv) bytes, not the 7-byte alert"
+	elif ! grep -qE 'proto=TLS rule="CATCHALL" action=REJECT .*end=reject' <<<"$line"; then
+		why="log line: ${line#* conn }"
+	fi
+	[ -z "$why" ] && pass "$CUR_TEST" || fail "$CUR_TEST" "$why"
+	echo "#   alert after $ms ms: ${line#* conn client=* }"
+}
+
+# t_stall_proxy: a trusted peer whose PROXY v2 signature goes wrong at its
+# fifth byte, then waits: closed as proxy-bad at once.
+t_stall_proxy() {
+	local f=$C/st_proxy_v2_bad_sig line why= ms
+	newdir
+	stall_start '"accept_proxy":["127.0.0.1/32"],' || return
+	"$HOSTILE" send --connect "127.0.0.1:$PT" --file "$f" --seg-ends "$(cat "$f.cuts")" \
+		--seg-delay-ms 150 --timeout-ms 8000 --report "$D/cli.rep" 2>"$D/cli.err"
+	wait_conns 1 5
+	line=$(conn_lines | tail -n 1)
+	ms=$(field "$D/cli.rep" ms)
+	if [ "${ms:-99999}" -gt "$STALL_MS" ]; then
+		why="closed after $ms ms (want <= $STALL_MS; the sniff deadline is 5000)"
+	elif [ "$(which_upstream)" != - ]; then
+		why="an upstream was contacted"
+	elif ! grep -qE 'end=proxy-bad' <<<"$line"; then
+		why="log line: ${line#* conn }"
+	fi
+	[ -z "$why" ] && pass "$CUR_TEST" || fail "$CUR_TEST" "$why"
+	echo "#   closed after $ms ms: ${line#* conn client=* }"
+}
+
 # After everything: still alive, serving a normal client exactly.
 t_after() {
 	newdir
@@ -293,5 +449,26 @@ run_test $R/no-route/silent-connection-deadline t_reject empty 'ms=1[0-9]{3} end
 	'"TLS":{"SNI a.example":{"action":"REJECT"}}'
 run_test $R/no-route/empty-connection-eof t_reject empty 'end=no-route' \
 	'"TLS":{"SNI a.example":{"action":"REJECT"}}' --shut
+
+for MODE in sockmap splice; do
+	S=$R/stall/$MODE
+	run_test $S/tls-zero-length-data t_stall st_tls_zero_length_data T "$TLS_CA"
+	run_test $S/tls-alert-after-a-record t_stall st_tls_alert_after_record T "$TLS_CA"
+	run_test $S/tls-ccs-mid-hello t_stall st_tls_ccs_mid_hello T "$TLS_CA"
+	run_test $S/tls-1-byte-records-then-appdata t_stall st_tls_rec1_appdata T "$TLS_CA"
+	# a byte per segment: polled as a trickling client when it stops
+	run_test $S/tls-1-byte-records-1-byte-segments-then-appdata t_stall st_tls_rec1_appdata \
+		T "$TLS_CA" --seg-size 1 --seg-delay-ms 2
+	run_test $S/tls-zero-length-data-reject-alert t_stall_alert
+	run_test $S/http-control-byte-in-value t_stall st_http_ctl_in_value L "$L_CA"
+	run_test $S/http-space-in-header-name t_stall st_http_space_in_name L "$L_CA"
+	run_test $S/http2-not-the-preface t_stall st_h2_not_preface L "$L_CA"
+	run_test $S/socks5-bad-method t_stall st_socks5_bad_method L "$L_CA"
+	run_test $S/openvpn-bad-opcode t_stall st_openvpn_bad_opcode L "$L_CA"
+	run_test $S/postgres-bad-code t_stall st_postgres_bad_code L "$L_CA"
+	run_test $S/rdp-bad-length-indicator t_stall st_rdp_bad_li L "$L_CA"
+	run_test $S/proxy-v2-bad-signature t_stall_proxy
+done
+MODE=sockmap
 
 run_test $R/normal-client-after-all-that t_after

@@ -80,6 +80,33 @@ t_alpn() {
 	[ -z "$why" ] && pass "$CUR_TEST" || fail "$CUR_TEST" "$why"
 }
 
+# openssl s_client offering 17 ALPN ids, the one a rule names last (one
+# past the 16 passthru used to keep), by key and by condition; the debug
+# line still shows the first id.
+t_alpn_many() {
+	newdir
+	local pt pa pb ids='' i why=
+	pt=$(free_port) pa=$(free_port) pb=$(free_port)
+	for i in $(seq 1 16); do ids="${ids}p$i,"; done
+	cat >"$D/c.json" <<-EOF
+	{"servers":{"127.0.0.1:$pt":{"TLS":[
+	  {"match":"ALPN last-by-key","action":"FORWARD","to_addr":"127.0.0.1:$pa"},
+	  {"match":"SNI b.example","alpn":["x","last-by-cond"],"action":"FORWARD","to_addr":"127.0.0.1:$pb"},
+	  {"match":"CATCHALL","action":"REJECT"}]}}}
+	EOF
+	s_server a "$pa" alpnkey.example && s_server b "$pb" alpncond.example ||
+		{ fail "$CUR_TEST" "s_server did not start"; return; }
+	pt_start "$D/c.json" --log-level debug || return
+	s_client "$D/o1.out" "$pt" -servername a.example -alpn "${ids}last-by-key"
+	got_cert "$D/o1.out" alpnkey.example || why="17 ids, the last named by \"ALPN last-by-key\": not routed by it"
+	s_client "$D/o2.out" "$pt" -servername b.example -alpn "${ids}last-by-cond"
+	[ -z "$why" ] && ! got_cert "$D/o2.out" alpncond.example &&
+		why="17 ids, the last named by the \"alpn\" condition: not routed by it"
+	[ -z "$why" ] && ! grep -q 'rule="ALPN last-by-key" sni=a.example alpn=p1,\.\.\.' "$PT_LOG" &&
+		why="no debug line with alpn=p1,...: $(grep -m1 'sniffed=' "$PT_LOG")"
+	[ -z "$why" ] && pass "$CUR_TEST" || fail "$CUR_TEST" "$why: $(conn_lines | tail -n 2)"
+}
+
 # ECH: no Debian client sends it yet (OpenSSL 3.0), so mkhello does: the
 # hello is routed on its outer SNI, and "ech": true tells it apart.
 t_ech() {
@@ -432,6 +459,7 @@ t_config_examples() {
 run_test routing/config-examples-load t_config_examples
 run_test routing/sni-exact-regex-wildcard-none t_sni_forms
 run_test routing/alpn-h2-http1-acme t_alpn
+run_test routing/alpn-17-ids-last-matches t_alpn_many
 run_test routing/ech-outer-sni t_ech
 run_test routing/src-cidr-and-listen-port t_src_port
 run_test routing/reject-alert-rst-close t_reject_variants

@@ -15,11 +15,13 @@
  *       (close_ms: from connect to the peer's close, over closed ones; -1
  *       if none).
  *
- *   hostile send --connect ADDR:PORT --file F [--seg-size N] [--seg-delay-ms MS]
- *                [--shut] [--timeout-ms MS] [--report FILE]
- *       Send F in segments of N bytes (default: all at once) MS ms apart,
- *       TCP_NODELAY; then SHUT_WR if --shut; read until EOF, RST or the
- *       timeout (default 10000).  On EOF it shuts its side down too.
+ *   hostile send --connect ADDR:PORT --file F [--seg-size N | --seg-ends A,B,...]
+ *                [--seg-delay-ms MS] [--shut] [--timeout-ms MS] [--report FILE]
+ *       Send F in segments of N bytes (default: all at once), or in
+ *       segments ending at offsets A, B, ... (the rest after the last),
+ *       MS ms apart, TCP_NODELAY; then SHUT_WR if --shut; read until EOF,
+ *       RST or the timeout (default 10000).  On EOF it shuts its side down
+ *       too.
  *         sent=N recv=N recv_sha256=HEX end=eof|rst|timeout|connect-failed ms=N
  *
  *   hostile echo --listen ADDR:PORT
@@ -93,6 +95,8 @@ struct opts {
 	uint8_t *file;
 	size_t file_len;
 	long count, drip_ms, src_ips, seg_size, seg_delay_ms, interval_ms;
+	long seg_ends[16];
+	int nseg_ends;
 	long timeout_ms;
 	double hold_s;
 	uint64_t recv_before, send_before;
@@ -147,7 +151,7 @@ static void load_file(struct opts *o, const char *path)
 static void parse(struct opts *o, int argc, char **argv)
 {
 	enum { O_CONNECT = 1, O_LISTEN, O_COUNT, O_PREFIX, O_DRIP, O_SRC, O_HOLD,
-	       O_READY, O_REPORT, O_SEGSZ, O_SEGDL, O_SHUT, O_TIMEOUT, O_INTERVAL,
+	       O_READY, O_REPORT, O_SEGSZ, O_SEGEND, O_SEGDL, O_SHUT, O_TIMEOUT, O_INTERVAL,
 	       O_RBEFORE, O_SBEFORE, O_END };
 	static const struct option lo[] = {
 		{ "connect", required_argument, 0, O_CONNECT },
@@ -161,6 +165,7 @@ static void parse(struct opts *o, int argc, char **argv)
 		{ "ready", required_argument, 0, O_READY },
 		{ "report", required_argument, 0, O_REPORT },
 		{ "seg-size", required_argument, 0, O_SEGSZ },
+		{ "seg-ends", required_argument, 0, O_SEGEND },
 		{ "seg-delay-ms", required_argument, 0, O_SEGDL },
 		{ "shut", no_argument, 0, O_SHUT },
 		{ "timeout-ms", required_argument, 0, O_TIMEOUT },
@@ -196,6 +201,14 @@ static void parse(struct opts *o, int argc, char **argv)
 		case O_READY: o->ready = optarg; break;
 		case O_REPORT: o->report = optarg; break;
 		case O_SEGSZ: o->seg_size = num("--seg-size", optarg); break;
+		case O_SEGEND:
+			for (char *t = strtok(optarg, ","); t; t = strtok(NULL, ",")) {
+				if (o->nseg_ends == (int)(sizeof(o->seg_ends) / sizeof(o->seg_ends[0])))
+					die("--seg-ends: at most %zu offsets",
+					    sizeof(o->seg_ends) / sizeof(o->seg_ends[0]));
+				o->seg_ends[o->nseg_ends++] = num("--seg-ends", t);
+			}
+			break;
 		case O_SEGDL: o->seg_delay_ms = num("--seg-delay-ms", optarg); break;
 		case O_SHUT: o->shut = 1; break;
 		case O_TIMEOUT: o->timeout_ms = num("--timeout-ms", optarg); break;
@@ -535,8 +548,12 @@ static int run_send(const struct opts *o)
 		end = "connect-failed";
 		goto report;
 	}
-	while (off < o->file_len) {
+	for (int k = 0; off < o->file_len; k++) {
 		size_t n = o->file_len - off < seg ? o->file_len - off : seg;
+
+		if (k < o->nseg_ends && (size_t)o->seg_ends[k] > off &&
+		    (size_t)o->seg_ends[k] < o->file_len)
+			n = (size_t)o->seg_ends[k] - off;
 
 		if (send_all(fd, o->file + off, n, deadline)) {
 			end = "rst";

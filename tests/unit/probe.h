@@ -4,10 +4,11 @@
  * one-byte over-read), and checked for what the router relies on:
  *  - MORE before the deciding byte, then the same verdict and facts for
  *    every longer input;
- *  - the hint (proto_hint) never passes over a MATCH: when a prefix says
- *    MORE with need N / delimiter D, a MATCH comes at N bytes or later, or
- *    with a D among the bytes added (a NO may come earlier: waiting for
- *    the hint only delays it). */
+ *  - the hint (proto_hint) never passes over the answer, whatever it is:
+ *    when a prefix says MORE with need N and wake bytes W, the answer
+ *    (MATCH, NO or BROKEN) comes at N bytes or later, or with a byte of W
+ *    among the bytes added.  A client may stop sending right after the
+ *    byte that decides and wait for the server. */
 #ifndef PT_TEST_PROBE_H
 #define PT_TEST_PROBE_H
 
@@ -31,13 +32,13 @@ static inline enum sniff_verdict probe_run(const struct proto *p, const void *b,
 }
 
 static inline size_t probe_hint(const struct proto *p, const void *b, size_t n,
-				int *delim)
+				struct byteset *wake)
 {
 	uint8_t *copy = malloc(n ? n : 1);
 	size_t need;
 
 	memcpy(copy, b, n);
-	need = proto_hint(p, copy, n, delim);
+	need = proto_hint(p, copy, n, wake);
 	free(copy);
 	return need;
 }
@@ -63,20 +64,14 @@ static inline void probe_sweep(struct unit_ctx *_u, const struct proto *p,
 		if (i >= at && (v != w || memcmp(&cur, &first, sizeof(cur))))
 			FAILF("%s: verdict %d at %zu, want %d from %zu with the same facts",
 			      p->name, v, i, w, at);
-		if (i < at && w == SNIFF_MATCH) {
-			int delim;
-			size_t need = probe_hint(p, b, i, &delim);
-			bool ok = true;
+		if (i < at && w != SNIFF_MORE) {
+			struct byteset wake;
+			size_t need = probe_hint(p, b, i, &wake);
 
-			if (need > i && delim >= 0)
-				ok = at >= need || memchr(bb + i, delim, at - i);
-			else if (need > i)
-				ok = at >= need;
-			else if (delim >= 0)
-				ok = memchr(bb + i, delim, at - i) != NULL;
-			if (!ok)
-				FAILF("%s: hint at %zu (need %zu, delim %d) skips the decision at %zu",
-				      p->name, i, need, delim, at);
+			if (!proto_hint_reaches(i, need, &wake, bb, at))
+				FAILF("%s: hint at %zu (need %zu%s) skips the decision at %zu",
+				      p->name, i, need, byteset_empty(&wake) ? "" : ", wake bytes",
+				      at);
 		}
 	}
 	probe_run(p, b, len, s);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "probe.h"
 #include "proto.h"
 #include "tlsgen.h"
 #include "unit.h"
@@ -68,14 +69,31 @@ static bool same_facts(const struct sniff *a, const struct sniff *b)
 {
 	return a->has_sni == b->has_sni && a->bad_sni == b->bad_sni &&
 	       a->ech == b->ech && a->n_alpn == b->n_alpn &&
+	       a->alpn_at == b->alpn_at && a->alpn_len == b->alpn_len &&
 	       a->tls_version == b->tls_version &&
-	       a->hello_len == b->hello_len && !strcmp(a->sni, b->sni) &&
-	       !memcmp(a->alpn, b->alpn, sizeof(a->alpn));
+	       a->hello_len == b->hello_len && !strcmp(a->sni, b->sni);
+}
+
+/* The offered ALPN ids, walked in the bytes the hello was matched in,
+ * joined with ','. */
+static const char *alpn_ids(const struct sniff *s, const uint8_t *b, size_t n)
+{
+	static char out[1 << 16];
+	char id[SNIFF_ALPN_LEN + 1];
+	struct alpn_iter it = { 0 };
+	size_t k = 0;
+
+	out[0] = '\0';
+	while (sniff_alpn_next(s, b, n, &it, id) && k + strlen(id) + 2 < sizeof(out))
+		k += sprintf(out + k, "%s%s", k ? "," : "", id);
+	return out;
 }
 
 /* Feed every prefix 0..len.  Returns the prefix length at which the
  * verdict stopped being MORE (len + 1 if it never did), and fails the test
- * if it changed after that.  *v and *s get the full input's result. */
+ * if it changed after that, or if the hint at a prefix before it passes
+ * over it (a client may stop right there and wait for the server).  *v
+ * and *s get the full input's result. */
 static size_t sweep(struct unit_ctx *_u, const uint8_t *b, size_t len,
 		    enum sniff_verdict *v, struct sniff *s)
 {
@@ -99,6 +117,13 @@ static size_t sweep(struct unit_ctx *_u, const uint8_t *b, size_t len,
 					  cur.hello_len || cur.sni[0]))
 			FAILF("facts left on verdict %d at %zu", cv, i);
 	}
+	for (size_t i = 0; at <= len && i < at && !_u->failed; i++) {
+		struct byteset wake;
+		size_t need = probe_hint(&proto_tls, b, i, &wake);
+
+		if (!proto_hint_reaches(i, need, &wake, b, at))
+			FAILF("hint at %zu: need %zu, but verdict %d at %zu", i, need, fv, at);
+	}
 	*v = sniff(b, len, s);
 	return at;
 }
@@ -114,17 +139,28 @@ static void want_match(struct unit_ctx *_u, const uint8_t *b, size_t len,
 	CHECK_INT(at, len);
 }
 
-/* A broken input: NO from prefix length `at` on (0: anywhere). */
-static void want_no(struct unit_ctx *_u, const uint8_t *b, size_t len,
-		    size_t at)
+/* A broken input: verdict w (NO, or BROKEN once a hello has begun) from
+ * prefix length `at` on (0: anywhere). */
+static void want_verdict(struct unit_ctx *_u, const uint8_t *b, size_t len,
+			 enum sniff_verdict w, size_t at)
 {
 	static struct sniff s;
 	enum sniff_verdict v;
 	size_t got = sweep(_u, b, len, &v, &s);
 
-	CHECK_INT(v, SNIFF_NO);
+	CHECK_INT(v, w);
 	if (at)
 		CHECK_INT(got, at);
+}
+
+static void want_no(struct unit_ctx *_u, const uint8_t *b, size_t len, size_t at)
+{
+	want_verdict(_u, b, len, SNIFF_NO, at);
+}
+
+static void want_broken(struct unit_ctx *_u, const uint8_t *b, size_t len, size_t at)
+{
+	want_verdict(_u, b, len, SNIFF_BROKEN, at);
 }
 
 static size_t build(struct unit_ctx *_u, const struct tlsgen_opts *o)
@@ -206,8 +242,7 @@ static void check_real(struct unit_ctx *_u, const char *hex)
 	CHECK(s.has_sni && !s.bad_sni && !s.ech);
 	CHECK_STR(s.sni, "x.example");
 	CHECK_INT(s.n_alpn, 2);
-	CHECK_STR(s.alpn[0], "h2");
-	CHECK_STR(s.alpn[1], "http/1.1");
+	CHECK_STR(alpn_ids(&s, b, len), "h2,http/1.1");
 	CHECK_INT(s.tls_version, 0x0304);
 	CHECK_INT(s.hello_len, len - 9);
 	/* The same bytes in records of 1, 2, 3, 7, 100 bytes. */
@@ -216,6 +251,7 @@ static void check_real(struct unit_ctx *_u, const char *hex)
 
 		want_match(_u, tmp, n, &r);
 		CHECK(same_facts(&s, &r));
+		CHECK_STR(alpn_ids(&r, tmp, n), "h2,http/1.1");
 	}
 }
 
@@ -239,8 +275,7 @@ TEST(gen_basic)
 	CHECK(s.has_sni && !s.bad_sni && !s.ech);
 	CHECK_STR(s.sni, "www.example.com");
 	CHECK_INT(s.n_alpn, 2);
-	CHECK_STR(s.alpn[0], "h2");
-	CHECK_STR(s.alpn[1], "http/1.1");
+	CHECK_STR(alpn_ids(&s, hb, n), "h2,http/1.1");
 	CHECK_INT(s.tls_version, 0x0304);	/* past GREASE 0x3a3a */
 	CHECK_INT(s.hello_len, n - 9);
 }
@@ -311,26 +346,38 @@ TEST(big_hello)
 TEST(alpn_multi)
 {
 	struct tlsgen_opts o = { .alpn = "h2,http/1.1,spdy/3.1,acme-tls/1" };
-	char list[200] = "", want[8];
 	static struct sniff s;
 	size_t n = build(_u, &o);
 
 	want_match(_u, hb, n, &s);
 	CHECK_INT(s.n_alpn, 4);
-	CHECK_STR(s.alpn[0], "h2");
-	CHECK_STR(s.alpn[1], "http/1.1");
-	CHECK_STR(s.alpn[2], "spdy/3.1");
-	CHECK_STR(s.alpn[3], "acme-tls/1");
-	/* More names than we keep: the first SNIFF_ALPN_MAX, in order. */
-	for (int i = 0; i < 20; i++)
-		snprintf(list + strlen(list), sizeof(list) - strlen(list),
-			 "%sp%d", i ? "," : "", i);
-	o.alpn = list;
-	n = build(_u, &o);
-	CHECK_INT(sniff(hb, n, &s), SNIFF_MATCH);
-	CHECK_INT(s.n_alpn, SNIFF_ALPN_MAX);
-	snprintf(want, sizeof(want), "p%d", SNIFF_ALPN_MAX - 1);
-	CHECK_STR(s.alpn[SNIFF_ALPN_MAX - 1], want);
+	CHECK_STR(alpn_ids(&s, hb, n), "h2,http/1.1,spdy/3.1,acme-tls/1");
+}
+
+/* Every id the hello offers is there, however many: 17 (one more than
+ * passthru used to keep) and 200, in one record and in 7-byte records
+ * (the list then cut by a record header every 7 bytes). */
+TEST(alpn_many)
+{
+	static const int counts[] = { 17, 200 };
+	static char list[4096];
+	static struct sniff s;
+
+	for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
+		for (size_t rs = 0; rs <= 7; rs += 7) {
+			struct tlsgen_opts o = { .sni = "a.example", .alpn = list,
+						 .record_size = rs };
+			size_t n;
+
+			list[0] = '\0';
+			for (int i = 0; i < counts[c]; i++)
+				sprintf(list + strlen(list), "%sp%d", i ? "," : "", i);
+			n = build(_u, &o);
+			want_match(_u, hb, n, &s);
+			CHECK_INT(s.n_alpn, counts[c]);
+			CHECK_STR(alpn_ids(&s, hb, n), list);
+		}
+	}
 }
 
 /* A hello with extension bytes `e` added: its verdict and facts. */
@@ -360,15 +407,15 @@ TEST(alpn_malformed)
 	CHECK_INT(WITH_EXT(NULL, 0, 16, 0, 9, 0, 7, 3, 'a', 0, 'b', 2, 'h', '2'),
 		  SNIFF_MATCH);
 	CHECK_INT(s.n_alpn, 1);
-	CHECK_STR(s.alpn[0], "h2");
+	CHECK_STR(alpn_ids(&s, hb, sizeof(hb)), "h2");
 	/* Empty name, empty list, no list, list longer or shorter than the
 	 * extension, a name running past the list. */
-	CHECK_INT(WITH_EXT(NULL, 0, 16, 0, 6, 0, 4, 2, 'h', '2', 0), SNIFF_NO);
-	CHECK_INT(WITH_EXT(NULL, 0, 16, 0, 2, 0, 0), SNIFF_NO);
-	CHECK_INT(WITH_EXT(NULL, 0, 16, 0, 0), SNIFF_NO);
-	CHECK_INT(WITH_EXT(NULL, 0, 16, 0, 5, 0, 4, 2, 'h', '2'), SNIFF_NO);
-	CHECK_INT(WITH_EXT(NULL, 0, 16, 0, 6, 0, 3, 2, 'h', '2', 0), SNIFF_NO);
-	CHECK_INT(WITH_EXT(NULL, 0, 16, 0, 5, 0, 3, 3, 'h', '2'), SNIFF_NO);
+	CHECK_INT(WITH_EXT(NULL, 0, 16, 0, 6, 0, 4, 2, 'h', '2', 0), SNIFF_BROKEN);
+	CHECK_INT(WITH_EXT(NULL, 0, 16, 0, 2, 0, 0), SNIFF_BROKEN);
+	CHECK_INT(WITH_EXT(NULL, 0, 16, 0, 0), SNIFF_BROKEN);
+	CHECK_INT(WITH_EXT(NULL, 0, 16, 0, 5, 0, 4, 2, 'h', '2'), SNIFF_BROKEN);
+	CHECK_INT(WITH_EXT(NULL, 0, 16, 0, 6, 0, 3, 2, 'h', '2', 0), SNIFF_BROKEN);
+	CHECK_INT(WITH_EXT(NULL, 0, 16, 0, 5, 0, 3, 3, 'h', '2'), SNIFF_BROKEN);
 }
 
 TEST(ech)
@@ -476,22 +523,22 @@ TEST(sni_list_shapes)
 	CHECK_INT(WITH_EXT(NULL, 0, 0, 0, 5, 0, 3, 0, 0, 0), SNIFF_MATCH);
 	CHECK(s.bad_sni && !s.has_sni);
 	/* Empty list, no list, list/extension mismatch, name overrun. */
-	CHECK_INT(WITH_EXT(NULL, 0, 0, 0, 2, 0, 0), SNIFF_NO);
-	CHECK_INT(WITH_EXT(NULL, 0, 0, 0, 0), SNIFF_NO);
-	CHECK_INT(WITH_EXT(NULL, 0, 0, 0, 6, 0, 5, 0, 0, 1, 'a'), SNIFF_NO);
-	CHECK_INT(WITH_EXT(NULL, 0, 0, 0, 7, 0, 4, 0, 0, 1, 'a', 0), SNIFF_NO);
-	CHECK_INT(WITH_EXT(NULL, 0, 0, 0, 6, 0, 4, 0, 0, 2, 'a'), SNIFF_NO);
+	CHECK_INT(WITH_EXT(NULL, 0, 0, 0, 2, 0, 0), SNIFF_BROKEN);
+	CHECK_INT(WITH_EXT(NULL, 0, 0, 0, 0), SNIFF_BROKEN);
+	CHECK_INT(WITH_EXT(NULL, 0, 0, 0, 6, 0, 5, 0, 0, 1, 'a'), SNIFF_BROKEN);
+	CHECK_INT(WITH_EXT(NULL, 0, 0, 0, 7, 0, 4, 0, 0, 1, 'a', 0), SNIFF_BROKEN);
+	CHECK_INT(WITH_EXT(NULL, 0, 0, 0, 6, 0, 4, 0, 0, 2, 'a'), SNIFF_BROKEN);
 }
 
 TEST(duplicate_ext)
 {
 	static struct sniff s;
 
-	CHECK_INT(WITH_EXT(NULL, 0x00, 0x17, 0, 0), SNIFF_NO);	/* ems */
+	CHECK_INT(WITH_EXT(NULL, 0x00, 0x17, 0, 0), SNIFF_BROKEN);	/* ems */
 	CHECK_INT(WITH_EXT("a.example", 0, 0, 0, 6, 0, 4, 0, 0, 1, 'b'),
-		  SNIFF_NO);					/* SNI */
+		  SNIFF_BROKEN);					/* SNI */
 	CHECK_INT(WITH_EXT(NULL, 0x12, 0x34, 0, 0, 0x12, 0x34, 0, 1, 0),
-		  SNIFF_NO);					/* unknown */
+		  SNIFF_BROKEN);					/* unknown */
 	CHECK_INT(WITH_EXT(NULL, 0x12, 0x34, 0, 0, 0x12, 0x35, 0, 0),
 		  SNIFF_MATCH);
 }
@@ -503,26 +550,28 @@ TEST(ext_lengths)
 
 	/* An extension longer than what is left of the block; a block
 	 * ending inside an extension header. */
-	CHECK_INT(WITH_EXT(NULL, 0x12, 0x34, 0xff, 0xff), SNIFF_NO);
-	CHECK_INT(WITH_EXT(NULL, 0x12, 0x34, 0, 2, 0), SNIFF_NO);
-	CHECK_INT(WITH_EXT(NULL, 0x12, 0x34, 0), SNIFF_NO);
+	CHECK_INT(WITH_EXT(NULL, 0x12, 0x34, 0xff, 0xff), SNIFF_BROKEN);
+	CHECK_INT(WITH_EXT(NULL, 0x12, 0x34, 0, 2, 0), SNIFF_BROKEN);
+	CHECK_INT(WITH_EXT(NULL, 0x12, 0x34, 0), SNIFF_BROKEN);
 	/* The extensions block a byte longer or shorter than the hello. */
 	n = build(_u, &(struct tlsgen_opts){ .sni = "a.example" });
 	e = exts_off(hb);
 	hb[e + 1]++;
-	want_no(_u, hb, n, e + 2);
+	want_broken(_u, hb, n, e + 2);
 	hb[e + 1] -= 2;
-	want_no(_u, hb, n, 0);
+	want_broken(_u, hb, n, 0);
 }
 
-/* Break one byte of a good hello: NO from prefix `at` (0: anywhere). */
+/* Break one byte of a good hello: from prefix `at` on (0: anywhere), NO
+ * if it is the record header or the handshake type, BROKEN after them
+ * (a ClientHello had begun). */
 static void poke(struct unit_ctx *_u, size_t off, uint8_t val, size_t at)
 {
 	size_t n = build(_u, &(struct tlsgen_opts){ .sni = "a.example" });
 	int failed = _u->failed;
 
 	hb[off] = val;
-	want_no(_u, hb, n, at);
+	want_verdict(_u, hb, n, off <= OFF_HS_TYPE ? SNIFF_NO : SNIFF_BROKEN, at);
 	if (_u->failed && !failed)
 		snprintf(_u->why + strlen(_u->why),
 			 sizeof(_u->why) - strlen(_u->why),
@@ -551,11 +600,11 @@ TEST(hello_length_mismatch)
 	hb[n] = 0;
 	hb[4]++;
 	hb[OFF_HS_LEN + 2]++;
-	want_no(_u, hb, n + 1, 0);
+	want_broken(_u, hb, n + 1, 0);
 	/* An empty hello. */
 	memcpy(tmp, "\x16\x03\x01\x00\x04\x01\x00\x00\x00", 9);
-	want_no(_u, tmp, 9, 9);
-	CHECK_INT(sniff(tmp, 9, &s), SNIFF_NO);
+	want_broken(_u, tmp, 9, 9);
+	CHECK_INT(sniff(tmp, 9, &s), SNIFF_BROKEN);
 }
 
 TEST(record_header)
@@ -590,10 +639,10 @@ TEST(record_interleaved)
 	memcpy(tmp, hb, 105);
 	memcpy(tmp + 105, ccs, sizeof(ccs));
 	memcpy(tmp + 105 + sizeof(ccs), hb + 105, n - 105);
-	want_no(_u, tmp, n + sizeof(ccs), 106);
+	want_broken(_u, tmp, n + sizeof(ccs), 106);
 	memcpy(tmp + 105, alert, sizeof(alert));
 	memcpy(tmp + 105 + sizeof(alert), hb + 105, n - 105);
-	want_no(_u, tmp, n + sizeof(alert), 106);
+	want_broken(_u, tmp, n + sizeof(alert), 106);
 }
 
 TEST(trailing_bytes)
@@ -666,11 +715,11 @@ TEST(versions)
 	CHECK_INT(sniff(hb, n, &s), SNIFF_MATCH);
 	CHECK_INT(s.tls_version, 0x0303);		/* legacy_version */
 	hb[e + 4] = 2;					/* short list */
-	want_no(_u, hb, n, e + 5);
+	want_broken(_u, hb, n, e + 5);
 	hb[e + 4] = 3;					/* odd list */
-	want_no(_u, hb, n, e + 5);
+	want_broken(_u, hb, n, e + 5);
 	hb[e + 4] = 0;
-	want_no(_u, hb, n, e + 5);
+	want_broken(_u, hb, n, e + 5);
 }
 
 TEST(foreign_fields)
@@ -685,8 +734,7 @@ TEST(foreign_fields)
 	CHECK_INT(proto_tls.identify(hb, n, &s), SNIFF_MATCH);
 	CHECK_STR(s.sni, "a.example");
 	CHECK_INT(s.n_alpn, 0);
-	CHECK(!s.bad_sni && !s.ech);
-	CHECK_STR(s.alpn[0], "");
+	CHECK(!s.bad_sni && !s.ech && !s.alpn_len && !s.alpn_at);
 	CHECK_STR(s.host, "h");
 	CHECK_STR(s.ssh_banner, "b");
 	CHECK_INT(proto_tls.identify(hb, 10, &s), SNIFF_MORE);
@@ -722,7 +770,7 @@ TEST(tlsgen_errors)
 }
 
 UNIT_MAIN("tls", real_openssl, real_gnutls, gen_basic, split_records, pq_size,
-	  big_hello, alpn_multi, alpn_malformed, ech, no_sni, sni_normalise,
+	  big_hello, alpn_multi, alpn_many, alpn_malformed, ech, no_sni, sni_normalise,
 	  sni_invalid, sni_list_shapes, duplicate_ext, ext_lengths,
 	  hello_fields, hello_length_mismatch, record_header,
 	  record_interleaved, trailing_bytes, not_tls, versions,

@@ -76,7 +76,9 @@ static int parse_all(struct unit_ctx *_u, const void *b, size_t len, size_t hdr,
 	return r;
 }
 
-/* A broken header: -EINVAL from prefix `at` on, 0 before. */
+/* A broken header: -EINVAL from prefix `at` on, 0 before, and no prefix
+ * asks to wait past `at` (a peer that stops there would sit until the
+ * sniff deadline, SO_RCVLOWAT keeping us asleep). */
 static void bad(struct unit_ctx *_u, const void *b, size_t len, size_t at)
 {
 	struct proxy_info pi;
@@ -87,6 +89,8 @@ static void bad(struct unit_ctx *_u, const void *b, size_t len, size_t at)
 
 		if (i < at && r != 0)
 			FAILF("prefix %zu: %d, want 0 before %zu", i, r, at);
+		if (i < at && need > at)
+			FAILF("prefix %zu: need %zu, past the refusal at %zu", i, need, at);
 		if (i >= at && r != -EINVAL)
 			FAILF("prefix %zu: %d, want -EINVAL from %zu", i, r, at);
 	}

@@ -141,6 +141,42 @@ TEST(alpn_any_offered)
 	config_free(c);
 }
 
+/* Any offered id however many the hello carries: the 17th (one past what
+ * passthru used to keep) and the 200th, by key and by condition, with the
+ * hello in one record and in 5-byte records. */
+TEST(alpn_many_ids)
+{
+	struct config *c = load(_u, "{\"servers\":{\"127.0.0.1:443\":{\"TLS\":["
+		"{\"match\":\"ALPN p16\",\"action\":\"FORWARD\",\"to_addr\":\"127.0.0.1:1\"},"
+		"{\"match\":\"SNI a.example\",\"alpn\":[\"x\",\"p199\"],\"action\":\"FORWARD\",\"to_addr\":\"127.0.0.1:2\"},"
+		"{\"match\":\"ALPN ~^q[0-9]+$\",\"action\":\"FORWARD\",\"to_addr\":\"127.0.0.1:3\"},"
+		"{\"match\":\"CATCHALL\",\"action\":\"REJECT\"}]}}}");
+	static char l17[256], l200[2048], lq[2048];
+	struct route rt;
+
+	if (!c)
+		return;
+	for (int i = 0; i < 200; i++) {
+		if (i < 17)
+			sprintf(l17 + strlen(l17), "%sp%d", i ? "," : "", i);
+		sprintf(l200 + strlen(l200), "%sp%d", i ? "," : "", i);
+		sprintf(lq + strlen(lq), "%s%s", i ? "," : "", i < 199 ? "zz" : "q7");
+	}
+	for (size_t rs = 0; rs <= 5; rs += 5) {
+		route_key(c, 0, hb, hello("b.example", l17, false, rs), false, &rt);
+		CHECK(rt.rule && rt.rule->up.t && !strcmp(rt.rule->up.t[0].text, "127.0.0.1:1"));
+		/* 200 ids: p16 is among them too, so the key rule still wins */
+		route_key(c, 0, hb, hello("a.example", l200, false, rs), false, &rt);
+		CHECK(rt.rule && rt.rule->up.t && !strcmp(rt.rule->up.t[0].text, "127.0.0.1:1"));
+		route_key(c, 0, hb, hello("a.example", l200 + strlen("p0,p1,p2,p3,p4,p5,p6,p7,p8,p9,p10,p11,p12,p13,p14,p15,p16,"),
+					  false, rs), false, &rt);
+		CHECK(rt.rule && rt.rule->up.t && !strcmp(rt.rule->up.t[0].text, "127.0.0.1:2"));
+		route_key(c, 0, hb, hello("b.example", lq, false, rs), false, &rt);
+		CHECK(rt.rule && rt.rule->up.t && !strcmp(rt.rule->up.t[0].text, "127.0.0.1:3"));
+	}
+	config_free(c);
+}
+
 /* ECH: routed on the outer SNI, and its presence is matchable. */
 TEST(ech)
 {
@@ -286,23 +322,98 @@ TEST(segmentation_independent)
 	config_free(c);
 }
 
-/* What the sniffer waits for: the whole hello once its header is in. */
+/* What the sniffer waits for: the next point where the answer can change,
+ * never past it. */
 TEST(router_hints)
 {
 	struct config *c = load(_u, "{\"servers\":{\"127.0.0.1:1\":{"
 		"\"TLS\":{" RULE("SNI t.example") "},\"HTTP\":{" RULE("Host h.example") "}}}}");
+	static const char fuzz[] = "\x16\x03\x00\x00\x02\x01\x00\x16\x03\x00\x00\x02\x00\xd1";
 	struct route rt;
-	size_t n = hello("t.example", NULL, false, 0);
 
 	if (!c)
 		return;
+	hello("t.example", NULL, false, 0);
+	/* the record length once whole; then legacy_version */
 	CHECK_STR(route_key(c, 0, hb, 3, false, &rt), "?");
-	CHECK_INT(rt.need, 0);
+	CHECK_INT(rt.need, 5);
 	CHECK_STR(route_key(c, 0, hb, 9, false, &rt), "?");
-	CHECK_INT(rt.need, n);
-	CHECK_INT(rt.delim, -1);
+	CHECK_INT(rt.need, 11);
+	CHECK(byteset_empty(&rt.wake));
+	/* tlsfuzzer's 2-byte records announcing a 209-byte hello: the next
+	 * record's type byte, not the 209 bytes */
+	CHECK_STR(route_key(c, 0, fuzz, 7, false, &rt), "?");
+	CHECK_INT(rt.need, 8);
+	CHECK_STR(route_key(c, 0, fuzz, 14, false, &rt), "?");
+	CHECK_INT(rt.need, 15);
+	/* in a header name: its end, or a byte that cannot be in one */
 	CHECK_STR(route_key(c, 0, "GET /index.html HTTP/1.1\r\nHo", 28, false, &rt), "?");
-	CHECK_INT(rt.delim, '\n');
+	CHECK_INT(rt.need, 0);
+	CHECK(byteset_has(&rt.wake, ':') && byteset_has(&rt.wake, ' ') &&
+	      !byteset_has(&rt.wake, 's'));
+	/* in a value: CR, LF or another control byte */
+	CHECK_STR(route_key(c, 0, "GET / HTTP/1.1\r\nHost: h.exa", 27, false, &rt), "?");
+	CHECK(byteset_has(&rt.wake, '\r') && byteset_has(&rt.wake, '\n') &&
+	      byteset_has(&rt.wake, 0x01) && !byteset_has(&rt.wake, '\t') &&
+	      !byteset_has(&rt.wake, 'm'));
+	config_free(c);
+}
+
+/* A hello that began and broke (tlsfuzzer's zero-length-data script: two
+ * 2-byte handshake records announcing 209 bytes, then an empty
+ * application_data record) is TLS: the TLS CATCHALL takes it; without
+ * one, the next protocol or the listener's CATCHALL. */
+TEST(broken_hello)
+{
+	static const char fuzz[] = "\x16\x03\x00\x00\x02\x01\x00\x16\x03\x00\x00\x02\x00\xd1"
+				   "\x17\x03\x00\x00\x00";
+	struct config *c1 = load(_u, "{\"servers\":{\"127.0.0.1:1\":{"
+		"\"TLS\":{" RULE("SNI t.example") ",\"CATCHALL\":{\"action\":\"REJECT\",\"reject\":\"tls-alert\"}},"
+		"\"CATCHALL\":{" RULE("CATCHALL") "}}}}");
+	struct config *c2 = load(_u, "{\"servers\":{\"127.0.0.1:1\":{"
+		"\"TLS\":{" RULE("SNI t.example") "},\"REGEX\":{" RULE("REGEX ^\\\\x16\\\\x03") "},"
+		"\"CATCHALL\":{" RULE("CATCHALL") "}}}}");
+	struct route rt;
+
+	if (!c1 || !c2)
+		return;
+	CHECK_STR(route_key(c1, 0, fuzz, 14, false, &rt), "?");
+	CHECK_STR(route_key(c1, 0, fuzz, 15, false, &rt), "CATCHALL");
+	CHECK_STR(rt.proto, "TLS");
+	CHECK(rt.rule && rt.rule->action == ACT_REJECT && rt.rule->reject == REJECT_TLS_ALERT);
+	CHECK_STR(route_key(c1, 0, fuzz, sizeof(fuzz) - 1, false, &rt), "CATCHALL");
+	CHECK_STR(rt.proto, "TLS");
+	CHECK_STR(route_key(c2, 0, fuzz, 15, false, &rt), "REGEX ^\\x16\\x03");
+	/* Not a ClientHello at all (a ServerHello's type): not TLS. */
+	CHECK_STR(route_key(c1, 0, "\x16\x03\x01\x00\x02\x02\x00", 7, false, &rt), "CATCHALL");
+	CHECK_STR(rt.proto, "CATCHALL");
+	config_free(c1);
+	config_free(c2);
+}
+
+/* A protocol whose next decision lies past the cap cannot decide before
+ * it: its "no" is known at once, not after the client sent the cap. */
+TEST(hint_past_cap)
+{
+	struct config *c = load(_u, "{\"servers\":{\"127.0.0.1:1\":{"
+		"\"TLS\":{" RULE("SNI t.example") "},\"CATCHALL\":{" RULE("CATCHALL") "}}}}");
+	struct tlsgen_opts o = { .sni = "t.example", .pad_to = 4000 };
+	ssize_t n = tlsgen_client_hello(&o, hb, sizeof(hb));
+	struct route rt;
+	static struct sniff s;
+	struct route_in in = { .buf = hb, .len = 3000, .cap = 2048,
+			       .src = (struct sockaddr *)&src, .dst = (struct sockaddr *)&dst };
+
+	if (!c)
+		return;
+	CHECK(n > 4000);
+	/* 3000 bytes in, inside the padding that ends past 4000 */
+	CHECK_STR(route_key(c, 0, hb, 3000, false, &rt), "?");
+	CHECK(rt.need > 4000);
+	CHECK(route_decide(&c->listeners[0], &in, &s, &rt));
+	CHECK_STR(rt.proto, "CATCHALL");
+	in.cap = 8192;
+	CHECK(!route_decide(&c->listeners[0], &in, &s, &rt));
 	config_free(c);
 }
 
@@ -324,5 +435,6 @@ TEST(tls_hint_sound)
 	}
 }
 
-UNIT_MAIN("route", sni_forms, first_match_wins, alpn_any_offered, ech, src_dst_port,
-	  protocol_order, regex_window, segmentation_independent, router_hints, tls_hint_sound)
+UNIT_MAIN("route", sni_forms, first_match_wins, alpn_any_offered, alpn_many_ids, ech, src_dst_port,
+	  protocol_order, regex_window, segmentation_independent, router_hints, broken_hello,
+	  hint_past_cap, tls_hint_sound)
