@@ -14,6 +14,7 @@
 
 #include <cJSON.h>
 
+#include "admit.h"
 #include "config.h"
 #include "config_int.h"
 #include "log.h"
@@ -102,6 +103,7 @@ void settings_default(struct settings *s)
 	s->shutdown_grace_ms = 30000;
 	s->log_level = LOG_INFO;
 	s->log_format = LOG_AUTO;
+	srclimit_cfg_default(&s->lim);
 }
 
 int get_duration(struct loader *ld, const cJSON *v, const char *path,
@@ -201,10 +203,11 @@ static void parse_option(struct loader *ld, const cJSON *f, const char *path,
 	} else if (!strcmp(f->string, "regex_window")) {
 		if (!get_count(ld, f, path, 1, BYTES_REGEX_MAX, &n))
 			l->regex_window = (uint32_t)n;
-	} else {
+	} else if (!parse_limit_key(ld, f, path, &l->lim)) {
 		cfg_error(ld, path, "unknown listener option (expected \"on_timeout\", "
-			  "\"accept_proxy\", \"regex_window\"; protocols are upper case: %s, CATCHALL)",
-			  proto_names());
+			  "\"accept_proxy\", \"regex_window\", \"max_conns_per_source\", "
+			  "\"new_conns_per_source\", \"source_prefix\", \"source_exempt\"; "
+			  "protocols are upper case: %s, CATCHALL)", proto_names());
 	}
 }
 
@@ -215,6 +218,9 @@ static void parse_listener_body(struct loader *ld, const cJSON *v,
 	int ng = 0;
 
 	l->regex_window = 256;
+	/* The top-level limits, until the listener says otherwise. */
+	if (srclimit_cfg_copy(&l->lim, &ld->cfg->set.lim))
+		cfg_error(ld, path, "out of memory");
 	if (!cJSON_IsObject(v)) {
 		cfg_error(ld, path, "expected an object of protocols");
 		return;
@@ -314,6 +320,7 @@ static int parse_listener(struct loader *ld, const cJSON *v, const char *path,
 			l[n].accept_proxy = first->accept_proxy;
 			l[n].naccept_proxy = first->naccept_proxy;
 			l[n].regex_window = first->regex_window;
+			l[n].lim = first->lim;
 		} else {
 			parse_listener_body(ld, v, path, &l[0]);
 		}
@@ -434,7 +441,7 @@ static void parse_settings(struct loader *ld, const cJSON *root,
 		} else if (!strcmp(k, "log_format")) {
 			if (!cJSON_IsString(f) || log_format_parse(f->valuestring, &s->log_format))
 				cfg_error(ld, p, "expected \"text\", \"json\", \"journal\" or \"auto\"");
-		} else {
+		} else if (!parse_limit_key(ld, f, p, &s->lim)) {
 			cfg_error(ld, p, "unknown key");
 		}
 		free(p);
@@ -626,6 +633,7 @@ void config_free(struct config *c)
 		struct listener *l = &c->listeners[i];
 
 		free(l->text);
+		admit_detach(l);
 		if (l->shared)
 			continue;
 		for (int g = 0; g < l->ngroups; g++) {
@@ -639,11 +647,13 @@ void config_free(struct config *c)
 			free(l->on_timeout);
 		}
 		free(l->accept_proxy);
+		srclimit_cfg_free(&l->lim);
 	}
 	free(c->listeners);
 	for (int i = 0; i < c->ndns; i++)
 		dns_unref(c->dns[i]);
 	free(c->dns);
+	srclimit_cfg_free(&c->set.lim);
 	free(c->version);
 	free(c->file);
 	free(c);

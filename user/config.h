@@ -19,6 +19,7 @@
 #include "log.h"
 #include "match.h"
 #include "proto.h"
+#include "srclimit.h"
 
 struct dns_entry;
 struct mblock;
@@ -132,6 +133,9 @@ struct listener {
 	struct cidr *accept_proxy;	/* who may send us a PROXY header */
 	int naccept_proxy;
 	uint32_t regex_window;		/* REGEX waits for at most this */
+	struct srclimit_cfg lim;	/* per-source limits */
+	struct srclimit *sl;		/* their counts, kept across reloads
+					 * (admit_attach); NULL: no limits */
 	struct mblock *mx;		/* metrics, set by metrics_attach() */
 };
 
@@ -158,6 +162,7 @@ struct settings {
 	enum log_level log_level;
 	bool log_level_set;
 	enum log_format log_format;
+	struct srclimit_cfg lim;	/* every listener's default */
 };
 
 struct config {
@@ -174,6 +179,10 @@ struct config {
 #define SNIFF_MAX_LIMIT (64 * 1024)
 
 void settings_default(struct settings *s);
+/* config_limits.c: per-source limits, "off" with /32 and /64 sources. */
+void srclimit_cfg_default(struct srclimit_cfg *c);
+int srclimit_cfg_copy(struct srclimit_cfg *dst, const struct srclimit_cfg *src);
+void srclimit_cfg_free(struct srclimit_cfg *c);
 int data_mode_parse(const char *s, enum data_mode *m);
 /* Load and validate.  Returns NULL after printing every error found (each
  * one line: FILE: JSON.PATH: problem).  `cli` overrides file settings for

@@ -39,4 +39,9 @@ void parse_cidrs(struct loader *ld, const cJSON *v, const char *path,
 		 struct cidr **out, int *n);
 void rule_free(struct rule *r);
 
+/* config_limits.c: a per-source limit key, at the top level or of a
+ * listener; false if f is not one. */
+bool parse_limit_key(struct loader *ld, const cJSON *f, const char *path,
+		     struct srclimit_cfg *c);
+
 #endif /* PT_CONFIG_INT_H */

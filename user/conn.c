@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "admit.h"
 #include "conn.h"
 #include "log.h"
 #include "match.h"
@@ -138,13 +139,19 @@ struct conn *conn_new(struct worker *w, const struct listener *l, int fd,
 void conn_accept(struct worker *w, struct lsock *ls, int fd,
 		 const struct sockaddr_storage *peer)
 {
-	struct conn *c = conn_new(w, ls->l, fd, peer);
+	struct srcent *se;
+	struct conn *c;
 
+	if (!admit_accept(w, ls->l, fd, peer, &se))
+		return;		/* over a per-source limit: reset */
+	c = conn_new(w, ls->l, fd, peer);
 	if (!c) {
 		pr_err("accept: out of memory, closing fd %d", fd);
+		srclimit_release(se);
 		close(fd);
 		return;
 	}
+	c->srcent = se;
 	metrics_add(c->l->mx, w->id, ML_ACCEPTED, 1);
 	if (w->nsniff >= w->max_sniff && w->sniff_head) {
 		static __thread uint64_t last_warn;
@@ -202,6 +209,8 @@ static int conn_proxy_in(struct conn *c, bool final)
 		addr_unmap(&c->src);
 		addr_unmap(&c->dst);
 	}
+	if (admit_proxied(c))
+		return -1;	/* that client is over its limits */
 	return 1;
 }
 
@@ -689,6 +698,7 @@ void conn_end(struct conn *c, const char *reason, int err)
 	sniffing_del(c);
 	timer_cancel(&w->timers, &c->tm);
 	up_done(&c->ut);
+	admit_release(c);
 	/* close() takes the sockets out of epoll, unless another process
 	 * holds their files too. */
 	if (c->shared) {

@@ -97,6 +97,9 @@ struct conn {
 	 * in this configuration: copies kept for the log, freed at the end. */
 	struct rule *own_rule;
 	struct listener *own_l;
+	/* Its source's entry in the listener's per-source table (admit.c);
+	 * NULL: not counted. */
+	struct srcent *srcent;
 };
 
 void conn_accept(struct worker *w, struct lsock *ls, int fd,

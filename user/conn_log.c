@@ -59,6 +59,9 @@ static void count_end(const struct conn *c, const char *reason,
 void conn_report(const struct conn *c, const char *reason, int err,
 		 const uint64_t bytes[2])
 {
-	log_line(c, reason, err, bytes[DIR_UP], bytes[DIR_DOWN]);
+	/* Refused by a per-source limit: admit.c writes one line per source
+	 * and interval, not one per connection of a flood. */
+	if (strcmp(reason, "source-limit"))
+		log_line(c, reason, err, bytes[DIR_UP], bytes[DIR_DOWN]);
 	count_end(c, reason, bytes);
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admit.h"
 #include "conn.h"
 #include "log.h"
 #include "metrics.h"
@@ -144,6 +145,8 @@ int conn_import(struct worker *w, const struct xconn *x,
 	c->dst = x->dst;
 	c->proxied = x->proxied;
 	c->no_kernel = x->no_kernel;
+	/* The predecessor's counts stay there: counted again here. */
+	admit_import(c);
 	if (x->st != CS_FLOW) {
 		conn_sniff_start(c);
 		return 0;

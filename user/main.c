@@ -8,8 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "admit.h"
 #include "config.h"
 #include "crash.h"
 #include "log.h"
@@ -362,6 +364,11 @@ int main(int argc, char **argv)
 	metrics_init(rt.nworkers);
 	metrics_set_path(kpath_ready() ? "sockmap" : "splice");
 	metrics_attach(cfg);
+	if (admit_attach(cfg)) {
+		pr_err("out of memory for the per-source tables");
+		status = 1;
+		goto out;
+	}
 	if (cfg->set.metrics[0] && metrics_serve(cfg->set.metrics, takeover)) {
 		status = 1;
 		goto out;
@@ -426,8 +433,12 @@ int main(int argc, char **argv)
 		(unsigned long long)cfg->set.sniff_timeout_ms);
 
 	for (;;) {
-		if (sigwait(&sigs, &sig))
+		/* Each second: log lines of per-source refusals still due. */
+		sig = sigtimedwait(&sigs, NULL, &(struct timespec){ .tv_sec = 1 });
+		if (sig < 0) {
+			admit_tick();
 			continue;
+		}
 		if (sig == SIGHUP) {
 			reload(&rt);
 			continue;

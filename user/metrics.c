@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admit.h"
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
@@ -251,6 +252,14 @@ static const struct {
 	{ "passthru_rule_upstream_errors_total", "Upstream refused, timed out, unreachable or unresolved.", MR_UPSTREAM_ERRORS },
 };
 
+static void render_tracked(const char *listener, uint32_t tracked, void *arg)
+{
+	char labels[512] = "";
+
+	label_append(labels, sizeof(labels), "listener", listener, true);
+	bprintf(arg, "passthru_sources_tracked{%s} %u\n", labels, tracked);
+}
+
 char *metrics_render(size_t *len)
 {
 	static const char *const stat_names[PT_STAT_MAX] = {
@@ -287,6 +296,25 @@ char *metrics_render(size_t *len)
 				bprintf(&b, "%s{%s} %llu\n", lmetrics[i].name, m->labels,
 					(unsigned long long)sum(m->v, m->nctr, lmetrics[i].idx));
 	}
+	family(&b, "passthru_source_refused_total", "counter",
+	       "Connections reset at accept by a per-source limit: max_conns_per_source (conns), new_conns_per_source (rate).");
+	for (m = M.head; m; m = m->next) {
+		if (m->is_rule)
+			continue;
+		bprintf(&b, "passthru_source_refused_total{%s,limit=\"conns\"} %llu\n", m->labels,
+			(unsigned long long)sum(m->v, m->nctr, ML_SRC_REFUSED_CONNS));
+		bprintf(&b, "passthru_source_refused_total{%s,limit=\"rate\"} %llu\n", m->labels,
+			(unsigned long long)sum(m->v, m->nctr, ML_SRC_REFUSED_RATE));
+	}
+	family(&b, "passthru_source_untracked_total", "counter",
+	       "Connections accepted without per-source accounting: the source table had no room.");
+	for (m = M.head; m; m = m->next)
+		if (!m->is_rule)
+			bprintf(&b, "passthru_source_untracked_total{%s} %llu\n", m->labels,
+				(unsigned long long)sum(m->v, m->nctr, ML_SRC_UNTRACKED));
+	family(&b, "passthru_sources_tracked", "gauge",
+	       "Sources with per-source state: connections open or a rate bucket not yet refilled.");
+	admit_each(render_tracked, &b);
 	family(&b, "passthru_connections_active", "gauge", "Connections open now.");
 	for (m = M.head; m; m = m->next)
 		if (!m->is_rule)

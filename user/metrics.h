@@ -18,6 +18,9 @@ enum m_listener {
 	ML_CLOSED,
 	ML_SNIFF_TIMEOUTS,
 	ML_ACCEPT_ERRORS,
+	ML_SRC_REFUSED_CONNS,	/* per-source limits (admit.c) */
+	ML_SRC_REFUSED_RATE,
+	ML_SRC_UNTRACKED,	/* no room in the table: not counted */
 	ML_MAX,
 };
 
@@ -38,7 +41,7 @@ enum m_rule {
 	X(upstream_refused) X(upstream_timeout) X(upstream_unreachable)      \
 	X(upstream_error) X(resolve_failed) X(shutdown)                       \
 	X(kernel_error) X(sniff_evicted) X(proxy_bad) X(proxy_send_failed)   \
-	X(no_resources) X(other)
+	X(no_resources) X(source_limit) X(other)
 
 enum m_end {
 #define X(n) ME_##n,

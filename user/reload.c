@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "admit.h"
 #include "log.h"
 #include "metrics.h"
 #include "resolve.h"
@@ -75,6 +76,12 @@ int reload(struct runtime *rt)
 			metrics_reload(false);
 			return err;
 		}
+	}
+	if (admit_attach(n)) {
+		pr_err("reload: out of memory for the per-source tables: keeping the running configuration");
+		config_put(n);
+		metrics_reload(false);
+		return -ENOMEM;
 	}
 	metrics_attach(n);
 	resolver_reload(n->set.resolve_interval_ms);

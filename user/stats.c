@@ -135,12 +135,36 @@ static void label(const char *labels, const char *key, char *out, size_t n)
 	out[o] = '\0';
 }
 
-static double find(struct sample *ss, int n, const char *name, const char *labels)
+static const struct sample *lookup(const struct sample *ss, int n, const char *name,
+				   const char *labels)
 {
 	for (int i = 0; i < n; i++)
 		if (!strcmp(ss[i].name, name) && !strcmp(ss[i].labels, labels))
-			return ss[i].v;
-	return 0;
+			return &ss[i];
+	return NULL;
+}
+
+static double find(struct sample *ss, int n, const char *name, const char *labels)
+{
+	const struct sample *s = lookup(ss, n, name, labels);
+
+	return s ? s->v : 0;
+}
+
+/* The per-source columns of a listener: refused by each limit, and the
+ * sources tracked (-1: the listener has no limits). */
+static void source_cols(struct sample *ss, int n, const char *labels, double out[3])
+{
+	static const char *const lim[2] = { "conns", "rate" };
+	const struct sample *t = lookup(ss, n, "passthru_sources_tracked", labels);
+
+	for (int i = 0; i < 2; i++) {
+		char l[700];
+
+		snprintf(l, sizeof(l), "%s,limit=\"%s\"", labels, lim[i]);
+		out[i] = find(ss, n, "passthru_source_refused_total", l);
+	}
+	out[2] = t ? t->v : -1;
 }
 
 static void json_str(const char *s)
@@ -168,24 +192,34 @@ static void print(struct sample *ss, int n, bool json)
 	if (json)
 		printf("{\"listeners\":[");
 	else
-		printf("%-28s %10s %8s %10s\n", "LISTENER", "ACCEPTED", "ACTIVE", "TIMEOUTS");
+		printf("%-28s %10s %8s %10s %9s %9s %8s\n", "LISTENER", "ACCEPTED", "ACTIVE",
+		       "TIMEOUTS", "SRC_CONNS", "SRC_RATE", "SOURCES");
 	first = true;
 	for (int i = 0; i < n; i++) {
-		char l[256];
+		char l[256], srcs[16] = "-";
+		double sc[3];
 
 		if (strcmp(ss[i].name, "passthru_connections_accepted_total"))
 			continue;
 		label(ss[i].labels, "listener", l, sizeof(l));
+		source_cols(ss, n, ss[i].labels, sc);
 		if (json) {
 			printf("%s{\"listener\":", first ? "" : ",");
 			json_str(l);
-			printf(",\"accepted\":%.0f,\"active\":%.0f,\"sniff_timeouts\":%.0f}", ss[i].v,
+			printf(",\"accepted\":%.0f,\"active\":%.0f,\"sniff_timeouts\":%.0f,"
+			       "\"source_refused_conns\":%.0f,\"source_refused_rate\":%.0f", ss[i].v,
 			       find(ss, n, "passthru_connections_active", ss[i].labels),
-			       find(ss, n, "passthru_sniff_timeouts_total", ss[i].labels));
+			       find(ss, n, "passthru_sniff_timeouts_total", ss[i].labels), sc[0], sc[1]);
+			if (sc[2] >= 0)
+				printf(",\"sources_tracked\":%.0f", sc[2]);
+			printf("}");
 		} else {
-			printf("%-28s %10.0f %8.0f %10.0f\n", l, ss[i].v,
+			if (sc[2] >= 0)
+				snprintf(srcs, sizeof(srcs), "%.0f", sc[2]);
+			printf("%-28s %10.0f %8.0f %10.0f %9.0f %9.0f %8s\n", l, ss[i].v,
 			       find(ss, n, "passthru_connections_active", ss[i].labels),
-			       find(ss, n, "passthru_sniff_timeouts_total", ss[i].labels));
+			       find(ss, n, "passthru_sniff_timeouts_total", ss[i].labels),
+			       sc[0], sc[1], srcs);
 		}
 		first = false;
 	}

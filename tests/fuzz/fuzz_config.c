@@ -7,8 +7,9 @@
  *  - a rejected file says why: errbuf holds at least one line, each
  *    starting with the file name, NUL-terminated within errlen, even when
  *    errlen is tiny (the loader must truncate, not overflow);
- *  - an accepted file is sane: listeners with groups, settings within the
- *    ranges the loader promises, every FORWARD with at least one target;
+ *  - an accepted file is sane: listeners with groups, settings and
+ *    per-source limits within the ranges the loader promises, every
+ *    FORWARD with at least one target;
  *  - the verdict does not depend on the error buffer's size (1 to 64 bytes,
  *    or none at all: nothing written) nor on command-line overrides, which
  *    are applied; parsing twice gives the same messages. */
@@ -81,6 +82,10 @@ static void check_config(const struct config *c)
 			BUG("listener %d without address", i);
 		if (l->ngroups < 1 || !l->groups)
 			BUG("listener %s with %d groups", l->text, l->ngroups);
+		if (l->lim.prefix4 > 32 || l->lim.prefix6 > 128 ||
+		    (l->lim.interval_us && (!l->lim.burst || l->lim.interval_us > 86400000000ULL)) ||
+		    (l->lim.nexempt && !l->lim.exempt) || l->sl)
+			BUG("listener %s: per-source limits out of range", l->text);
 		if (l->regex_window > s->sniff_max)
 			BUG("listener %s: regex_window %u > sniff_max", l->text, l->regex_window);
 		for (int g = 0; g < l->ngroups; g++) {

@@ -2,13 +2,14 @@
 /* hostile: the misbehaving peers of the reliability tests.
  *
  *   hostile hold --connect ADDR:PORT [--count N] [--prefix-file F]
- *                [--drip-ms MS] [--src-ips K] [--hold-s S] [--ready FILE]
- *                [--report FILE]
+ *                [--drip-ms MS] [--src-ips K] [--src IP] [--hold-s S]
+ *                [--ready FILE] [--report FILE]
  *       Open N connections (slowloris).  Each sends nothing, or F at once,
  *       or F one byte every MS ms (--drip-ms).  Hold them S seconds (default
  *       30) or until SIGTERM/SIGINT, watching which ones the peer closes.
  *       --src-ips K spreads them over source addresses 127.0.0.2..K+1 (more
- *       4-tuples than one address has ports).  --ready FILE gets a line
+ *       4-tuples than one address has ports); --src IP binds them all to IP
+ *       (with --src-ips K: IP and the K-1 addresses after it).  --ready FILE gets a line
  *       once every connection is open (or failed).  Report line:
  *         opened=N failed=N eof=N rst=N open=N recv=N
  *         close_ms_min=N close_ms_p50=N close_ms_max=N ms=N
@@ -98,6 +99,7 @@ struct opts {
 	long seg_ends[16];
 	int nseg_ends;
 	long timeout_ms;
+	uint32_t src_base;		/* host order; 0: 127.0.0.2 */
 	double hold_s;
 	uint64_t recv_before, send_before;
 	const char *end;
@@ -152,7 +154,7 @@ static void parse(struct opts *o, int argc, char **argv)
 {
 	enum { O_CONNECT = 1, O_LISTEN, O_COUNT, O_PREFIX, O_DRIP, O_SRC, O_HOLD,
 	       O_READY, O_REPORT, O_SEGSZ, O_SEGEND, O_SEGDL, O_SHUT, O_TIMEOUT, O_INTERVAL,
-	       O_RBEFORE, O_SBEFORE, O_END };
+	       O_RBEFORE, O_SBEFORE, O_END, O_SRCIP };
 	static const struct option lo[] = {
 		{ "connect", required_argument, 0, O_CONNECT },
 		{ "listen", required_argument, 0, O_LISTEN },
@@ -161,6 +163,7 @@ static void parse(struct opts *o, int argc, char **argv)
 		{ "file", required_argument, 0, O_PREFIX },
 		{ "drip-ms", required_argument, 0, O_DRIP },
 		{ "src-ips", required_argument, 0, O_SRC },
+		{ "src", required_argument, 0, O_SRCIP },
 		{ "hold-s", required_argument, 0, O_HOLD },
 		{ "ready", required_argument, 0, O_READY },
 		{ "report", required_argument, 0, O_REPORT },
@@ -193,6 +196,16 @@ static void parse(struct opts *o, int argc, char **argv)
 		case O_PREFIX: load_file(o, optarg); break;
 		case O_DRIP: o->drip_ms = num("--drip-ms", optarg); break;
 		case O_SRC: o->src_ips = num("--src-ips", optarg); break;
+		case O_SRCIP: {
+			struct in_addr a;
+
+			if (inet_pton(AF_INET, optarg, &a) != 1)
+				die("--src: bad IPv4 address '%s'", optarg);
+			o->src_base = ntohl(a.s_addr);
+			if (!o->src_ips)
+				o->src_ips = 1;
+			break;
+		}
 		case O_HOLD:
 			o->hold_s = strtod(optarg, &e);
 			if (e == optarg || *e || o->hold_s < 0)
@@ -388,7 +401,8 @@ static int run_hold(const struct opts *o)
 			if (o->src_ips > 0) {
 				struct sockaddr_in src = { .sin_family = AF_INET };
 
-				src.sin_addr.s_addr = htonl(0x7f000002u + (uint32_t)(next % o->src_ips));
+				src.sin_addr.s_addr = htonl((o->src_base ? o->src_base : 0x7f000002u) +
+							    (uint32_t)(next % o->src_ips));
 				setsockopt(h->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
 				if (bind(h->fd, (struct sockaddr *)&src, sizeof(src)))
 					fprintf(stderr, "hostile: bind: %s\n", strerror(errno));

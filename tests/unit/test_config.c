@@ -71,6 +71,7 @@ TEST(original_format)
 	CHECK(!l->catchall->up.t[0].literal);
 	CHECK_INT(c->ndns, 1);
 	CHECK(!l->on_timeout && !l->naccept_proxy);
+	CHECK(!srclimit_on(&l->lim) && !l->lim.nexempt && !l->sl);
 	config_free(c);
 }
 
@@ -273,6 +274,131 @@ TEST(errors_name_the_path)
 		 "servers.\"127.0.0.1:1, nohost\": bad listen address nohost: port missing");
 }
 
+#define CA "\"CATCHALL\":{\"CATCHALL\":{" FWD "}}"
+
+TEST(source_limits)
+{
+	struct config *c = want_ok(_u,
+		"{\"max_conns_per_source\":50,\"source_exempt\":[\"10.0.0.0/8\"],"
+		"\"servers\":{"
+		"\"127.0.0.1:1\":{" CA "},"
+		"\"127.0.0.1:2, [::1]:2\":{\"max_conns_per_source\":100,"
+		"  \"new_conns_per_source\":{\"rate\":\"20/s\",\"burst\":40},"
+		"  \"source_prefix\":{\"ipv4\":24,\"ipv6\":48},"
+		"  \"source_exempt\":[\"192.0.2.1\",\"2001:db8::/32\"]," CA "},"
+		"\"127.0.0.1:3\":{\"max_conns_per_source\":0,\"new_conns_per_source\":\"600/m\"," CA "},"
+		"\"127.0.0.1:4\":{\"new_conns_per_source\":0.5,\"source_prefix\":{\"ipv6\":128}," CA "},"
+		"\"127.0.0.1:5\":{\"new_conns_per_source\":\"100/h\",\"max_conns_per_source\":0," CA "},"
+		"\"127.0.0.1:6\":{\"new_conns_per_source\":25," CA "}}}");
+	const struct listener *l;
+
+	if (!c)
+		return;
+	CHECK_INT(c->nlisteners, 7);
+	/* The top-level values are every listener's default... */
+	l = &c->listeners[0];
+	CHECK_INT(l->lim.max_conns, 50);
+	CHECK_INT(l->lim.interval_us, 0);
+	CHECK_INT(l->lim.prefix4, 32);
+	CHECK_INT(l->lim.prefix6, 64);
+	CHECK_INT(l->lim.nexempt, 1);
+	CHECK(l->lim.exempt != c->set.lim.exempt);	/* its own copy */
+	/* ...which a listener's own keys replace, list included. */
+	l = &c->listeners[1];
+	CHECK_INT(l->lim.max_conns, 100);
+	CHECK_INT(l->lim.interval_us, 50000);
+	CHECK_INT(l->lim.burst, 40);
+	CHECK_INT(l->lim.prefix4, 24);
+	CHECK_INT(l->lim.prefix6, 48);
+	CHECK_INT(l->lim.nexempt, 2);
+	CHECK_INT(l->lim.exempt[0].bits, 32);
+	/* Both addresses of one key, the same limits. */
+	CHECK(c->listeners[2].shared);
+	CHECK_INT(c->listeners[2].lim.max_conns, 100);
+	CHECK(c->listeners[2].lim.exempt == l->lim.exempt);
+	/* 0 turns the default off; the burst defaults to a second's worth. */
+	l = &c->listeners[3];
+	CHECK_INT(l->lim.max_conns, 0);
+	CHECK_INT(l->lim.interval_us, 100000);
+	CHECK_INT(l->lim.burst, 10);
+	CHECK(srclimit_on(&l->lim));
+	l = &c->listeners[4];
+	CHECK_INT(l->lim.interval_us, 2000000);
+	CHECK_INT(l->lim.burst, 1);
+	CHECK_INT(l->lim.prefix4, 32);
+	CHECK_INT(l->lim.prefix6, 128);
+	CHECK_INT(c->listeners[5].lim.interval_us, 36000000);
+	CHECK_INT(c->listeners[5].lim.burst, 1);
+	CHECK_INT(c->listeners[6].lim.interval_us, 40000);
+	CHECK_INT(c->listeners[6].lim.burst, 25);
+	CHECK(!c->listeners[0].sl);	/* tables come with admit_attach */
+	config_free(c);
+
+	/* Off everywhere: no limits at all. */
+	c = want_ok(_u, "{\"max_conns_per_source\":0,\"servers\":{\"127.0.0.1:1\":{" CA "}}}");
+	if (c)
+		CHECK(!srclimit_on(&c->listeners[0].lim));
+	config_free(c);
+}
+
+TEST(source_limit_errors)
+{
+	want_err(_u, LISTEN("\"max_conns_per_source\":-1," CA),
+		 "t.json: servers.\"127.0.0.1:443\".max_conns_per_source: expected a whole number from 0 to 1000000");
+	want_err(_u, LISTEN("\"max_conns_per_source\":\"10\"," CA),
+		 "servers.\"127.0.0.1:443\".max_conns_per_source: expected a whole number");
+	want_err(_u, LISTEN("\"max_conns_per_source\":2.5," CA),
+		 "servers.\"127.0.0.1:443\".max_conns_per_source: expected a whole number");
+	want_err(_u, LISTEN("\"new_conns_per_source\":\"20/d\"," CA),
+		 "servers.\"127.0.0.1:443\".new_conns_per_source: expected a rate such as 20 (per second), \"20/s\"");
+	want_err(_u, LISTEN("\"new_conns_per_source\":\"fast\"," CA),
+		 "servers.\"127.0.0.1:443\".new_conns_per_source: expected a rate");
+	want_err(_u, LISTEN("\"new_conns_per_source\":-3," CA),
+		 "servers.\"127.0.0.1:443\".new_conns_per_source: expected a rate");
+	want_err(_u, LISTEN("\"new_conns_per_source\":\"2000000/s\"," CA),
+		 "servers.\"127.0.0.1:443\".new_conns_per_source: must be from 1 a day to 1000000 a second");
+	want_err(_u, LISTEN("\"new_conns_per_source\":{\"rate\":true}," CA),
+		 "servers.\"127.0.0.1:443\".new_conns_per_source.rate: expected a rate");
+	want_err(_u, LISTEN("\"new_conns_per_source\":{\"burst\":4}," CA),
+		 "servers.\"127.0.0.1:443\".new_conns_per_source: \"rate\" missing");
+	want_err(_u, LISTEN("\"new_conns_per_source\":{\"rate\":5,\"burst\":0}," CA),
+		 "servers.\"127.0.0.1:443\".new_conns_per_source.burst: expected a whole number from 1 to 1000000");
+	want_err(_u, LISTEN("\"new_conns_per_source\":{\"rate\":5,\"brust\":3}," CA),
+		 "servers.\"127.0.0.1:443\".new_conns_per_source.brust: unknown key (expected \"rate\", \"burst\")");
+	want_err(_u, LISTEN("\"new_conns_per_source\":{\"rate\":5,\"rate\":6}," CA),
+		 "servers.\"127.0.0.1:443\".new_conns_per_source.rate: duplicate key");
+	want_err(_u, LISTEN("\"source_prefix\":{\"ipv4\":33}," CA),
+		 "servers.\"127.0.0.1:443\".source_prefix.ipv4: expected a whole number from 0 to 32");
+	want_err(_u, LISTEN("\"source_prefix\":{\"ipv6\":129}," CA),
+		 "servers.\"127.0.0.1:443\".source_prefix.ipv6: expected a whole number from 0 to 128");
+	want_err(_u, LISTEN("\"source_prefix\":{\"v4\":24}," CA),
+		 "servers.\"127.0.0.1:443\".source_prefix.v4: unknown key (expected \"ipv4\", \"ipv6\")");
+	want_err(_u, LISTEN("\"source_prefix\":24," CA),
+		 "servers.\"127.0.0.1:443\".source_prefix: expected {\"ipv4\": 32, \"ipv6\": 64}");
+	want_err(_u, LISTEN("\"source_exempt\":[\"10.0.0.0/8\",\"10.0.0.0/40\"]," CA),
+		 "servers.\"127.0.0.1:443\".source_exempt[1]: prefix length must be from 0 to 32");
+	want_err(_u, LISTEN("\"source_exempt\":[]," CA),
+		 "servers.\"127.0.0.1:443\".source_exempt: empty list");
+	want_err(_u, LISTEN("\"max_conn_per_source\":3," CA),
+		 "servers.\"127.0.0.1:443\".max_conn_per_source: unknown listener option (expected \"on_timeout\", \"accept_proxy\", \"regex_window\", \"max_conns_per_source\"");
+	/* At the top level, the same checks under the top-level path. */
+	want_err(_u, "{\"new_conns_per_source\":{\"rate\":\"1/s\",\"burst\":-1},\"servers\":{\"127.0.0.1:1\":{" CA "}}}",
+		 "t.json: new_conns_per_source.burst: expected a whole number from 1 to 1000000");
+	want_err(_u, "{\"source_exempt\":\"nope\",\"servers\":{\"127.0.0.1:1\":{" CA "}}}",
+		 "t.json: source_exempt: bad IP address");
+	/* All of them at once, one line each. */
+	{
+		struct config *c = load(LISTEN("\"max_conns_per_source\":-1,\"new_conns_per_source\":\"x\","
+					       "\"source_prefix\":{\"ipv4\":40,\"ipv6\":200}," CA));
+		int lines = 0;
+
+		CHECK(!c);
+		for (const char *p = err; *p; p++)
+			lines += *p == '\n';
+		CHECK_INT(lines, 4);
+	}
+}
+
 /* Many errors at once: each its own line, all of them reported. */
 TEST(all_errors_reported)
 {
@@ -287,4 +413,5 @@ TEST(all_errors_reported)
 }
 
 UNIT_MAIN("config", original_format, rules_wrapper, name_forms, array_form, conditions,
-	  upstreams, listener_options, errors_name_the_path, all_errors_reported)
+	  upstreams, listener_options, errors_name_the_path, all_errors_reported,
+	  source_limits, source_limit_errors)

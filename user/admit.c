@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Per-source limits at accept: tables per listen address, refusals,
+ * their counters and log lines (admit.h). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "admit.h"
+#include "conn.h"
+#include "log.h"
+#include "metrics.h"
+#include "srclimit.h"
+#include "util.h"
+
+/* Tables by listen address, referenced by every configuration whose
+ * listener there has limits: a reload that keeps the listener keeps the
+ * counts, and a table outlives the last connection counted in it (a
+ * connection holds its configuration). */
+struct table {
+	struct table *next;
+	char *name;			/* the listener's address, as written */
+	int refs;
+	struct srclimit *t;
+};
+
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct table *tables;
+
+#define TABLE_MIN 1024
+#define TABLE_MAX (1u << 20)
+
+int admit_attach(struct config *cfg)
+{
+	uint64_t want = cfg->set.max_connections;
+	int err = 0;
+
+	want = want < TABLE_MIN ? TABLE_MIN : want > TABLE_MAX ? TABLE_MAX : want;
+	pthread_mutex_lock(&reg_mu);
+	for (int i = 0; i < cfg->nlisteners; i++) {
+		struct listener *l = &cfg->listeners[i];
+		struct table *tb;
+
+		if (l->sl || !srclimit_on(&l->lim))
+			continue;
+		for (tb = tables; tb; tb = tb->next)
+			if (!strcmp(tb->name, l->text))
+				break;
+		if (!tb) {
+			tb = calloc(1, sizeof(*tb));
+			if (!tb || !(tb->name = strdup(l->text)) ||
+			    !(tb->t = srclimit_new((uint32_t)want))) {
+				if (tb)
+					free(tb->name);
+				free(tb);
+				err = -ENOMEM;
+				break;
+			}
+			tb->next = tables;
+			tables = tb;
+		}
+		tb->refs++;
+		l->sl = tb->t;
+	}
+	pthread_mutex_unlock(&reg_mu);
+	return err;
+}
+
+void admit_detach(struct listener *l)
+{
+	struct table **pp;
+
+	if (!l->sl)
+		return;
+	pthread_mutex_lock(&reg_mu);
+	for (pp = &tables; *pp; pp = &(*pp)->next) {
+		struct table *tb = *pp;
+
+		if (tb->t != l->sl)
+			continue;
+		if (!--tb->refs) {
+			*pp = tb->next;
+			srclimit_free(tb->t);
+			free(tb->name);
+			free(tb);
+		}
+		break;
+	}
+	pthread_mutex_unlock(&reg_mu);
+	l->sl = NULL;
+}
+
+/* ---- log lines ------------------------------------------------------------ */
+
+static void log_note(const struct srl_note *n, void *arg)
+{
+	char src[INET6_ADDRSTRLEN + 8];
+
+	log_msg(LOG_WARN, "source-limit listen=%s source=%s refused_conns=%u refused_rate=%u open=%u since_ms=%llu",
+		(const char *)arg, srl_key_str(&n->key, src, sizeof(src)), n->refused[0],
+		n->refused[1], n->conns, (unsigned long long)(n->since_us / 1000));
+}
+
+void admit_tick(void)
+{
+	uint64_t now = now_us();
+
+	pthread_mutex_lock(&reg_mu);
+	for (struct table *tb = tables; tb; tb = tb->next)
+		srclimit_flush(tb->t, now, log_note, tb->name);
+	pthread_mutex_unlock(&reg_mu);
+}
+
+void admit_each(void (*fn)(const char *listener, uint32_t tracked, void *arg),
+		void *arg)
+{
+	uint64_t now = now_us();
+
+	pthread_mutex_lock(&reg_mu);
+	for (struct table *tb = tables; tb; tb = tb->next)
+		fn(tb->name, srclimit_tracked(tb->t, now), arg);
+	pthread_mutex_unlock(&reg_mu);
+}
+
+/* ---- checks --------------------------------------------------------------- */
+
+/* The check itself, for a client sa of listener l: counters and the log
+ * line; the caller closes what was refused. */
+static enum srl_verdict admit(int worker, const struct listener *l,
+			      const struct sockaddr *sa, bool check, struct srcent **ent)
+{
+	static uint64_t last_full_warn;
+	struct srl_note note;
+	struct srl_key k;
+	enum srl_verdict v;
+	uint64_t now;
+
+	*ent = NULL;
+	if (srclimit_exempt(&l->lim, sa) || srclimit_key(&l->lim, sa, &k))
+		return SRL_OK;
+	now = now_us();
+	v = srclimit_acquire(l->sl, &l->lim, &k, now, check, ent, &note);
+	if (note.due)
+		log_note(&note, l->text);
+	switch (v) {
+	case SRL_OK:
+		break;
+	case SRL_REFUSED_CONNS:
+		metrics_add(l->mx, worker, ML_SRC_REFUSED_CONNS, 1);
+		break;
+	case SRL_REFUSED_RATE:
+		metrics_add(l->mx, worker, ML_SRC_REFUSED_RATE, 1);
+		break;
+	case SRL_UNTRACKED:
+		metrics_add(l->mx, worker, ML_SRC_UNTRACKED, 1);
+		/* A race on the stamp costs at most one line more. */
+		if (now - __atomic_load_n(&last_full_warn, __ATOMIC_RELAXED) > SRL_LOG_INTERVAL_US) {
+			__atomic_store_n(&last_full_warn, now, __ATOMIC_RELAXED);
+			pr_warn("servers.\"%s\": per-source table full (%u sources with connections open in one bucket): new sources are accepted without per-source limits",
+				l->text, SRL_WAYS);
+		}
+		break;
+	}
+	return v;
+}
+
+bool admit_accept(struct worker *w, const struct listener *l, int fd,
+		  const struct sockaddr_storage *peer, struct srcent **ent)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)peer;
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	enum srl_verdict v;
+
+	*ent = NULL;
+	if (!l->sl)
+		return true;
+	/* A trusted proxy speaks for many clients: it is the client its
+	 * PROXY header names that counts (admit_proxied). */
+	if (l->naccept_proxy && cidr_list_matches(l->accept_proxy, l->naccept_proxy, sa))
+		return true;
+	v = admit(w->id, l, sa, true, ent);
+	if (v == SRL_OK || v == SRL_UNTRACKED)
+		return true;
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+	return false;
+}
+
+/* A PROXY header without an address (LOCAL: the proxy's own health
+ * checks) leaves the peer as the client: not counted, as at accept. */
+static bool names_client(const struct conn *c)
+{
+	struct sockaddr_storage peer = c->peer;
+
+	addr_unmap(&peer);
+	if (peer.ss_family != c->src.ss_family)
+		return true;
+	if (peer.ss_family == AF_INET)
+		return memcmp(&((struct sockaddr_in *)&peer)->sin_addr,
+			      &((const struct sockaddr_in *)&c->src)->sin_addr, 4) != 0;
+	return memcmp(&((struct sockaddr_in6 *)&peer)->sin6_addr,
+		      &((const struct sockaddr_in6 *)&c->src)->sin6_addr, 16) != 0;
+}
+
+int admit_proxied(struct conn *c)
+{
+	enum srl_verdict v;
+
+	if (!c->l->sl || c->srcent || !names_client(c))
+		return 0;
+	v = admit(c->w->id, c->l, (const struct sockaddr *)&c->src, true, &c->srcent);
+	if (v == SRL_OK || v == SRL_UNTRACKED)
+		return 0;
+	/* Accepted already (its header had to be read): it ends like one,
+	 * reset, end=source-limit, without a log line of its own. */
+	c->rst_client = true;
+	conn_end(c, "source-limit", 0);
+	return -1;
+}
+
+void admit_import(struct conn *c)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&c->peer;
+
+	if (!c->l->sl)
+		return;
+	if (c->proxied) {
+		if (!names_client(c))
+			return;
+		sa = (const struct sockaddr *)&c->src;
+	} else if (c->l->naccept_proxy &&
+		   cidr_list_matches(c->l->accept_proxy, c->l->naccept_proxy, sa)) {
+		return;		/* its header is read again: admit_proxied */
+	}
+	admit(c->w->id, c->l, sa, false, &c->srcent);
+}
+
+void admit_release(struct conn *c)
+{
+	srclimit_release(c->srcent);
+	c->srcent = NULL;
+}
