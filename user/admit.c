@@ -16,83 +16,6 @@
 #include "srclimit.h"
 #include "util.h"
 
-/* Tables by listen address, referenced by every configuration whose
- * listener there has limits: a reload that keeps the listener keeps the
- * counts, and a table outlives the last connection counted in it (a
- * connection holds its configuration). */
-struct table {
-	struct table *next;
-	char *name;			/* the listener's address, as written */
-	int refs;
-	struct srclimit *t;
-};
-
-static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct table *tables;
-
-#define TABLE_MIN 1024
-#define TABLE_MAX (1u << 20)
-
-int admit_attach(struct config *cfg)
-{
-	uint64_t want = cfg->set.max_connections;
-	int err = 0;
-
-	want = want < TABLE_MIN ? TABLE_MIN : want > TABLE_MAX ? TABLE_MAX : want;
-	pthread_mutex_lock(&reg_mu);
-	for (int i = 0; i < cfg->nlisteners; i++) {
-		struct listener *l = &cfg->listeners[i];
-		struct table *tb;
-
-		if (l->sl || !srclimit_on(&l->lim))
-			continue;
-		for (tb = tables; tb; tb = tb->next)
-			if (!strcmp(tb->name, l->text))
-				break;
-		if (!tb) {
-			tb = calloc(1, sizeof(*tb));
-			if (!tb || !(tb->name = strdup(l->text)) ||
-			    !(tb->t = srclimit_new((uint32_t)want))) {
-				if (tb)
-					free(tb->name);
-				free(tb);
-				err = -ENOMEM;
-				break;
-			}
-			tb->next = tables;
-			tables = tb;
-		}
-		tb->refs++;
-		l->sl = tb->t;
-	}
-	pthread_mutex_unlock(&reg_mu);
-	return err;
-}
-
-void admit_detach(struct listener *l)
-{
-	struct table **pp;
-
-	if (!l->sl)
-		return;
-	pthread_mutex_lock(&reg_mu);
-	for (pp = &tables; *pp; pp = &(*pp)->next) {
-		struct table *tb = *pp;
-
-		if (tb->t != l->sl)
-			continue;
-		if (!--tb->refs) {
-			*pp = tb->next;
-			srclimit_free(tb->t);
-			free(tb->name);
-			free(tb);
-		}
-		break;
-	}
-	pthread_mutex_unlock(&reg_mu);
-	l->sl = NULL;
-}
-
 /* ---- log lines ------------------------------------------------------------ */
 
 static void log_note(const struct srl_note *n, void *arg)
@@ -104,25 +27,37 @@ static void log_note(const struct srl_note *n, void *arg)
 		n->refused[1], n->conns, (unsigned long long)(n->since_us / 1000));
 }
 
+static void flush_one(const char *name, struct srclimit *t, void *arg)
+{
+	srclimit_flush(t, *(const uint64_t *)arg, log_note, (void *)name);
+}
+
 void admit_tick(void)
 {
 	uint64_t now = now_us();
 
-	pthread_mutex_lock(&reg_mu);
-	for (struct table *tb = tables; tb; tb = tb->next)
-		srclimit_flush(tb->t, now, log_note, tb->name);
-	pthread_mutex_unlock(&reg_mu);
+	limits_each(flush_one, &now);
+}
+
+struct each {
+	void (*fn)(const char *listener, uint32_t tracked, void *arg);
+	void *arg;
+	uint64_t now;
+};
+
+static void tracked_one(const char *name, struct srclimit *t, void *arg)
+{
+	struct each *e = arg;
+
+	e->fn(name, srclimit_tracked(t, e->now), e->arg);
 }
 
 void admit_each(void (*fn)(const char *listener, uint32_t tracked, void *arg),
 		void *arg)
 {
-	uint64_t now = now_us();
+	struct each e = { fn, arg, now_us() };
 
-	pthread_mutex_lock(&reg_mu);
-	for (struct table *tb = tables; tb; tb = tb->next)
-		fn(tb->name, srclimit_tracked(tb->t, now), arg);
-	pthread_mutex_unlock(&reg_mu);
+	limits_each(tracked_one, &e);
 }
 
 /* ---- checks --------------------------------------------------------------- */
@@ -214,10 +149,6 @@ int admit_proxied(struct conn *c)
 	v = admit(c->w->id, c->l, (const struct sockaddr *)&c->src, true, &c->srcent);
 	if (v == SRL_OK || v == SRL_UNTRACKED)
 		return 0;
-	/* Accepted already (its header had to be read): it ends like one,
-	 * reset, end=source-limit, without a log line of its own. */
-	c->rst_client = true;
-	conn_end(c, "source-limit", 0);
 	return -1;
 }
 

@@ -22,19 +22,14 @@ struct listener;
 struct srcent;
 struct worker;
 
-/* Give every listener of cfg that has limits its table: the one its
- * address had in a configuration still alive (a reload keeps the counts),
- * else a new one of max_connections entries.  0 or -ENOMEM. */
-int admit_attach(struct config *cfg);
-/* config_free: the listener's reference to its table. */
-void admit_detach(struct listener *l);
 
 /* A connection just accepted on l: true to go on, with *ent (NULL: not
  * counted) to keep in the connection; false if it was refused (fd closed). */
 bool admit_accept(struct worker *w, const struct listener *l, int fd,
 		  const struct sockaddr_storage *peer, struct srcent **ent);
 /* A trusted peer's PROXY header named the client (c->src): limits apply
- * to that client, not to the proxy.  -1 if refused (c has ended). */
+ * to that client, not to the proxy.  -1 if refused: the caller ends it
+ * (end=source-limit, reset). */
 int admit_proxied(struct conn *c);
 /* A connection a live upgrade handed over: counted, never refused. */
 void admit_import(struct conn *c);

@@ -14,7 +14,6 @@
 
 #include <cJSON.h>
 
-#include "admit.h"
 #include "config.h"
 #include "config_int.h"
 #include "log.h"
@@ -22,71 +21,6 @@
 #include "util.h"
 
 #define CONFIG_MAX_BYTES (16 << 20)
-
-void cfg_error(struct loader *ld, const char *path, const char *fmt, ...)
-{
-	va_list ap;
-	size_t room;
-	int n;
-
-	ld->nerr++;
-	if (ld->errused + 1 >= ld->errlen)
-		return;
-	room = ld->errlen - ld->errused;
-	n = snprintf(ld->err + ld->errused, room, "%s: %s%s", ld->name,
-		     path ? path : "", path && *path ? ": " : "");
-	if (n > 0 && (size_t)n < room) {
-		ld->errused += n;
-		room -= n;
-		va_start(ap, fmt);
-		n = vsnprintf(ld->err + ld->errused, room, fmt, ap);
-		va_end(ap);
-		if (n > 0)
-			ld->errused += (size_t)n < room ? (size_t)n : room - 1;
-	}
-	if (ld->errused + 1 < ld->errlen) {
-		ld->err[ld->errused++] = '\n';
-		ld->err[ld->errused] = '\0';
-	}
-}
-
-/* Path segments look like jq: bare identifiers, quoted otherwise. */
-char *path_join(const char *base, const char *key)
-{
-	bool bare = *key && (isalpha((unsigned char)*key) || *key == '_');
-	char *out;
-
-	for (const char *p = key; bare && *p; p++)
-		if (!isalnum((unsigned char)*p) && *p != '_')
-			bare = false;
-	if (asprintf(&out, bare ? "%s%s%s" : "%s%s\"%s\"", base,
-		     *base ? "." : "", key) < 0)
-		return NULL;
-	return out;
-}
-
-char *path_index(const char *base, int i)
-{
-	char *out;
-
-	if (asprintf(&out, "%s[%d]", base, i) < 0)
-		return NULL;
-	return out;
-}
-
-/* cJSON keeps duplicate keys; a second "SNI a.com" would silently never
- * match, so it is an error. */
-void check_duplicates(struct loader *ld, const cJSON *obj, const char *path)
-{
-	for (const cJSON *a = obj->child; a; a = a->next)
-		for (const cJSON *b = a->next; b; b = b->next)
-			if (a->string && b->string && !strcmp(a->string, b->string)) {
-				char *p = path_join(path, b->string);
-
-				cfg_error(ld, p, "duplicate key");
-				free(p);
-			}
-}
 
 void settings_default(struct settings *s)
 {
@@ -106,46 +40,6 @@ void settings_default(struct settings *s)
 	srclimit_cfg_default(&s->lim);
 }
 
-int get_duration(struct loader *ld, const cJSON *v, const char *path,
-		 uint64_t *out)
-{
-	if (cJSON_IsString(v) && !parse_duration_ms(v->valuestring, out))
-		return 0;
-	if (cJSON_IsNumber(v) && v->valuedouble >= 0) {
-		*out = (uint64_t)(v->valuedouble * 1000);
-		return 0;
-	}
-	cfg_error(ld, path, "expected a duration such as \"5s\" or \"500ms\"");
-	return -EINVAL;
-}
-
-static int get_size(struct loader *ld, const cJSON *v, const char *path,
-		    uint64_t *out)
-{
-	if (cJSON_IsString(v) && !parse_size(v->valuestring, out))
-		return 0;
-	if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 1e15) {
-		*out = (uint64_t)v->valuedouble;
-		return 0;
-	}
-	cfg_error(ld, path, "expected a size such as 16384 or \"16KiB\"");
-	return -EINVAL;
-}
-
-int get_count(struct loader *ld, const cJSON *v, const char *path,
-	      uint64_t min, uint64_t max, uint64_t *out)
-{
-	if (cJSON_IsNumber(v) && v->valuedouble >= (double)min &&
-	    v->valuedouble <= (double)max &&
-	    v->valuedouble == (double)(uint64_t)v->valuedouble) {
-		*out = (uint64_t)v->valuedouble;
-		return 0;
-	}
-	cfg_error(ld, path, "expected a whole number from %llu to %llu",
-		  (unsigned long long)min, (unsigned long long)max);
-	return -EINVAL;
-}
-
 int data_mode_parse(const char *s, enum data_mode *m)
 {
 	if (!strcmp(s, "auto"))
@@ -159,37 +53,6 @@ int data_mode_parse(const char *s, enum data_mode *m)
 	return 0;
 }
 
-/* One resolver entry per host name, whatever the ports. */
-struct dns_entry *dns_intern(struct config *c, const char *host)
-{
-	struct dns_entry **grown, *e;
-
-	for (int i = 0; i < c->ndns; i++)
-		if (!strcasecmp(dns_entry_name(c->dns[i]), host))
-			return c->dns[i];
-	e = dns_ref(host);
-	if (!e)
-		return NULL;
-	grown = realloc(c->dns, (c->ndns + 1) * sizeof(*grown));
-	if (!grown) {
-		dns_unref(e);
-		return NULL;
-	}
-	c->dns = grown;
-	c->dns[c->ndns++] = e;
-	return e;
-}
-
-/* A key that appeared before in its object: check_duplicates said so;
- * parsing it again would only overwrite (and leak) the first. */
-bool dup_before(const cJSON *obj, const cJSON *f)
-{
-	for (const cJSON *e = obj->child; e && e != f; e = e->next)
-		if (e->string && f->string && !strcmp(e->string, f->string))
-			return true;
-	return false;
-}
-
 /* A listener option: a lower-case key beside the protocols. */
 static void parse_option(struct loader *ld, const cJSON *f, const char *path,
 			 struct listener *l)
@@ -201,7 +64,7 @@ static void parse_option(struct loader *ld, const cJSON *f, const char *path,
 	} else if (!strcmp(f->string, "accept_proxy")) {
 		parse_cidrs(ld, f, path, &l->accept_proxy, &l->naccept_proxy);
 	} else if (!strcmp(f->string, "regex_window")) {
-		if (!get_count(ld, f, path, 1, BYTES_REGEX_MAX, &n))
+		if (!cfg_get_count(ld, f, path, 1, BYTES_REGEX_MAX, &n))
 			l->regex_window = (uint32_t)n;
 	} else if (!parse_limit_key(ld, f, path, &l->lim)) {
 		cfg_error(ld, path, "unknown listener option (expected \"on_timeout\", "
@@ -225,17 +88,17 @@ static void parse_listener_body(struct loader *ld, const cJSON *v,
 		cfg_error(ld, path, "expected an object of protocols");
 		return;
 	}
-	check_duplicates(ld, v, path);
+	cfg_check_duplicates(ld, v, path);
 	l->groups = calloc(cJSON_GetArraySize(v) + 1, sizeof(*l->groups));
 	if (!l->groups) {
 		cfg_error(ld, path, "out of memory");
 		return;
 	}
 	for (const cJSON *p = v->child; p; p = p->next) {
-		char *pp = path_join(path, p->string);
+		char *pp = cfg_path_join(path, p->string);
 		const struct proto *proto = NULL;
 
-		if (dup_before(v, p)) {
+		if (cfg_dup_before(v, p)) {
 			/* reported by check_duplicates */
 		} else if (islower((unsigned char)p->string[0])) {
 			parse_option(ld, p, pp, l);
@@ -367,7 +230,7 @@ static void parse_settings(struct loader *ld, const cJSON *root,
 {
 	for (const cJSON *f = root->child; f; f = f->next) {
 		const char *k = f->string;
-		char *p = path_join("", k);
+		char *p = cfg_path_join("", k);
 		uint64_t n = 0;
 
 		if (!strcmp(k, "version") || !strcmp(k, "min_version")) {
@@ -378,12 +241,12 @@ static void parse_settings(struct loader *ld, const cJSON *root,
 		} else if (!strcmp(k, "servers")) {
 			/* below */
 		} else if (!strcmp(k, "workers")) {
-			if (!get_count(ld, f, p, 0, 1024, &n))
+			if (!cfg_get_count(ld, f, p, 0, 1024, &n))
 				s->workers = (int)n;
 		} else if (!strcmp(k, "sniff_timeout")) {
-			get_duration(ld, f, p, &s->sniff_timeout_ms);
+			cfg_get_duration(ld, f, p, &s->sniff_timeout_ms);
 		} else if (!strcmp(k, "sniff_max_bytes")) {
-			if (!get_size(ld, f, p, &n)) {
+			if (!cfg_get_size(ld, f, p, &n)) {
 				if (n < 64 || n > SNIFF_MAX_LIMIT)
 					cfg_error(ld, p, "must be from 64 to %d bytes",
 						  SNIFF_MAX_LIMIT);
@@ -391,18 +254,18 @@ static void parse_settings(struct loader *ld, const cJSON *root,
 					s->sniff_max = n;
 			}
 		} else if (!strcmp(k, "connect_timeout")) {
-			get_duration(ld, f, p, &s->connect_timeout_ms);
+			cfg_get_duration(ld, f, p, &s->connect_timeout_ms);
 		} else if (!strcmp(k, "resolve_interval")) {
-			if (!get_duration(ld, f, p, &n)) {
+			if (!cfg_get_duration(ld, f, p, &n)) {
 				if (n < 1000)
 					cfg_error(ld, p, "must be at least 1s");
 				else
 					s->resolve_interval_ms = n;
 			}
 		} else if (!strcmp(k, "max_connections")) {
-			get_count(ld, f, p, 1, 1 << 22, &s->max_connections);
+			cfg_get_count(ld, f, p, 1, 1 << 22, &s->max_connections);
 		} else if (!strcmp(k, "conn_buffer")) {
-			if (!get_size(ld, f, p, &n)) {
+			if (!cfg_get_size(ld, f, p, &n)) {
 				if (n && n < 65536)
 					cfg_error(ld, p, "must be 0 (unlimited) or at least 64KiB");
 				else if (n > (1ULL << 31))
@@ -414,9 +277,9 @@ static void parse_settings(struct loader *ld, const cJSON *root,
 			if (!cJSON_IsString(f) || data_mode_parse(f->valuestring, &s->mode))
 				cfg_error(ld, p, "expected \"auto\", \"sockmap\" or \"splice\"");
 		} else if (!strcmp(k, "max_sniffing")) {
-			get_count(ld, f, p, 1, 1 << 22, &s->max_sniffing);
+			cfg_get_count(ld, f, p, 1, 1 << 22, &s->max_sniffing);
 		} else if (!strcmp(k, "shutdown_grace")) {
-			get_duration(ld, f, p, &s->shutdown_grace_ms);
+			cfg_get_duration(ld, f, p, &s->shutdown_grace_ms);
 		} else if (!strcmp(k, "metrics")) {
 			get_addr(ld, f, p, s->metrics, sizeof(s->metrics));
 		} else if (!strcmp(k, "control_socket")) {
@@ -511,7 +374,7 @@ struct config *config_parse(const char *json, size_t len, const char *name,
 		cfg_error(&ld, NULL, "expected a JSON object at the top level");
 		goto out;
 	}
-	check_duplicates(&ld, root, "");
+	cfg_check_duplicates(&ld, root, "");
 	parse_settings(&ld, root, &c->set);
 
 	servers = cJSON_GetObjectItemCaseSensitive(root, "servers");
@@ -520,7 +383,7 @@ struct config *config_parse(const char *json, size_t len, const char *name,
 						  : "missing");
 		goto out;
 	}
-	check_duplicates(&ld, servers, "servers");
+	cfg_check_duplicates(&ld, servers, "servers");
 	for (const cJSON *s = servers->child; s; s = s->next) {
 		n++;
 		for (const char *p = s->string; *p; p++)
@@ -531,7 +394,7 @@ struct config *config_parse(const char *json, size_t len, const char *name,
 		goto out;
 	n = 0;
 	for (const cJSON *s = servers->child; s; s = s->next) {
-		char *sp = path_join("servers", s->string);
+		char *sp = cfg_path_join("servers", s->string);
 		int added = parse_listener(&ld, s, sp, &c->listeners[n]);
 
 		for (int k = n; k < n + added; k++)
@@ -633,7 +496,7 @@ void config_free(struct config *c)
 		struct listener *l = &c->listeners[i];
 
 		free(l->text);
-		admit_detach(l);
+		limits_detach(l);
 		if (l->shared)
 			continue;
 		for (int g = 0; g < l->ngroups; g++) {

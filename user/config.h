@@ -11,6 +11,7 @@
 #ifndef PT_CONFIG_H
 #define PT_CONFIG_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <regex.h>
@@ -44,7 +45,14 @@ enum balance {
 };
 
 /* Shared by all workers, updated with atomics (upstream.c). */
-struct target_state;
+/* A target's state shared by every worker (and kept by a reload that
+ * keeps the rule): the balance counters and its health. */
+struct target_state {
+	atomic_uint rr;			/* round-robin counter (set level) */
+	atomic_int active;		/* connections now (leastconn) */
+	atomic_uint fails;		/* connect failures in a row */
+	atomic_ullong down_until;	/* ms: tried last until then */
+};
 
 /* One "host:port" of a to_addr: a literal address, or a host name the
  * resolver keeps fresh. */
@@ -135,7 +143,7 @@ struct listener {
 	uint32_t regex_window;		/* REGEX waits for at most this */
 	struct srclimit_cfg lim;	/* per-source limits */
 	struct srclimit *sl;		/* their counts, kept across reloads
-					 * (admit_attach); NULL: no limits */
+					 * (limits_attach); NULL: no limits */
 	struct mblock *mx;		/* metrics, set by metrics_attach() */
 };
 
@@ -181,6 +189,14 @@ struct config {
 void settings_default(struct settings *s);
 /* config_limits.c: per-source limits, "off" with /32 and /64 sources. */
 void srclimit_cfg_default(struct srclimit_cfg *c);
+/* Give every listener of cfg that has limits its table: the one its
+ * address had in a configuration still alive (a reload keeps the counts),
+ * else a new one of max_connections entries.  0 or -ENOMEM. */
+int limits_attach(struct config *cfg);
+/* config_free: the listener's reference to its table. */
+void limits_detach(struct listener *l);
+/* Each table (by listen address), under the registry's lock. */
+void limits_each(void (*fn)(const char *name, struct srclimit *t, void *arg), void *arg);
 int srclimit_cfg_copy(struct srclimit_cfg *dst, const struct srclimit_cfg *src);
 void srclimit_cfg_free(struct srclimit_cfg *c);
 int data_mode_parse(const char *s, enum data_mode *m);

@@ -9,6 +9,7 @@
  *
  * 0 turns a limit off (to undo a top-level default). */
 #include <errno.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,7 +106,7 @@ static void parse_rate(struct loader *ld, const cJSON *v, const char *path,
 	c->interval_us = 0;
 	c->burst = 0;
 	if (cJSON_IsObject(v)) {
-		check_duplicates(ld, v, path);
+		cfg_check_duplicates(ld, v, path);
 		rate = NULL;
 		for (const cJSON *f = v->child; f; f = f->next) {
 			if (!strcmp(f->string, "rate")) {
@@ -113,7 +114,7 @@ static void parse_rate(struct loader *ld, const cJSON *v, const char *path,
 			} else if (!strcmp(f->string, "burst")) {
 				burst = f;
 			} else {
-				char *fp = path_join(path, f->string);
+				char *fp = cfg_path_join(path, f->string);
 
 				cfg_error(ld, fp, "unknown key (expected \"rate\", \"burst\")");
 				free(fp);
@@ -123,15 +124,15 @@ static void parse_rate(struct loader *ld, const cJSON *v, const char *path,
 			cfg_error(ld, path, "\"rate\" missing, e.g. {\"rate\": \"20/s\", \"burst\": 40}");
 			return;
 		}
-		rp = path_join(path, "rate");
+		rp = cfg_path_join(path, "rate");
 	}
 	err = rate_interval(rate, &c->interval_us);
 	if (err) {
 		rate_error(ld, rp ? rp : path, err);
 	} else if (burst) {
-		char *bp = path_join(path, "burst");
+		char *bp = cfg_path_join(path, "burst");
 
-		if (!get_count(ld, burst, bp, 1, SRC_COUNT_MAX, &n))
+		if (!cfg_get_count(ld, burst, bp, 1, SRC_COUNT_MAX, &n))
 			c->burst = (uint32_t)n;
 		free(bp);
 	}
@@ -151,15 +152,15 @@ static void parse_prefix(struct loader *ld, const cJSON *v, const char *path,
 		cfg_error(ld, path, "expected {\"ipv4\": 32, \"ipv6\": 64}");
 		return;
 	}
-	check_duplicates(ld, v, path);
+	cfg_check_duplicates(ld, v, path);
 	for (const cJSON *f = v->child; f; f = f->next) {
-		char *fp = path_join(path, f->string);
+		char *fp = cfg_path_join(path, f->string);
 
 		if (!strcmp(f->string, "ipv4")) {
-			if (!get_count(ld, f, fp, 0, 32, &n))
+			if (!cfg_get_count(ld, f, fp, 0, 32, &n))
 				c->prefix4 = (uint8_t)n;
 		} else if (!strcmp(f->string, "ipv6")) {
-			if (!get_count(ld, f, fp, 0, 128, &n))
+			if (!cfg_get_count(ld, f, fp, 0, 128, &n))
 				c->prefix6 = (uint8_t)n;
 		} else {
 			cfg_error(ld, fp, "unknown key (expected \"ipv4\", \"ipv6\")");
@@ -174,7 +175,7 @@ bool parse_limit_key(struct loader *ld, const cJSON *f, const char *path,
 	uint64_t n = 0;
 
 	if (!strcmp(f->string, "max_conns_per_source")) {
-		if (!get_count(ld, f, path, 0, SRC_COUNT_MAX, &n))
+		if (!cfg_get_count(ld, f, path, 0, SRC_COUNT_MAX, &n))
 			c->max_conns = (uint32_t)n;
 	} else if (!strcmp(f->string, "new_conns_per_source")) {
 		parse_rate(ld, f, path, c);
@@ -188,4 +189,91 @@ bool parse_limit_key(struct loader *ld, const cJSON *f, const char *path,
 		return false;
 	}
 	return true;
+}
+
+/* ---- the tables ---------------------------------------------------------- */
+
+/* Tables by listen address, referenced by every configuration whose
+ * listener there has limits: a reload that keeps the listener keeps the
+ * counts, and a table outlives the last connection counted in it (a
+ * connection holds its configuration). */
+struct table {
+	struct table *next;
+	char *name;			/* the listener's address, as written */
+	int refs;
+	struct srclimit *t;
+};
+
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct table *tables;
+
+#define TABLE_MIN 1024
+#define TABLE_MAX (1u << 20)
+
+int limits_attach(struct config *cfg)
+{
+	uint64_t want = cfg->set.max_connections;
+	int err = 0;
+
+	want = want < TABLE_MIN ? TABLE_MIN : want > TABLE_MAX ? TABLE_MAX : want;
+	pthread_mutex_lock(&reg_mu);
+	for (int i = 0; i < cfg->nlisteners; i++) {
+		struct listener *l = &cfg->listeners[i];
+		struct table *tb;
+
+		if (l->sl || !srclimit_on(&l->lim))
+			continue;
+		for (tb = tables; tb; tb = tb->next)
+			if (!strcmp(tb->name, l->text))
+				break;
+		if (!tb) {
+			tb = calloc(1, sizeof(*tb));
+			if (!tb || !(tb->name = strdup(l->text)) ||
+			    !(tb->t = srclimit_new((uint32_t)want))) {
+				if (tb)
+					free(tb->name);
+				free(tb);
+				err = -ENOMEM;
+				break;
+			}
+			tb->next = tables;
+			tables = tb;
+		}
+		tb->refs++;
+		l->sl = tb->t;
+	}
+	pthread_mutex_unlock(&reg_mu);
+	return err;
+}
+
+void limits_detach(struct listener *l)
+{
+	struct table **pp;
+
+	if (!l->sl)
+		return;
+	pthread_mutex_lock(&reg_mu);
+	for (pp = &tables; *pp; pp = &(*pp)->next) {
+		struct table *tb = *pp;
+
+		if (tb->t != l->sl)
+			continue;
+		if (!--tb->refs) {
+			*pp = tb->next;
+			srclimit_free(tb->t);
+			free(tb->name);
+			free(tb);
+		}
+		break;
+	}
+	pthread_mutex_unlock(&reg_mu);
+	l->sl = NULL;
+}
+
+void limits_each(void (*fn)(const char *name, struct srclimit *t, void *arg), void *arg)
+{
+	pthread_mutex_lock(&reg_mu);
+	for (struct table *tb = tables; tb; tb = tb->next)
+		fn(tb->name, tb->t, arg);
+	pthread_mutex_unlock(&reg_mu);
 }

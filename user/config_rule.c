@@ -10,10 +10,41 @@
 #include <strings.h>
 
 #include "config_int.h"
-#include "upstream.h"
+#include "resolve.h"
 #include "util.h"
 
 /* ---- targets ------------------------------------------------------------ */
+
+/* One resolver entry per host name, whatever the ports. */
+static struct target_state *target_state_new(void)
+{
+	return calloc(1, sizeof(struct target_state));
+}
+
+static void target_state_free(struct target_state *st)
+{
+	free(st);
+}
+
+static struct dns_entry *dns_intern(struct config *c, const char *host)
+{
+	struct dns_entry **grown, *e;
+
+	for (int i = 0; i < c->ndns; i++)
+		if (!strcasecmp(dns_entry_name(c->dns[i]), host))
+			return c->dns[i];
+	e = dns_ref(host);
+	if (!e)
+		return NULL;
+	grown = realloc(c->dns, (c->ndns + 1) * sizeof(*grown));
+	if (!grown) {
+		dns_unref(e);
+		return NULL;
+	}
+	c->dns = grown;
+	c->dns[c->ndns++] = e;
+	return e;
+}
 
 static void parse_target(struct loader *ld, const cJSON *v, const char *path,
 			 struct target *t)
@@ -67,7 +98,7 @@ static void parse_to_addr(struct loader *ld, const cJSON *v, const char *path,
 		const cJSON *e;
 
 		cJSON_ArrayForEach(e, v) {
-			char *ep = path_index(path, i);
+			char *ep = cfg_path_index(path, i);
 
 			parse_target(ld, e, ep, &u->t[i++]);
 			free(ep);
@@ -104,7 +135,7 @@ static void parse_list(struct loader *ld, const cJSON *v, const char *path,
 		return;
 	}
 	for (const cJSON *e = v->child; e; e = e->next, i++) {
-		char *ep = path_index(path, i);
+		char *ep = cfg_path_index(path, i);
 
 		fn(ld, e, ep, arr + i * size, i);
 		free(ep);
@@ -291,13 +322,13 @@ static void parse_health(struct loader *ld, const cJSON *v, const char *path,
 		return;
 	}
 	for (const cJSON *f = v->child; f; f = f->next) {
-		char *fp = path_join(path, f->string);
+		char *fp = cfg_path_join(path, f->string);
 
 		if (!strcmp(f->string, "fails")) {
-			if (!get_count(ld, f, fp, 1, 1000, &n))
+			if (!cfg_get_count(ld, f, fp, 1, 1000, &n))
 				u->health_fails = (uint32_t)n;
 		} else if (!strcmp(f->string, "cooldown")) {
-			get_duration(ld, f, fp, &u->health_cooldown_ms);
+			cfg_get_duration(ld, f, fp, &u->health_cooldown_ms);
 		} else {
 			cfg_error(ld, fp, "unknown key (expected \"fails\", \"cooldown\")");
 		}
@@ -320,15 +351,15 @@ static void parse_rule_obj(struct loader *ld, const struct proto *proto,
 		cfg_error(ld, path, "expected an object {\"action\": ...}");
 		return;
 	}
-	check_duplicates(ld, v, path);
+	cfg_check_duplicates(ld, v, path);
 	for (const cJSON *f = v->child; f; f = f->next) {
 		const char *k = f->string;
 		char *fp;
 		uint64_t n = 0;
 
-		if (dup_before(v, f))
+		if (cfg_dup_before(v, f))
 			continue;	/* reported by check_duplicates */
-		fp = path_join(path, k);
+		fp = cfg_path_join(path, k);
 		if (!strcmp(k, "action")) {
 			act = f;
 		} else if (!strcmp(k, "to_addr")) {
@@ -354,7 +385,7 @@ static void parse_rule_obj(struct loader *ld, const struct proto *proto,
 				cfg_error(ld, fp, "expected \"roundrobin\", \"first\", \"leastconn\" or \"source\"");
 		} else if (!strcmp(k, "connect_timeout")) {
 			fwd_key = k;
-			if (!get_duration(ld, f, fp, &n)) {
+			if (!cfg_get_duration(ld, f, fp, &n)) {
 				if (!n)
 					cfg_error(ld, fp, "must be more than 0");
 				r->up.connect_timeout_ms = n;
@@ -429,7 +460,7 @@ static void parse_rule_obj(struct loader *ld, const struct proto *proto,
 	}
 	if (!cJSON_IsString(act) ||
 	    (strcmp(act->valuestring, "FORWARD") && strcmp(act->valuestring, "REJECT"))) {
-		char *fp = path_join(path, "action");
+		char *fp = cfg_path_join(path, "action");
 
 		cfg_error(ld, fp, "expected \"FORWARD\" or \"REJECT\"");
 		free(fp);
@@ -437,7 +468,7 @@ static void parse_rule_obj(struct loader *ld, const struct proto *proto,
 	}
 	r->action = strcmp(act->valuestring, "FORWARD") ? ACT_REJECT : ACT_FORWARD;
 	if (r->action == ACT_FORWARD) {
-		char *fp = path_join(path, "to_addr");
+		char *fp = cfg_path_join(path, "to_addr");
 
 		if (!to)
 			cfg_error(ld, path, "FORWARD needs \"to_addr\"");
@@ -448,7 +479,7 @@ static void parse_rule_obj(struct loader *ld, const struct proto *proto,
 		free(fp);
 	} else {
 		if (fwd_key) {
-			char *fp = path_join(path, fwd_key);
+			char *fp = cfg_path_join(path, fwd_key);
 
 			cfg_error(ld, fp, "REJECT takes no \"%s\"", fwd_key);
 			free(fp);
@@ -491,7 +522,7 @@ void parse_group(struct loader *ld, const cJSON *v, const char *path,
 	    !strcmp(v->child->string, "rules") && cJSON_IsObject(v->child))
 		rules = v->child;
 	if (!array)
-		check_duplicates(ld, rules, path);
+		cfg_check_duplicates(ld, rules, path);
 	g->rules = calloc(cJSON_GetArraySize(rules) + 1, sizeof(*g->rules));
 	if (!g->rules) {
 		cfg_error(ld, path, "out of memory");
@@ -499,7 +530,7 @@ void parse_group(struct loader *ld, const cJSON *v, const char *path,
 	}
 	for (const cJSON *r = rules->child; r; r = r->next) {
 		struct rule *dst = &g->rules[n];
-		char *rp = array ? path_index(path, n) : path_join(path, r->string);
+		char *rp = array ? cfg_path_index(path, n) : cfg_path_join(path, r->string);
 		const char *key = r->string;
 
 		if (array) {
@@ -555,9 +586,9 @@ void parse_on_timeout(struct loader *ld, const cJSON *v, const char *path,
 	if (!after) {
 		cfg_error(ld, path, "\"after\" missing: how long a silent client waits, e.g. \"300ms\"");
 	} else {
-		char *fp = path_join(path, "after");
+		char *fp = cfg_path_join(path, "after");
 
-		if (!get_duration(ld, after, fp, &l->on_timeout_ms) && !l->on_timeout_ms)
+		if (!cfg_get_duration(ld, after, fp, &l->on_timeout_ms) && !l->on_timeout_ms)
 			cfg_error(ld, fp, "must be more than 0");
 		free(fp);
 	}

@@ -36,105 +36,12 @@ static void conn_connect(struct conn *c);
 static void conn_connected(struct conn *c, uint32_t events);
 static void conn_handoff(struct conn *c);
 
-void ep_watch(struct conn *c, struct endpoint *ep, uint32_t events)
-{
-	if (ep->fd >= 0)
-		worker_watch(c->w, &ep->ev, ep->fd, events, &ep->events);
-}
-
-static int sock_error(int fd)
-{
-	int err = 0;
-	socklen_t len = sizeof(err);
-
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len))
-		return errno;
-	return err;
-}
-
 static const struct settings *S(const struct conn *c)
 {
 	return &c->cfg->set;
 }
 
-/* Sniffing connections in accept order, so that a flood of silent ones
- * beyond max_sniffing costs the oldest, not the newest, its place. */
-static void sniffing_add(struct conn *c)
-{
-	struct worker *w = c->w;
-
-	c->sprev = w->sniff_tail;
-	c->snext = NULL;
-	if (w->sniff_tail)
-		w->sniff_tail->snext = c;
-	else
-		w->sniff_head = c;
-	w->sniff_tail = c;
-	w->nsniff++;
-	c->sniffing = true;
-}
-
-static void sniffing_del(struct conn *c)
-{
-	struct worker *w = c->w;
-
-	if (!c->sniffing)
-		return;
-	if (c->sprev)
-		c->sprev->snext = c->snext;
-	else
-		w->sniff_head = c->snext;
-	if (c->snext)
-		c->snext->sprev = c->sprev;
-	else
-		w->sniff_tail = c->sprev;
-	w->nsniff--;
-	c->sniffing = false;
-}
-
 /* ---- accept ---------------------------------------------------------- */
-
-struct conn *conn_new(struct worker *w, const struct listener *l, int fd,
-		      const struct sockaddr_storage *peer)
-{
-	struct conn *c = calloc(1, sizeof(*c));
-
-	if (!c)
-		return NULL;
-	c->w = w;
-	c->cfg = config_get(w->cfg);
-	c->l = l;
-	c->peer = *peer;
-	c->src = *peer;
-	addr_unmap(&c->src);
-	/* The address the client reached: the listener's, unless it listens
-	 * on all of them. */
-	c->dst = l->addr;
-	if (addr_is_any((const struct sockaddr *)&l->addr)) {
-		socklen_t len = sizeof(c->dst);
-
-		if (getsockname(fd, (struct sockaddr *)&c->dst, &len))
-			c->dst = l->addr;
-	}
-	addr_unmap(&c->dst);
-	sniffer_init(&c->sn, fd);
-	c->ut.active = -1;
-	c->t0_ms = now_ms();
-	c->cli = (struct endpoint){ .ev.kind = EV_CLIENT, .fd = fd };
-	c->up = (struct endpoint){ .ev.kind = EV_UPSTREAM, .fd = -1 };
-	for (int i = 0; i < 2; i++) {
-		c->d[i].pipe[0] = c->d[i].pipe[1] = -1;
-		c->d[i].src = i == DIR_UP ? &c->cli : &c->up;
-		c->d[i].dst = i == DIR_UP ? &c->up : &c->cli;
-	}
-	timer_init(&c->tm);
-	c->next = w->conns;
-	if (w->conns)
-		w->conns->prev = c;
-	w->conns = c;
-	w->nconns++;
-	return c;
-}
 
 void conn_accept(struct worker *w, struct lsock *ls, int fd,
 		 const struct sockaddr_storage *peer)
@@ -161,7 +68,7 @@ void conn_accept(struct worker *w, struct lsock *ls, int fd,
 			pr_warn("worker %d: %u connections sniffing, the limit: closing the oldest",
 				w->id, w->nsniff);
 		}
-		conn_end(w->sniff_head, "sniff-evicted", 0);
+		conn_end(w->sniff_head, ME_sniff_evicted, 0);
 	}
 	conn_sniff_start(c);
 }
@@ -170,7 +77,7 @@ void conn_sniff_start(struct conn *c)
 {
 	struct worker *w = c->w;
 
-	sniffing_add(c);
+	conn_sniffing_add(c);
 	/* Edge-triggered while sniffing: unread (peeked) bytes would keep a
 	 * level-triggered EPOLLIN firing; each new segment is one edge. */
 	ep_watch(c, &c->cli, EPOLLIN | EPOLLRDHUP | EPOLLET | EP_ON);
@@ -178,7 +85,7 @@ void conn_sniff_start(struct conn *c)
 	 * (server-first protocols), then for the sniff deadline. */
 	c->silent_armed = c->l->on_timeout &&
 			  c->l->on_timeout_ms < S(c)->sniff_timeout_ms;
-	timer_set(&w->timers, &c->tm, c->t0_ms + (c->silent_armed ? c->l->on_timeout_ms
+	timer_set(&w->loop.timers, &c->tm, c->t0_ms + (c->silent_armed ? c->l->on_timeout_ms
 								  : S(c)->sniff_timeout_ms));
 	conn_sniff(c, false);
 }
@@ -196,7 +103,7 @@ static int conn_proxy_in(struct conn *c, bool final)
 	if (!len)
 		return 0;
 	if (len < 0) {
-		conn_end(c, len == -EPROTO ? "proxy-bad" : "client-reset", -len);
+		conn_end(c, len == -EPROTO ? ME_proxy_bad : ME_client_reset, -len);
 		return -1;
 	}
 	c->proxied = true;
@@ -209,8 +116,14 @@ static int conn_proxy_in(struct conn *c, bool final)
 		addr_unmap(&c->src);
 		addr_unmap(&c->dst);
 	}
-	if (admit_proxied(c))
-		return -1;	/* that client is over its limits */
+	if (admit_proxied(c)) {
+		/* That client is over its limits.  Accepted already (its
+		 * header had to be read): it ends like one, reset, without a
+		 * log line of its own. */
+		c->rst_client = true;
+		conn_end(c, ME_source_limit, 0);
+		return -1;
+	}
 	return 1;
 }
 
@@ -219,7 +132,7 @@ static void sniff_poll(struct conn *c, uint32_t ms)
 {
 	uint64_t end = c->t0_ms + S(c)->sniff_timeout_ms, t = now_ms() + ms;
 
-	timer_set(&c->w->timers, &c->tm, t < end ? t : end);
+	timer_set(&c->w->loop.timers, &c->tm, t < end ? t : end);
 }
 
 static void conn_sniff(struct conn *c, bool final)
@@ -245,7 +158,7 @@ static void conn_sniff(struct conn *c, bool final)
 	n = sniff_peek(&c->sn, 0, c->w->peekbuf, cap);
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EINTR) {
-			conn_end(c, "client-reset", errno);
+			conn_end(c, ME_client_reset, errno);
 			return;
 		}
 		n = c->sn.peeked;	/* nothing new; decide on what we had */
@@ -253,7 +166,7 @@ static void conn_sniff(struct conn *c, bool final)
 			return;
 	} else if (n == 0) {
 		if (c->cli_err) {
-			conn_end(c, "client-reset", c->cli_err);
+			conn_end(c, ME_client_reset, c->cli_err);
 			return;
 		}
 		final = true;	/* EOF before any byte */
@@ -311,15 +224,15 @@ static void conn_reject(struct conn *c, const struct rule *r)
 		c->rst_client = true;
 	else
 		recv(c->cli.fd, c->w->peekbuf, S(c)->sniff_max, MSG_DONTWAIT | MSG_TRUNC);
-	conn_end(c, "reject", 0);
+	conn_end(c, ME_reject, 0);
 }
 
 static void conn_routed(struct conn *c, const struct sniff *s)
 {
 	const struct rule *r = c->rt.rule;
 
-	timer_cancel(&c->w->timers, &c->tm);
-	sniffing_del(c);
+	timer_cancel(&c->w->loop.timers, &c->tm);
+	conn_sniffing_del(c);
 	log_sniff(c, s);
 	if (r)
 		metrics_add(r->mx, c->w->id, MR_MATCHED, 1);
@@ -330,7 +243,7 @@ static void conn_routed(struct conn *c, const struct sniff *s)
 	 * bytes flow, its events only matter if they are errors, and the
 	 * flow phase re-arms it, which reports an EOF that came meanwhile. */
 	if (!r) {
-		conn_end(c, "no-route", 0);
+		conn_end(c, ME_no_route, 0);
 		return;
 	}
 	if (r->action == ACT_REJECT) {
@@ -356,31 +269,31 @@ static void conn_silent(struct conn *c)
 void conn_resolved(struct conn *c)
 {
 	if (c->st == CS_RESOLVE) {
-		timer_cancel(&c->w->timers, &c->tm);
+		timer_cancel(&c->w->loop.timers, &c->tm);
 		conn_connect(c);
 	}
 }
 
 /* ---- connect --------------------------------------------------------- */
 
-static const char *connect_failure(int err)
+static enum m_end connect_failure(int err)
 {
 	switch (err) {
 	case ECONNREFUSED:
-		return "upstream-refused";
+		return ME_upstream_refused;
 	case ETIMEDOUT:
-		return "upstream-timeout";
+		return ME_upstream_timeout;
 	case ENETUNREACH:
 	case EHOSTUNREACH:
 	case ENETDOWN:
 	case EHOSTDOWN:
 	case EADDRNOTAVAIL:
 	case EAFNOSUPPORT:
-		return "upstream-unreachable";
+		return ME_upstream_unreachable;
 	case ECONNRESET:
-		return "upstream-reset";
+		return ME_upstream_reset;
 	default:
-		return "upstream-error";
+		return ME_upstream_error;
 	}
 }
 
@@ -404,11 +317,11 @@ static void conn_connect(struct conn *c)
 		r = up_next(&c->ut, &sa);
 		if (r == 0) {
 			c->st = CS_RESOLVE;
-			timer_set(&c->w->timers, &c->tm, now_ms() + connect_timeout(c));
+			timer_set(&c->w->loop.timers, &c->tm, now_ms() + connect_timeout(c));
 			return;
 		}
 		if (r < 0) {
-			conn_end(c, c->upaddr.ss_family ? connect_failure(-r) : "resolve-failed", -r);
+			conn_end(c, c->upaddr.ss_family ? connect_failure(-r) : ME_resolve_failed, -r);
 			return;
 		}
 		c->upaddr = sa;
@@ -417,7 +330,7 @@ static void conn_connect(struct conn *c)
 			c->up.fd = fd;
 			c->st = CS_CONNECT;
 			ep_watch(c, &c->up, EPOLLOUT | EP_ON);
-			timer_set(&c->w->timers, &c->tm, now_ms() + connect_timeout(c));
+			timer_set(&c->w->loop.timers, &c->tm, now_ms() + connect_timeout(c));
 			return;
 		}
 		if (log_max >= LOG_DEBUG) {
@@ -444,6 +357,24 @@ static void connect_failed(struct conn *c, int err)
 	conn_connect(c);
 }
 
+/* send_proxy: the header to the freshly connected upstream, without
+ * blocking: it is small and the send buffer empty, so it goes whole or
+ * not at all.  0 or -errno (-EAGAIN if only part of it was taken). */
+static int proxy_send(int fd, int version, const struct sockaddr *src,
+		      const struct sockaddr *dst)
+{
+	uint8_t hdr[PROXY_HDR_MAX];
+	int n = proxy_build(version, src, dst, hdr, sizeof(hdr));
+	ssize_t w;
+
+	if (n < 0)
+		return n;
+	w = send(fd, hdr, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (w < 0)
+		return -errno;
+	return w == n ? 0 : -EAGAIN;
+}
+
 /* A non-blocking connect that failed reports EPOLLERR (and EPOLLHUP) with
  * its EPOLLOUT: only then is SO_ERROR worth a syscall. */
 static void conn_connected(struct conn *c, uint32_t events)
@@ -454,7 +385,7 @@ static void conn_connected(struct conn *c, uint32_t events)
 		connect_failed(c, err ? err : ECONNREFUSED);
 		return;
 	}
-	timer_cancel(&c->w->timers, &c->tm);
+	timer_cancel(&c->w->loop.timers, &c->tm);
 	up_result(&c->ut, 0, now_ms());
 	/* send_proxy: the header goes before the kernel takes the sockets,
 	 * so that its bytes are not counted as the client's. */
@@ -462,7 +393,7 @@ static void conn_connected(struct conn *c, uint32_t events)
 		err = proxy_send(c->up.fd, c->rt.rule->up.send_proxy,
 				 (struct sockaddr *)&c->src, (struct sockaddr *)&c->dst);
 		if (err) {
-			conn_end(c, "proxy-send-failed", -err);
+			conn_end(c, ME_proxy_send_failed, -err);
 			return;
 		}
 	}
@@ -487,7 +418,7 @@ static void conn_handoff(struct conn *c)
 	if (c->no_kernel)
 		pr_debug("conn fd %d: part of an skb was read (PROXY header): this connection uses splice",
 			 c->cli.fd);
-	else if (kpath_ready() && !worker_slot_get(w, &c->slot, c)) {
+	else if (kpath_ready() && !slots_get(&w->slots, &c->slot, c)) {
 		struct ksnap snap[2];
 		unsigned joined;
 		int err;
@@ -510,7 +441,7 @@ static void conn_handoff(struct conn *c)
 			return;
 		}
 		if (joined) {
-			conn_end(c, "kernel-error", -err);
+			conn_end(c, ME_kernel_error, -err);
 			return;
 		}
 		/* The kernel takes only ESTABLISHED sockets: one that already
@@ -519,7 +450,7 @@ static void conn_handoff(struct conn *c)
 		log_msg(err == -EOPNOTSUPP ? LOG_DEBUG : LOG_WARN,
 			"conn fd %d: sockmap insertion failed (%s): this connection uses splice",
 			c->cli.fd, strerror(-err));
-		worker_slot_put(w, c->slot);
+		slots_put(&w->slots, c->slot);
 		c->has_slot = false;
 	}
 	flow_start(c);
@@ -527,7 +458,7 @@ static void conn_handoff(struct conn *c)
 
 /* ---- events ----------------------------------------------------------- */
 
-void endpoint_error(struct conn *c, struct endpoint *ep)
+static void endpoint_error(struct conn *c, struct endpoint *ep)
 {
 	int err = sock_error(ep->fd);
 
@@ -537,7 +468,7 @@ void endpoint_error(struct conn *c, struct endpoint *ep)
 		flow_failed(c, ep, err ? err : ECONNRESET);
 		return;
 	}
-	conn_end(c, ep == &c->cli ? "client-reset" : "upstream-reset",
+	conn_end(c, ep == &c->cli ? ME_client_reset : ME_upstream_reset,
 		 err ? err : ECONNRESET);
 }
 
@@ -603,7 +534,7 @@ void conn_timer(struct conn *c)
 				conn_silent(c);
 				break;
 			}
-			timer_set(&c->w->timers, &c->tm, c->t0_ms + S(c)->sniff_timeout_ms);
+			timer_set(&c->w->loop.timers, &c->tm, c->t0_ms + S(c)->sniff_timeout_ms);
 			break;
 		}
 		/* A client that sent nothing, with on_timeout: its route. */
@@ -631,103 +562,3 @@ void conn_timer(struct conn *c)
 	}
 }
 
-void conn_free_owned(struct conn *c)
-{
-	if (c->own_rule) {
-		free(c->own_rule->key);
-		free(c->own_rule->up.text);
-		free(c->own_rule);
-	}
-	if (c->own_l) {
-		free(c->own_l->text);
-		free(c->own_l);
-	}
-}
-
-void conn_shutdown(struct conn *c)
-{
-	conn_end(c, "shutdown", 0);
-}
-
-/* ---- the end ---------------------------------------------------------- */
-
-static void close_fd(int fd, bool reset)
-{
-	if (fd < 0)
-		return;
-	if (reset) {
-		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-
-		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	}
-	close(fd);
-}
-
-/* Unread bytes at close() make TCP send a RST; a client turned away
- * before any forwarding (upstream down, no route) gets a clean FIN. */
-static void discard_input(int fd)
-{
-	for (int i = 0; i < 16; i++)
-		if (recv(fd, NULL, 1 << 20, MSG_DONTWAIT | MSG_TRUNC) <= 0)
-			break;
-}
-
-void conn_end(struct conn *c, const char *reason, int err)
-{
-	struct worker *w = c->w;
-	uint64_t bytes[2] = { c->d[0].bytes, c->d[1].bytes };
-	bool rst_cli = !strcmp(reason, "upstream-reset");
-	bool rst_up = !strcmp(reason, "client-reset");
-
-	if (c->st == CS_DEAD)
-		return;
-	if (c->kernel) {
-		for (int i = 0; i < 2; i++) {
-			struct pt_dir *d = kpath_dir(2 * c->slot + i);
-
-			if (!d)
-				continue;
-			bytes[i] += d->redirected;
-			if (d->seq_gaps)
-				log_msg(LOG_ERROR, "conn fd %d: %s: %u skbs reached the verdict out of the source's sequence and could not be repaired (the first %d bytes off): bytes were lost or duplicated",
-					c->cli.fd, i == DIR_UP ? "client->upstream" : "upstream->client",
-					d->seq_gaps, d->first_gap);
-		}
-	}
-	conn_report(c, reason, err, bytes);
-	sniffing_del(c);
-	timer_cancel(&w->timers, &c->tm);
-	up_done(&c->ut);
-	admit_release(c);
-	/* close() takes the sockets out of epoll, unless another process
-	 * holds their files too. */
-	if (c->shared) {
-		ep_watch(c, &c->cli, 0);
-		ep_watch(c, &c->up, 0);
-	}
-	if (c->st < CS_FLOW && !rst_cli && !rst_up && !c->rst_client)
-		discard_input(c->cli.fd);
-	close_fd(c->cli.fd, rst_cli || c->rst_client);
-	close_fd(c->up.fd, rst_up);
-	c->cli.fd = c->up.fd = -1;
-	if (c->kernel)
-		kpath_forget(c->cookie);
-	if (c->has_slot)
-		worker_slot_put(w, c->slot);
-	splice_release(&c->d[0]);
-	splice_release(&c->d[1]);
-	c->st = CS_DEAD;
-
-	/* Freed by the worker once this round of events is done: an event
-	 * for the other socket may still be in its batch. */
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		w->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	c->prev = NULL;
-	c->next = w->dead;
-	w->dead = c;
-	w->nconns--;
-}

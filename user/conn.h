@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "dir.h"
+#include "metrics.h"
 #include "resolve.h"
 #include "route.h"
 #include "sniff.h"
@@ -23,30 +25,6 @@ enum conn_state {
 	CS_FLOW,	/* bytes flow, each direction on its own path */
 	CS_DEAD,
 };
-
-struct endpoint {
-	struct evsrc ev;	/* EV_CLIENT or EV_UPSTREAM */
-	int fd;
-	uint32_t events;	/* registered epoll mask, 0 = not in epoll */
-};
-
-/* One direction: bytes read from src and written to dst. */
-struct dir {
-	struct endpoint *src, *dst;
-	bool eof;		/* src sent FIN */
-	bool shut;		/* dst's write side shut down after draining */
-	bool kernel;		/* sockmap redirect; else splice(2) pipes */
-	bool frozen;		/* src out of the verdict map: back-pressure */
-	struct ksnap snap;	/* kernel path */
-	uint64_t bytes;		/* splice path */
-	int pipe[2];		/* splice path, created on first use */
-	uint32_t inpipe, pipe_cap;
-	bool dst_full;
-	bool no_fin;		/* src was reset: no FIN to pass on */
-};
-
-#define DIR_UP 0	/* client -> upstream */
-#define DIR_DOWN 1	/* upstream -> client */
 
 struct conn {
 	struct conn *prev, *next;	/* in worker->conns or ->parked */
@@ -109,22 +87,22 @@ void conn_accept(struct worker *w, struct lsock *ls, int fd,
 struct conn *conn_new(struct worker *w, const struct listener *l, int fd,
 		      const struct sockaddr_storage *peer);
 void conn_sniff_start(struct conn *c);
-void conn_free_owned(struct conn *c);
 void conn_event(struct conn *c, struct endpoint *ep, uint32_t events);
 void conn_timer(struct conn *c);
 void conn_resolved(struct conn *c);
 /* BPF froze direction di (back-pressure); gen tells a stale event. */
-void conn_frozen(struct conn *c, int di, uint32_t gen);
+void flow_frozen(struct conn *c, int di, uint32_t gen);
 void conn_shutdown(struct conn *c);
 
-#define EP_ON (1u << 26)	/* registered in epoll, even with an empty mask */
-
-/* Shared by conn.c and flow.c. */
-void conn_end(struct conn *c, const char *reason, int err);
-/* conn_log.c: the log line and counters of a connection that ends. */
-void conn_report(const struct conn *c, const char *reason, int err,
-		 const uint64_t bytes[2]);
-void endpoint_error(struct conn *c, struct endpoint *ep);
+/* conn_life.c: the object's own life. */
+void conn_end(struct conn *c, enum m_end reason, int err);
+/* The worker's sniffing list, oldest first (max_sniffing evicts it). */
+void conn_sniffing_add(struct conn *c);
+void conn_sniffing_del(struct conn *c);
+/* Free an ended connection (its configuration reference too), and the
+ * worker's connections ended in the last round of events. */
+void conn_free(struct conn *c);
+void conn_reap(struct worker *w);
 void ep_watch(struct conn *c, struct endpoint *ep, uint32_t events);
 
 /* flow.c: the bytes flowing, once both sockets are set up. */

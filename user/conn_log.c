@@ -5,11 +5,12 @@
 #include <string.h>
 
 #include "conn.h"
+#include "conn_log.h"
 #include "log.h"
 #include "metrics.h"
 #include "util.h"
 
-static void log_line(const struct conn *c, const char *reason, int err,
+static void log_line(const struct conn *c, enum m_end reason, int err,
 		     uint64_t up, uint64_t down)
 {
 	char peer[ADDR_STRLEN], upa[ADDR_STRLEN] = "-", via[ADDR_STRLEN + 8] = "";
@@ -26,7 +27,7 @@ static void log_line(const struct conn *c, const char *reason, int err,
 		addr_str((const struct sockaddr *)&c->upaddr, upa, sizeof(upa));
 	else if (forwarded && r->up.text)
 		snprintf(upa, sizeof(upa), "%s", r->up.text);
-	log_msg(err && strcmp(reason, "eof") ? LOG_WARN : LOG_INFO,
+	log_msg(err && reason != ME_eof ? LOG_WARN : LOG_INFO,
 		"conn client=%s%s listen=%s proto=%s rule=\"%s\" action=%s upstream=%s path=%s up=%llu down=%llu ms=%llu end=%s%s%s%s",
 		addr_str((const struct sockaddr *)&c->src, peer, sizeof(peer)), via,
 		c->l->text, c->rt.proto ? c->rt.proto : "-", r ? r->key : "-",
@@ -34,34 +35,33 @@ static void log_line(const struct conn *c, const char *reason, int err,
 		!c->kernel ? c->st == CS_FLOW ? "splice" : "-"
 			   : c->d[0].kernel && c->d[1].kernel ? "sockmap" : "sockmap+splice",
 		(unsigned long long)up, (unsigned long long)down,
-		(unsigned long long)(now_ms() - c->t0_ms), reason,
+		(unsigned long long)(now_ms() - c->t0_ms), metrics_end_name(reason),
 		err ? " error=\"" : "", err ? strerror(err) : "", err ? "\"" : "");
 }
 
-static void count_end(const struct conn *c, const char *reason,
+static void count_end(const struct conn *c, enum m_end reason,
 			   const uint64_t bytes[2])
 {
 	const struct rule *r = c->rt.rule;
 	int w = c->w->id;
 
 	metrics_add(c->l->mx, w, ML_CLOSED, 1);
-	metrics_end(c->l->mx, w, metrics_end_reason(reason));
+	metrics_end(c->l->mx, w, reason);
 	if (!r)
 		return;
 	metrics_add(r->mx, w, MR_CLOSED, 1);
 	metrics_add(r->mx, w, MR_BYTES_UP, bytes[DIR_UP]);
 	metrics_add(r->mx, w, MR_BYTES_DOWN, bytes[DIR_DOWN]);
-	if (c->st < CS_FLOW && (!strncmp(reason, "upstream-", 9) ||
-				!strcmp(reason, "resolve-failed")))
+	if (c->st < CS_FLOW && reason >= ME_upstream_reset && reason <= ME_resolve_failed)
 		metrics_add(r->mx, w, MR_UPSTREAM_ERRORS, 1);
 }
 
-void conn_report(const struct conn *c, const char *reason, int err,
+void conn_report(const struct conn *c, enum m_end reason, int err,
 		 const uint64_t bytes[2])
 {
 	/* Refused by a per-source limit: admit.c writes one line per source
 	 * and interval, not one per connection of a flood. */
-	if (strcmp(reason, "source-limit"))
+	if (reason != ME_source_limit)
 		log_line(c, reason, err, bytes[DIR_UP], bytes[DIR_DOWN]);
 	count_end(c, reason, bytes);
 }

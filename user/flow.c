@@ -22,6 +22,7 @@
 #define FAILED_DRAIN_MS 10000
 
 static void kernel_tick(struct conn *c);
+static void flow_error(struct conn *c, struct endpoint *ep);
 static void failed_tick(struct conn *c);
 static void flow_splice(struct conn *c, int di);
 
@@ -75,7 +76,7 @@ static void flow_watch(struct conn *c)
 /* Back-pressure, second half: the source of direction di is out of the
  * verdict map (the sock_ops program did it, under the socket lock).  Watch the target
  * catch up, then put the source back. */
-void conn_frozen(struct conn *c, int di, uint32_t gen)
+void flow_frozen(struct conn *c, int di, uint32_t gen)
 {
 	struct pt_dir *pd = kpath_dir(2 * c->slot + di);
 
@@ -102,7 +103,7 @@ void flow_resync(struct conn *c)
 		    __atomic_load_n(&pd->mode, __ATOMIC_ACQUIRE) == PT_MODE_FROZEN) {
 			pr_debug("conn fd %d: %s was frozen without an event",
 				 c->cli.fd, i == DIR_UP ? "client->upstream" : "upstream->client");
-			conn_frozen(c, i, pd->gen);
+			flow_frozen(c, i, pd->gen);
 		}
 	}
 }
@@ -151,7 +152,7 @@ static void tick_later(struct conn *c)
 	c->tick_ms = c->tick_ms ? c->tick_ms * 2 : 1;
 	if (c->tick_ms > TICK_MAX_MS)
 		c->tick_ms = TICK_MAX_MS;
-	timer_set(&c->w->timers, &c->tm, now_ms() + c->tick_ms);
+	timer_set(&c->w->loop.timers, &c->tm, now_ms() + c->tick_ms);
 }
 
 /* The kernel does not forward FIN.  A direction's FIN is passed on only
@@ -198,21 +199,21 @@ static void kernel_tick(struct conn *c)
 		if (r > 0 && d->eof && !d->shut)
 			r = kernel_drain(c, i);
 		if (r < 0) {
-			conn_end(c, i == DIR_UP ? "upstream-reset" : "client-reset", -r);
+			conn_end(c, i == DIR_UP ? ME_upstream_reset : ME_client_reset, -r);
 			return;
 		}
 		if (!r)
 			waiting = true;
 	}
 	if (c->d[0].shut && c->d[1].shut) {
-		conn_end(c, "eof", 0);
+		conn_end(c, ME_eof, 0);
 		return;
 	}
 	if (waiting) {
 		tick_later(c);
 	} else {
 		c->tick_ms = 0;
-		timer_cancel(&c->w->timers, &c->tm);
+		timer_cancel(&c->w->loop.timers, &c->tm);
 	}
 	flow_watch(c);
 }
@@ -228,7 +229,7 @@ static void flow_splice(struct conn *c, int di)
 		return;
 	err = splice_pump(&c->d[di], &bad);
 	if (err && !bad)	/* ours: no pipe (out of fds or memory) */
-		conn_end(c, "no-resources", -err);
+		conn_end(c, ME_no_resources, -err);
 	else if (err)
 		flow_failed(c, bad, -err);
 }
@@ -238,7 +239,7 @@ void flow_check(struct conn *c)
 	if (c->st == CS_DEAD || c->failed)
 		return;
 	if (c->d[0].shut && c->d[1].shut) {
-		conn_end(c, "eof", 0);
+		conn_end(c, ME_eof, 0);
 		return;
 	}
 	flow_watch(c);
@@ -264,13 +265,13 @@ void flow_event(struct conn *c, struct endpoint *ep, uint32_t events)
 
 	if (c->failed) {
 		if (events & EPOLLERR)
-			endpoint_error(c, ep);
+			flow_error(c, ep);
 		else
 			failed_tick(c);
 		return;
 	}
 	if ((events & EPOLLERR) && (rd->kernel || !(events & (EPOLLIN | EPOLLOUT)))) {
-		endpoint_error(c, ep);
+		flow_error(c, ep);
 		return;
 	}
 	if (!rd->kernel && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
@@ -303,9 +304,19 @@ void flow_tick(struct conn *c)
 
 /* ---- failure ---------------------------------------------------------- */
 
-static const char *failed_reason(const struct conn *c)
+/* EPOLLERR on one of the sockets: it failed (a reset, mostly). */
+static void flow_error(struct conn *c, struct endpoint *ep)
 {
-	return c->failed == &c->cli ? "client-reset" : "upstream-reset";
+	int err = sock_error(ep->fd);
+
+	pr_debug("conn fd %d: error on %s fd %d: %s", c->cli.fd,
+		 ep == &c->cli ? "client" : "upstream", ep->fd, strerror(err));
+	flow_failed(c, ep, err ? err : ECONNRESET);
+}
+
+static enum m_end failed_reason(const struct conn *c)
+{
+	return c->failed == &c->cli ? ME_client_reset : ME_upstream_reset;
 }
 
 /* An endpoint was reset, or failed.  Without us in between its peer would

@@ -6,6 +6,7 @@
  * was consumed, the successor looks again); for one flowing, its sockets,
  * pipes, kernel slot and counters. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,7 +156,7 @@ int conn_import(struct worker *w, const struct xconn *x,
 	c->own_rule = calloc(1, sizeof(*c->own_rule));
 	if (!c->own_rule || !(c->own_rule->key = strdup(x->rule)) ||
 	    (x->upstream[0] && !(c->own_rule->up.text = strdup(x->upstream)))) {
-		conn_end(c, "kernel-error", ENOMEM);
+		conn_end(c, ME_kernel_error, ENOMEM);
 		return -ENOMEM;
 	}
 	c->own_rule->action = x->action;
@@ -177,9 +178,9 @@ int conn_import(struct worker *w, const struct xconn *x,
 	c->cookie[0] = x->cookie[0];
 	c->cookie[1] = x->cookie[1];
 	if (x->has_slot) {
-		if (worker_slot_claim(w, x->slot, c)) {
+		if (slots_claim(&w->slots, x->slot, c)) {
 			pr_err("takeover: slot %u is not this worker's", x->slot);
-			conn_end(c, "kernel-error", EINVAL);
+			conn_end(c, ME_kernel_error, EINVAL);
 			return -EINVAL;
 		}
 		c->has_slot = true;
@@ -214,4 +215,60 @@ int conn_import(struct worker *w, const struct xconn *x,
 	if (c->st == CS_FLOW)
 		flow_tick(c);
 	return 0;
+}
+
+/* In the worker's thread (a worker_job): export every connection and
+ * listening socket, then wait for the successor's verdict. */
+void handover_worker(struct worker *w, void *arg)
+{
+	struct handover *h = arg;
+
+	pthread_mutex_lock(&h->mu);
+	for (struct conn *c = w->conns; c; c = c->next) {
+		if (h->nconns == h->cap) {
+			int cap = h->cap ? 2 * h->cap : 256;
+			struct xconn *x = realloc(h->conns, cap * sizeof(*x));
+			int (*f)[XCONN_MAX_FDS] = realloc(h->cfds, cap * sizeof(*f));
+
+			if (x)
+				h->conns = x;
+			if (f)
+				h->cfds = f;
+			if (!x || !f)
+				break;
+			h->cap = cap;
+		}
+		conn_export(c, &h->conns[h->nconns], h->cfds[h->nconns]);
+		h->nconns++;
+	}
+	for (int i = 0; i < w->nls; i++) {
+		if (w->ls[i].fd < 0)
+			continue;
+		if (h->nls == h->lcap) {
+			int cap = h->lcap ? 2 * h->lcap : 64;
+			struct tk_listen *l = realloc(h->ls, cap * sizeof(*l));
+			int *f = realloc(h->lfds, cap * sizeof(*f));
+
+			if (l)
+				h->ls = l;
+			if (f)
+				h->lfds = f;
+			if (!l || !f)
+				break;
+			h->lcap = cap;
+		}
+		memset(&h->ls[h->nls], 0, sizeof(h->ls[0]));
+		h->ls[h->nls].addr = w->ls[i].l->addr;
+		h->ls[h->nls].addrlen = w->ls[i].l->addrlen;
+		h->ls[h->nls].worker = w->id;
+		h->lfds[h->nls] = w->ls[i].fd;
+		h->nls++;
+	}
+	h->paused++;
+	pthread_cond_broadcast(&h->cv);
+	/* Until the successor says OK (then the process exits under us) or
+	 * fails (then we carry on). */
+	while (!h->resume)
+		pthread_cond_wait(&h->cv, &h->mu);
+	pthread_mutex_unlock(&h->mu);
 }

@@ -14,12 +14,16 @@
 #include "admit.h"
 #include "config.h"
 #include "crash.h"
+#include "listen.h"
 #include "log.h"
 #include "metrics.h"
+#include "metrics_http.h"
+#include "stats.h"
+#include "reload.h"
 #include "runtime.h"
 #include "takeover.h"
 #include "privs.h"
-#include "probe.h"
+#include "feature_probe.h"
 #include "resolve.h"
 #include "sockmap.h"
 #include "util.h"
@@ -264,7 +268,7 @@ int main(int argc, char **argv)
 	log_init(verbose ? LOG_DEBUG : level, logfmt);
 	log_libbpf_setup();
 	if (probe)
-		return probe_report();
+		return feature_probe_report();
 	if (!rt.file)
 		die_usage("%s", "a configuration file is required: -c FILE");
 
@@ -364,7 +368,7 @@ int main(int argc, char **argv)
 	metrics_init(rt.nworkers);
 	metrics_set_path(kpath_ready() ? "sockmap" : "splice");
 	metrics_attach(cfg);
-	if (admit_attach(cfg)) {
+	if (limits_attach(cfg)) {
 		pr_err("out of memory for the per-source tables");
 		status = 1;
 		goto out;

@@ -221,22 +221,6 @@ bool cidr_list_matches(const struct cidr *c, int n, const struct sockaddr *sa)
 	return false;
 }
 
-void addr_unmap(struct sockaddr_storage *ss)
-{
-	struct sockaddr_in6 s6;
-	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-
-	if (ss->ss_family != AF_INET6)
-		return;
-	memcpy(&s6, ss, sizeof(s6));
-	if (!IN6_IS_ADDR_V4MAPPED(&s6.sin6_addr))
-		return;
-	memset(ss, 0, sizeof(*ss));
-	s4->sin_family = AF_INET;
-	s4->sin_port = s6.sin6_port;
-	memcpy(&s4->sin_addr, &s6.sin6_addr.s6_addr[12], 4);
-}
-
 /* ---- ports -------------------------------------------------------------- */
 
 static int port_num(const char *s, const char *end, uint16_t *out)

@@ -70,7 +70,4 @@ int bytes_regex_compile(regex_t *re, const char *pattern, bool icase,
  * bytes are part of the input but no expression matches them. */
 bool bytes_regex_matches(const regex_t *re, const uint8_t *buf, size_t len);
 
-/* Turn a v4-mapped IPv6 address into its IPv4 form (in place). */
-void addr_unmap(struct sockaddr_storage *ss);
-
 #endif /* PT_MATCH_H */

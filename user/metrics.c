@@ -1,41 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Counter registry and the Prometheus text endpoint. */
+/* The counter registry (metrics.h); metrics_http.c renders and serves it. */
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
-#include "admit.h"
-#include "config.h"
-#include "log.h"
 #include "metrics.h"
-#include "sockmap.h"
-#include "util.h"
+#include "metrics_int.h"
 
 int metrics_nworkers;
 
-static struct {
-	pthread_mutex_t mu;
-	struct mblock *head;
-	char path[16];
-	uint64_t reloads, reload_failures;
-	time_t started;
-	/* HTTP endpoint */
-	pthread_t thr;
-	int lfd, stopfd[2];
-	bool serving;
-} M = { .mu = PTHREAD_MUTEX_INITIALIZER, .lfd = -1, .stopfd = { -1, -1 } };
+struct metrics_state M = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
-static const char *const end_names[] = {
-#define X(n) #n,
+const char *const metrics_end_names[] = {
+#define X(n, s) #n,
 	M_END_REASONS
 #undef X
 };
@@ -49,7 +29,7 @@ int metrics_init(int nworkers)
 }
 
 /* Label values are config strings: escape as the text format wants. */
-static void label_append(char *out, size_t room, const char *name,
+void metrics_label_append(char *out, size_t room, const char *name,
 			 const char *val, bool first)
 {
 	size_t o = strlen(out);
@@ -108,7 +88,7 @@ struct mblock *metrics_listener(const char *listener)
 
 	if (!metrics_nworkers)
 		return NULL;
-	label_append(labels, sizeof(labels), "listener", listener, true);
+	metrics_label_append(labels, sizeof(labels), "listener", listener, true);
 	return block_get(labels, false, ML_MAX);
 }
 
@@ -119,47 +99,21 @@ struct mblock *metrics_rule(const char *listener, const char *proto,
 
 	if (!metrics_nworkers)
 		return NULL;
-	label_append(labels, sizeof(labels), "listener", listener, true);
-	label_append(labels, sizeof(labels), "proto", proto, false);
-	label_append(labels, sizeof(labels), "rule", rule, false);
+	metrics_label_append(labels, sizeof(labels), "listener", listener, true);
+	metrics_label_append(labels, sizeof(labels), "proto", proto, false);
+	metrics_label_append(labels, sizeof(labels), "rule", rule, false);
 	return block_get(labels, true, MR_MAX);
 }
 
-void metrics_attach(struct config *cfg)
+const char *metrics_end_name(enum m_end e)
 {
-	for (int i = 0; i < cfg->nlisteners; i++) {
-		struct listener *l = &cfg->listeners[i];
+	static const char *const names[] = {
+#define X(n, s) s,
+		M_END_REASONS
+#undef X
+	};
 
-		l->mx = metrics_listener(l->text);
-		if (l->shared)
-			continue;	/* its rules are an earlier listener's */
-		for (int g = 0; g < l->ngroups; g++) {
-			struct pgroup *pg = &l->groups[g];
-			const char *proto = pg->proto ? pg->proto->name : "CATCHALL";
-
-			for (int r = 0; r < pg->nrules; r++)
-				pg->rules[r].mx = metrics_rule(l->text, proto, pg->rules[r].key);
-		}
-		if (l->on_timeout)
-			l->on_timeout->mx = metrics_rule(l->text, "on_timeout",
-							 l->on_timeout->key);
-	}
-}
-
-enum m_end metrics_end_reason(const char *reason)
-{
-	for (int i = 0; i < ME_MAX; i++) {
-		const char *n = end_names[i];
-		size_t k = 0;
-
-		/* log names use '-', metric label values use '_' */
-		while (n[k] && reason[k] &&
-		       (n[k] == reason[k] || (n[k] == '_' && reason[k] == '-')))
-			k++;
-		if (!n[k] && !reason[k])
-			return i;
-	}
-	return ME_other;
+	return (unsigned)e < ME_MAX ? names[e] : "other";
 }
 
 void metrics_end(struct mblock *b, int worker, enum m_end e)
@@ -179,315 +133,3 @@ void metrics_reload(bool ok)
 	__atomic_add_fetch(ok ? &M.reloads : &M.reload_failures, 1, __ATOMIC_RELAXED);
 }
 
-static uint64_t sum(const uint64_t *v, int stride, int idx)
-{
-	uint64_t s = 0;
-
-	for (int w = 0; w < metrics_nworkers; w++)
-		s += __atomic_load_n(&v[w * stride + idx], __ATOMIC_RELAXED);
-	return s;
-}
-
-struct buf {
-	char *p;
-	size_t len, cap;
-};
-
-static void bprintf(struct buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void bprintf(struct buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	for (;;) {
-		if (b->cap - b->len < 256 || !b->p) {
-			size_t cap = b->cap ? b->cap * 2 : 8192;
-			char *p = realloc(b->p, cap);
-
-			if (!p)
-				return;
-			b->p = p;
-			b->cap = cap;
-		}
-		va_start(ap, fmt);
-		n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			return;
-		if ((size_t)n < b->cap - b->len) {
-			b->len += n;
-			return;
-		}
-		b->cap = b->len + n + 1 > b->cap ? b->len + n + 1 : b->cap;
-		{
-			char *p = realloc(b->p, b->cap * 2);
-
-			if (!p)
-				return;
-			b->p = p;
-			b->cap *= 2;
-		}
-	}
-}
-
-static void family(struct buf *b, const char *name, const char *type,
-		   const char *help)
-{
-	bprintf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-static const struct {
-	const char *name, *help;
-	int idx;
-} lmetrics[] = {
-	{ "passthru_connections_accepted_total", "Connections accepted.", ML_ACCEPTED },
-	{ "passthru_sniff_timeouts_total", "Connections routed on what arrived before the sniff deadline.", ML_SNIFF_TIMEOUTS },
-	{ "passthru_accept_errors_total", "accept() failures (fd or memory exhaustion).", ML_ACCEPT_ERRORS },
-}, rmetrics[] = {
-	{ "passthru_rule_matched_total", "Connections routed by the rule.", MR_MATCHED },
-	{ "passthru_rule_forwarded_total", "Connections that reached their upstream.", MR_FORWARDED },
-	{ "passthru_rule_rejected_total", "Connections rejected by the rule.", MR_REJECTED },
-	{ "passthru_rule_upstream_errors_total", "Upstream refused, timed out, unreachable or unresolved.", MR_UPSTREAM_ERRORS },
-};
-
-static void render_tracked(const char *listener, uint32_t tracked, void *arg)
-{
-	char labels[512] = "";
-
-	label_append(labels, sizeof(labels), "listener", listener, true);
-	bprintf(arg, "passthru_sources_tracked{%s} %u\n", labels, tracked);
-}
-
-char *metrics_render(size_t *len)
-{
-	static const char *const stat_names[PT_STAT_MAX] = {
-		[PT_STAT_SKBS] = "passthru_kernel_redirected_skbs_total",
-		[PT_STAT_BYTES] = "passthru_kernel_redirected_bytes_total",
-		[PT_STAT_FIN_DROP] = "passthru_kernel_fin_skbs_total",
-		[PT_STAT_NO_PEER] = "passthru_kernel_no_peer_drops_total",
-		[PT_STAT_FREEZES] = "passthru_backpressure_freezes_total",
-		[PT_STAT_OVER_BYTES] = "passthru_backpressure_overshoot_bytes_total",
-		[PT_STAT_EVENT_LOST] = "passthru_backpressure_events_lost_total",
-		[PT_STAT_RESENT_BYTES] = "passthru_kernel_resent_bytes_cut_total",
-		[PT_STAT_SEQ_GAPS] = "passthru_kernel_seq_gaps_total",
-	};
-	uint64_t ks[PT_STAT_MAX];
-	struct buf b = { 0 };
-	struct mblock *m;
-
-	pthread_mutex_lock(&M.mu);
-	family(&b, "passthru_info", "gauge", "Version and data path.");
-	bprintf(&b, "passthru_info{version=\"%s\",path=\"%s\"} 1\n", PASSTHRU_VERSION, M.path);
-	family(&b, "passthru_start_time_seconds", "gauge", "Start time, seconds since the epoch.");
-	bprintf(&b, "passthru_start_time_seconds %lld\n", (long long)M.started);
-	family(&b, "passthru_config_reloads_total", "counter", "Configuration reloads applied.");
-	bprintf(&b, "passthru_config_reloads_total %llu\n",
-		(unsigned long long)__atomic_load_n(&M.reloads, __ATOMIC_RELAXED));
-	family(&b, "passthru_config_reload_failures_total", "counter", "Reloads refused (bad configuration).");
-	bprintf(&b, "passthru_config_reload_failures_total %llu\n",
-		(unsigned long long)__atomic_load_n(&M.reload_failures, __ATOMIC_RELAXED));
-
-	for (size_t i = 0; i < ARRAY_SIZE(lmetrics); i++) {
-		family(&b, lmetrics[i].name, "counter", lmetrics[i].help);
-		for (m = M.head; m; m = m->next)
-			if (!m->is_rule)
-				bprintf(&b, "%s{%s} %llu\n", lmetrics[i].name, m->labels,
-					(unsigned long long)sum(m->v, m->nctr, lmetrics[i].idx));
-	}
-	family(&b, "passthru_source_refused_total", "counter",
-	       "Connections reset at accept by a per-source limit: max_conns_per_source (conns), new_conns_per_source (rate).");
-	for (m = M.head; m; m = m->next) {
-		if (m->is_rule)
-			continue;
-		bprintf(&b, "passthru_source_refused_total{%s,limit=\"conns\"} %llu\n", m->labels,
-			(unsigned long long)sum(m->v, m->nctr, ML_SRC_REFUSED_CONNS));
-		bprintf(&b, "passthru_source_refused_total{%s,limit=\"rate\"} %llu\n", m->labels,
-			(unsigned long long)sum(m->v, m->nctr, ML_SRC_REFUSED_RATE));
-	}
-	family(&b, "passthru_source_untracked_total", "counter",
-	       "Connections accepted without per-source accounting: the source table had no room.");
-	for (m = M.head; m; m = m->next)
-		if (!m->is_rule)
-			bprintf(&b, "passthru_source_untracked_total{%s} %llu\n", m->labels,
-				(unsigned long long)sum(m->v, m->nctr, ML_SRC_UNTRACKED));
-	family(&b, "passthru_sources_tracked", "gauge",
-	       "Sources with per-source state: connections open or a rate bucket not yet refilled.");
-	admit_each(render_tracked, &b);
-	family(&b, "passthru_connections_active", "gauge", "Connections open now.");
-	for (m = M.head; m; m = m->next)
-		if (!m->is_rule)
-			bprintf(&b, "passthru_connections_active{%s} %lld\n", m->labels,
-				(long long)(sum(m->v, m->nctr, ML_ACCEPTED) -
-					    sum(m->v, m->nctr, ML_CLOSED)));
-	family(&b, "passthru_connections_ended_total", "counter", "Connections ended, by how (the log's end=).");
-	for (m = M.head; m; m = m->next) {
-		if (m->is_rule)
-			continue;
-		for (int e = 0; e < ME_MAX; e++) {
-			uint64_t n = sum(m->ends, ME_MAX, e);
-
-			if (n)
-				bprintf(&b, "passthru_connections_ended_total{%s,end=\"%s\"} %llu\n",
-					m->labels, end_names[e], (unsigned long long)n);
-		}
-	}
-	for (size_t i = 0; i < ARRAY_SIZE(rmetrics); i++) {
-		family(&b, rmetrics[i].name, "counter", rmetrics[i].help);
-		for (m = M.head; m; m = m->next)
-			if (m->is_rule)
-				bprintf(&b, "%s{%s} %llu\n", rmetrics[i].name, m->labels,
-					(unsigned long long)sum(m->v, m->nctr, rmetrics[i].idx));
-	}
-	family(&b, "passthru_rule_active", "gauge", "Connections open now, by rule.");
-	for (m = M.head; m; m = m->next)
-		if (m->is_rule)
-			bprintf(&b, "passthru_rule_active{%s} %lld\n", m->labels,
-				(long long)(sum(m->v, m->nctr, MR_MATCHED) -
-					    sum(m->v, m->nctr, MR_CLOSED)));
-	family(&b, "passthru_rule_bytes_total", "counter",
-	       "Bytes forwarded, by direction, counted when connections close.");
-	for (m = M.head; m; m = m->next) {
-		if (!m->is_rule)
-			continue;
-		bprintf(&b, "passthru_rule_bytes_total{%s,direction=\"up\"} %llu\n", m->labels,
-			(unsigned long long)sum(m->v, m->nctr, MR_BYTES_UP));
-		bprintf(&b, "passthru_rule_bytes_total{%s,direction=\"down\"} %llu\n", m->labels,
-			(unsigned long long)sum(m->v, m->nctr, MR_BYTES_DOWN));
-	}
-	pthread_mutex_unlock(&M.mu);
-
-	/* The kernel path's own counters, live (bytes counted as they pass). */
-	if (!kpath_stats(ks)) {
-		for (int i = 0; i < PT_STAT_MAX; i++) {
-			if (!stat_names[i])
-				continue;
-			family(&b, stat_names[i], "counter", "From the BPF programs' per-CPU counters.");
-			bprintf(&b, "%s %llu\n", stat_names[i], (unsigned long long)ks[i]);
-		}
-	}
-	*len = b.len;
-	return b.p;
-}
-
-/* ---- HTTP endpoint ------------------------------------------------------ */
-
-static void serve_one(int fd)
-{
-	char req[2048], hdr[256];
-	size_t got = 0, len = 0;
-	char *body = NULL;
-	bool ok;
-	int n;
-
-	/* Scrapers send a small request; wait at most a second for it. */
-	while (got < sizeof(req) - 1) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		ssize_t r;
-
-		if (poll(&p, 1, 1000) != 1)
-			break;
-		r = recv(fd, req + got, sizeof(req) - 1 - got, 0);
-		if (r <= 0)
-			break;
-		got += r;
-		req[got] = '\0';
-		if (strstr(req, "\r\n\r\n") || strstr(req, "\n\n"))
-			break;
-	}
-	req[got] = '\0';
-	ok = !strncmp(req, "GET /metrics", 12) || !strncmp(req, "GET / ", 6);
-	if (ok)
-		body = metrics_render(&len);
-	n = snprintf(hdr, sizeof(hdr),
-		     "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
-		     ok && body ? "200 OK" : "404 Not Found",
-		     ok ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain", ok && body ? len : 0);
-	if (send(fd, hdr, n, MSG_NOSIGNAL) == n && ok && body) {
-		for (size_t off = 0; off < len;) {
-			ssize_t w = send(fd, body + off, len - off, MSG_NOSIGNAL);
-
-			if (w <= 0)
-				break;
-			off += w;
-		}
-	}
-	free(body);
-	close(fd);
-}
-
-static void *serve_main(void *arg)
-{
-	accept_until(M.lfd, M.stopfd[0], serve_one);
-	return arg;
-}
-
-int metrics_serve(const char *addr, bool takeover)
-{
-	struct sockaddr_storage ss;
-	socklen_t sslen;
-	char host[256];
-	const char *why;
-	uint16_t port;
-	bool literal;
-	int one = 1, err;
-
-	if (addr_parse(addr, host, sizeof(host), &port, &ss, &sslen, &literal, &why) ||
-	    !literal) {
-		pr_err("metrics: %s: %s", addr, literal ? why : "expected an IP address and port");
-		return -EINVAL;
-	}
-	/* SO_REUSEPORT lets a --takeover successor bind while we still
-	 * serve (its metrics take over when we exit).  Anyone else on the
-	 * port is refused: probe it without the option first. */
-	if (!takeover) {
-		int probe = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-		if (probe < 0)
-			return -errno;
-		setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		err = bind(probe, (struct sockaddr *)&ss, sslen) ? -errno : 0;
-		close(probe);
-		if (err) {
-			pr_err("metrics: cannot listen on %s: %s", addr, strerror(-err));
-			return err;
-		}
-	}
-	M.lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (M.lfd < 0)
-		return -errno;
-	setsockopt(M.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	setsockopt(M.lfd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-	if (bind(M.lfd, (struct sockaddr *)&ss, sslen) || listen(M.lfd, 16) ||
-	    pipe2(M.stopfd, O_CLOEXEC)) {
-		err = -errno;
-		pr_err("metrics: cannot listen on %s: %s", addr, strerror(-err));
-		close(M.lfd);
-		M.lfd = -1;
-		return err;
-	}
-	err = pthread_create(&M.thr, NULL, serve_main, NULL);
-	if (err) {
-		close(M.lfd);
-		M.lfd = -1;
-		return -err;
-	}
-	M.serving = true;
-	pr_info("metrics on http://%s/metrics", addr);
-	return 0;
-}
-
-void metrics_stop(void)
-{
-	if (!M.serving)
-		return;
-	if (write(M.stopfd[1], "x", 1) < 0) {
-		/* the thread then stops at its next accept */
-	}
-	pthread_join(M.thr, NULL);
-	close(M.lfd);
-	close(M.stopfd[0]);
-	close(M.stopfd[1]);
-	M.serving = false;
-}

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Counters, and their Prometheus text exposition.
+/* Counters (their exposition: metrics_http.h).
  *
  * A counter block belongs to one label set (a listener, or one rule of a
  * protocol of a listener) and has one column per worker: each worker adds
@@ -35,50 +35,46 @@ enum m_rule {
 	MR_MAX,
 };
 
-/* How connections end, as conn.c names it in the log's end= field. */
+/* How connections end: the enum, its metric label (the id) and the log's
+ * end= field (the string).  upstream_reset .. resolve_failed stay together:
+ * conn_log.c counts that range as upstream errors. */
 #define M_END_REASONS                                                        \
-	X(eof) X(reject) X(no_route) X(client_reset) X(upstream_reset)        \
-	X(upstream_refused) X(upstream_timeout) X(upstream_unreachable)      \
-	X(upstream_error) X(resolve_failed) X(shutdown)                       \
-	X(kernel_error) X(sniff_evicted) X(proxy_bad) X(proxy_send_failed)   \
-	X(no_resources) X(source_limit) X(other)
+	X(eof, "eof") X(reject, "reject") X(no_route, "no-route")              \
+	X(client_reset, "client-reset") X(upstream_reset, "upstream-reset")    \
+	X(upstream_refused, "upstream-refused")                               \
+	X(upstream_timeout, "upstream-timeout")                               \
+	X(upstream_unreachable, "upstream-unreachable")                       \
+	X(upstream_error, "upstream-error") X(resolve_failed, "resolve-failed") \
+	X(shutdown, "shutdown") X(kernel_error, "kernel-error")               \
+	X(sniff_evicted, "sniff-evicted") X(proxy_bad, "proxy-bad")            \
+	X(proxy_send_failed, "proxy-send-failed")                             \
+	X(no_resources, "no-resources") X(source_limit, "source-limit")       \
+	X(other, "other")
 
 enum m_end {
-#define X(n) ME_##n,
+#define X(n, s) ME_##n,
 	M_END_REASONS
 #undef X
 	ME_MAX,
 };
 
 struct mblock;
-struct config;
 
 int metrics_init(int nworkers);
-/* Point every listener and rule of cfg at its counter block. */
-void metrics_attach(struct config *cfg);
 struct mblock *metrics_listener(const char *listener);
 struct mblock *metrics_rule(const char *listener, const char *proto,
 			    const char *rule);
 
 static inline void metrics_add(struct mblock *b, int worker, int ctr,
 			       uint64_t v);
-enum m_end metrics_end_reason(const char *reason);
+/* The log's name of a way to end ("client-reset"). */
+const char *metrics_end_name(enum m_end e);
 void metrics_end(struct mblock *listener, int worker, enum m_end e);
 
 /* Gauges and text that live outside the blocks. */
 void metrics_set_path(const char *path);
 void metrics_reload(bool ok);
 
-/* The whole exposition, freshly allocated (caller frees), or NULL. */
-char *metrics_render(size_t *len);
-
-/* The HTTP endpoint ("host:port"): one thread, GET /metrics. */
-int metrics_serve(const char *addr, bool takeover);
-void metrics_stop(void);
-
-/* `passthru stats`: fetch a running instance's metrics and print them. */
-int metrics_fetch(const char *addr, char **out, size_t *len);
-int stats_main(int argc, char **argv);
 
 /* ---- inline fast path ---- */
 struct mblock {

@@ -53,12 +53,6 @@ const char *proto_names(void)
 	return names;
 }
 
-/* Keywords of the first three probes that their own tables predate. */
-static const struct proto_keyword tls_more[] = {
-	{ "ECH", FIELD_ECH, false },
-	{ NULL, FIELD_ANY, false },
-};
-
 static const struct proto_keyword *lookup(const struct proto_keyword *k,
 					  const char *word, size_t wlen)
 {
@@ -72,11 +66,7 @@ static const struct proto_keyword *lookup(const struct proto_keyword *k,
 const struct proto_keyword *proto_keyword(const struct proto *p,
 					  const char *word, size_t wlen)
 {
-	const struct proto_keyword *k = lookup(p->keywords, word, wlen);
-
-	if (!k && p == &proto_tls)
-		k = lookup(tls_more, word, wlen);
-	return k;
+	return lookup(p->keywords, word, wlen);
 }
 
 size_t proto_hint(const struct proto *p, const uint8_t *buf, size_t len,

@@ -460,6 +460,7 @@ static size_t tls_hint(const uint8_t *buf, size_t len, struct byteset *wake)
 static const struct proto_keyword tls_keywords[] = {
 	{ "SNI", FIELD_SNI, true },
 	{ "ALPN", FIELD_ALPN, true },
+	{ "ECH", FIELD_ECH, false },
 	{ NULL, FIELD_ANY, false },
 };
 

@@ -100,21 +100,6 @@ int proxy_build(int version, const struct sockaddr *src,
 	return n;
 }
 
-int proxy_send(int fd, int version, const struct sockaddr *src,
-	       const struct sockaddr *dst)
-{
-	uint8_t hdr[PROXY_HDR_MAX];
-	int n = proxy_build(version, src, dst, hdr, sizeof(hdr));
-	ssize_t w;
-
-	if (n < 0)
-		return n;
-	w = send(fd, hdr, n, MSG_DONTWAIT | MSG_NOSIGNAL);
-	if (w < 0)
-		return -errno;
-	return w == n ? 0 : -EAGAIN;
-}
-
 /* ---- parsing ------------------------------------------------------------ */
 
 static void set_addr(struct sockaddr_storage *ss, int family, const void *a,

@@ -22,12 +22,6 @@
 int proxy_build(int version, const struct sockaddr *src,
 		const struct sockaddr *dst, uint8_t *out, size_t cap);
 
-/* Write the header to a freshly connected socket, without blocking: it is
- * small and the send buffer empty, so it goes whole or not at all.
- * Returns 0 or -errno (-EAGAIN if only part of it was taken). */
-int proxy_send(int fd, int version, const struct sockaddr *src,
-	       const struct sockaddr *dst);
-
 struct proxy_info {
 	bool has_addr;		/* false: LOCAL, UNKNOWN, UNIX or UDP */
 	int version;

@@ -8,10 +8,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "admit.h"
+#include "listen.h"
 #include "log.h"
 #include "metrics.h"
+#include "metrics_http.h"
 #include "resolve.h"
+#include "reload.h"
 #include "runtime.h"
 #include "util.h"
 
@@ -77,7 +79,7 @@ int reload(struct runtime *rt)
 			return err;
 		}
 	}
-	if (admit_attach(n)) {
+	if (limits_attach(n)) {
 		pr_err("reload: out of memory for the per-source tables: keeping the running configuration");
 		config_put(n);
 		metrics_reload(false);

@@ -19,8 +19,4 @@ struct runtime {
 	int wake[MAX_WORKERS];		/* workers' eventfds, for the resolver */
 };
 
-/* SIGHUP: load, validate, and hand the new configuration to every worker;
- * on any error keep the running one.  0 or -errno. */
-int reload(struct runtime *rt);
-
 #endif /* PT_RUNTIME_H */

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
+#include "stats.h"
 #include "util.h"
 
 int metrics_fetch(const char *addr, char **out, size_t *len)

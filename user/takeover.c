@@ -27,6 +27,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "listen.h"
 #include "log.h"
 #include "takeover.h"
 #include "util.h"
@@ -51,11 +52,6 @@ struct tk_state {
 	char cgroup[640];
 };
 
-struct tk_listen {
-	struct sockaddr_storage addr;
-	uint32_t addrlen;
-	int32_t worker;
-};
 
 /* The shape of everything that crosses, so that two builds that do not
  * agree on it refuse each other. */
@@ -156,18 +152,6 @@ int control_path(const struct runtime *rt, char *out, size_t len)
 
 /* ---- the running process ------------------------------------------------ */
 
-struct handover {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int paused, resume;
-	struct xconn *conns;
-	int (*cfds)[XCONN_MAX_FDS];
-	int nconns, cap;
-	struct tk_listen *ls;
-	int *lfds;
-	int nls, lcap;
-};
-
 static struct {
 	struct runtime *rt;
 	pthread_t thr;
@@ -175,59 +159,6 @@ static struct {
 	char path[108];
 	bool running;
 } C = { .lfd = -1, .stop = { -1, -1 } };
-
-/* In the worker's thread (worker.c calls it from its wakeup). */
-void handover_worker(struct worker *w, struct handover *h)
-{
-	pthread_mutex_lock(&h->mu);
-	for (struct conn *c = w->conns; c; c = c->next) {
-		if (h->nconns == h->cap) {
-			int cap = h->cap ? 2 * h->cap : 256;
-			struct xconn *x = realloc(h->conns, cap * sizeof(*x));
-			int (*f)[XCONN_MAX_FDS] = realloc(h->cfds, cap * sizeof(*f));
-
-			if (x)
-				h->conns = x;
-			if (f)
-				h->cfds = f;
-			if (!x || !f)
-				break;
-			h->cap = cap;
-		}
-		conn_export(c, &h->conns[h->nconns], h->cfds[h->nconns]);
-		h->nconns++;
-	}
-	for (int i = 0; i < w->nls; i++) {
-		if (w->ls[i].fd < 0)
-			continue;
-		if (h->nls == h->lcap) {
-			int cap = h->lcap ? 2 * h->lcap : 64;
-			struct tk_listen *l = realloc(h->ls, cap * sizeof(*l));
-			int *f = realloc(h->lfds, cap * sizeof(*f));
-
-			if (l)
-				h->ls = l;
-			if (f)
-				h->lfds = f;
-			if (!l || !f)
-				break;
-			h->lcap = cap;
-		}
-		memset(&h->ls[h->nls], 0, sizeof(h->ls[0]));
-		h->ls[h->nls].addr = w->ls[i].l->addr;
-		h->ls[h->nls].addrlen = w->ls[i].l->addrlen;
-		h->ls[h->nls].worker = w->id;
-		h->lfds[h->nls] = w->ls[i].fd;
-		h->nls++;
-	}
-	h->paused++;
-	pthread_cond_broadcast(&h->cv);
-	/* Until the successor says OK (then the process exits under us) or
-	 * fails (then we carry on). */
-	while (!h->resume)
-		pthread_cond_wait(&h->cv, &h->mu);
-	pthread_mutex_unlock(&h->mu);
-}
 
 static int hand_over(int sock, struct handover *h)
 {
@@ -255,6 +186,7 @@ static void serve(int sock)
 	struct runtime *rt = C.rt;
 	struct handover h = { .mu = PTHREAD_MUTEX_INITIALIZER,
 			      .cv = PTHREAD_COND_INITIALIZER };
+	struct worker_job job = { handover_worker, &h };
 	struct ucred cred;
 	socklen_t clen = sizeof(cred);
 	struct tk_hdr hdr;
@@ -273,7 +205,7 @@ static void serve(int sock)
 	getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &clen);
 	pr_info("takeover: pid %d asks for everything: pausing the workers", cred.pid);
 	for (int i = 0; i < rt->nworkers; i++)
-		worker_handover(&rt->workers[i], &h);
+		worker_run(&rt->workers[i], &job);
 	deadline = now_ms() + 5000;
 	pthread_mutex_lock(&h.mu);
 	while (h.paused < rt->nworkers && now_ms() < deadline) {
@@ -301,7 +233,7 @@ static void serve(int sock)
 	pthread_mutex_unlock(&h.mu);
 	/* Let the workers leave handover_worker before h goes away. */
 	for (int i = 0; i < rt->nworkers; i++)
-		while (__atomic_load_n(&rt->workers[i].handover, __ATOMIC_ACQUIRE))
+		while (!worker_job_done(&rt->workers[i]))
 			usleep(1000);
 	free(h.conns);
 	free(h.cfds);
@@ -472,7 +404,7 @@ static int slot_owner(const struct runtime *rt, uint32_t slot)
 	for (int i = 0; i < rt->nworkers; i++) {
 		const struct worker *w = &rt->workers[i];
 
-		if (slot >= w->slot_base && slot - w->slot_base < w->nslots)
+		if (slot >= w->slots.base && slot - w->slots.base < w->slots.n)
 			return i;
 	}
 	return -1;

@@ -6,6 +6,7 @@
 #ifndef PT_TAKEOVER_H
 #define PT_TAKEOVER_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -70,10 +71,29 @@ int takeover_adopt(struct runtime *rt, struct inherited *in);
 int takeover_finish(struct inherited *in);
 void inherited_free(struct inherited *in);
 
-/* Worker side (worker.c): export every connection and listening socket,
- * then wait to exit or resume.  Runs in the worker thread. */
-struct handover;
-void handover_worker(struct worker *w, struct handover *h);
+/* The connections and listening sockets every worker exported, and the
+ * control thread's word on how it went (resume: the successor failed). */
+struct tk_listen {
+	struct sockaddr_storage addr;
+	uint32_t addrlen;
+	int32_t worker;
+};
+
+struct handover {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int paused, resume;
+	struct xconn *conns;
+	int (*cfds)[XCONN_MAX_FDS];
+	int nconns, cap;
+	struct tk_listen *ls;
+	int *lfds;
+	int nls, lcap;
+};
+
+/* handover.c: a worker's part, run as a worker_job (arg: the handover):
+ * export, then wait to exit or resume. */
+void handover_worker(struct worker *w, void *arg);
 
 /* conn.c side */
 int conn_export(struct conn *c, struct xconn *x, int fds[XCONN_MAX_FDS]);

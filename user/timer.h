@@ -17,9 +17,6 @@ struct timer_heap {
 	int n, cap;
 };
 
-#define container_of(ptr, type, member) \
-	((type *)((char *)(ptr) - offsetof(type, member)))
-
 static inline void timer_init(struct timer *t)
 {
 	t->idx = -1;

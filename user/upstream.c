@@ -12,23 +12,6 @@
 #include "upstream.h"
 #include "util.h"
 
-struct target_state {
-	atomic_uint rr;			/* round-robin counter (set level) */
-	atomic_int active;		/* connections now (leastconn) */
-	atomic_uint fails;		/* connect failures in a row */
-	atomic_ullong down_until;	/* ms: tried last until then */
-};
-
-struct target_state *target_state_new(void)
-{
-	return calloc(1, sizeof(struct target_state));
-}
-
-void target_state_free(struct target_state *st)
-{
-	free(st);
-}
-
 static uint32_t addr_hash(const struct sockaddr *sa)
 {
 	struct sockaddr_storage ss;

@@ -15,8 +15,6 @@
 #include "config.h"
 #include "resolve.h"
 
-struct target_state *target_state_new(void);
-void target_state_free(struct target_state *st);
 
 /* One connection's way through its rule's targets. */
 struct up_try {

@@ -154,6 +154,22 @@ const char *addr_str(const struct sockaddr *sa, char *buf, size_t len)
 	return buf;
 }
 
+void addr_unmap(struct sockaddr_storage *ss)
+{
+	struct sockaddr_in6 s6;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+	if (ss->ss_family != AF_INET6)
+		return;
+	memcpy(&s6, ss, sizeof(s6));
+	if (!IN6_IS_ADDR_V4MAPPED(&s6.sin6_addr))
+		return;
+	memset(ss, 0, sizeof(*ss));
+	s4->sin_family = AF_INET;
+	s4->sin_port = s6.sin6_port;
+	memcpy(&s4->sin_addr, &s6.sin6_addr.s6_addr[12], 4);
+}
+
 int addr_port(const struct sockaddr *sa)
 {
 	if (sa->sa_family == AF_INET)
@@ -283,6 +299,16 @@ bool bpf_privileged(void)
 		return true;
 	return (eff & CAPBIT(CAP_BPF_NR)) && (eff & CAPBIT(CAP_NET_ADMIN_NR)) &&
 	       (eff & CAPBIT(CAP_PERFMON_NR));
+}
+
+int sock_error(int fd)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len))
+		return errno;
+	return err;
 }
 
 void sock_set_buf(int fd, bool rcv, int bytes)

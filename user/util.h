@@ -9,6 +9,8 @@
 #include <sys/socket.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define container_of(ptr, type, member) \
+	((type *)((char *)(ptr) - offsetof(type, member)))
 #define ADDR_STRLEN 64	/* "[ffff:...:ffff%ifname]:65535" */
 
 /* "host:port" split.  On success *host is NUL-terminated; if it is a
@@ -20,6 +22,8 @@ int addr_parse(const char *text, char *host, size_t hostlen, uint16_t *port,
 /* "1.2.3.4:80" / "[::1]:80"; v4-mapped v6 shown as v4. */
 const char *addr_str(const struct sockaddr *sa, char *buf, size_t len);
 int addr_port(const struct sockaddr *sa);
+/* Turn a v4-mapped IPv6 address into its IPv4 form (in place). */
+void addr_unmap(struct sockaddr_storage *ss);
 /* 0.0.0.0 or :: */
 bool addr_is_any(const struct sockaddr *sa);
 
@@ -32,6 +36,8 @@ uint64_t now_ms(void);
 uint64_t now_us(void);
 
 int set_nonblock(int fd);
+/* SO_ERROR (which reading clears): the errno, 0, or errno if it fails. */
+int sock_error(int fd);
 /* SO_SNDBUF or SO_RCVBUF (rcv) of bytes: the FORCE variant, past
  * net.core.[rw]mem_max, where CAP_NET_ADMIN allows; else the capped one.
  * 0 bytes: leave autotuning alone. */

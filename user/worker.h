@@ -10,7 +10,9 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "loop.h"
 #include "passthru.h"
+#include "slots.h"
 #include "timer.h"
 
 /* What an epoll event points at; first member of everything registered. */
@@ -21,10 +23,6 @@ enum ev_kind {
 	EV_UPSTREAM,
 	EV_WAKE,
 	EV_KEVENT,		/* pt_events: back-pressure requests */
-};
-
-struct evsrc {
-	uint8_t kind;
 };
 
 struct lsock {
@@ -40,7 +38,7 @@ struct conn;
 struct worker {
 	int id;
 	pthread_t thr;
-	int epfd;
+	struct loop loop;		/* its epoll and timers */
 	struct evsrc wake_ev;
 	struct evsrc kev_ev;
 	int wakefd;			/* eventfd: resolver answers, stop */
@@ -50,7 +48,6 @@ struct worker {
 	 * this batch may still point into them; freed after the batch. */
 	struct lsock **ls_retired;
 	int nls_retired;
-	struct timer_heap timers;
 	struct timer accept_retry;	/* re-arm paused listeners */
 	struct timer pipes_idle;	/* no connections: close pooled pipes */
 	struct timer ksweep;		/* lost back-pressure events */
@@ -65,23 +62,26 @@ struct worker {
 	uint32_t max_conns;
 	struct conn *sniff_head, *sniff_tail;	/* oldest first */
 	uint32_t nsniff, max_sniff;
-	uint32_t slot_base, nslots;	/* this worker's range in pt_dirs */
-	uint32_t *free_slots;
-	uint32_t nfree;
-	struct conn **slot_conn;	/* slot - slot_base -> its connection */
+	struct slots slots;		/* its range of pt_dirs: owners are conns */
 	pthread_mutex_t evmu;		/* freeze requests from other workers */
 	struct pt_event *evq;
 	int nevq, capevq;
 	/* Set by the main thread, read by the worker. */
 	_Atomic bool stop;
 	_Atomic uint64_t drain_until;	/* ms; 0: not draining */
-	struct handover *handover;	/* a successor asked: export, wait */
+	struct worker_job *job;		/* to run between two rounds (worker_run) */
 	_Atomic bool done;		/* the thread has left its loop */
 };
 
-struct handover;
+/* Something to do in the worker's thread, between two rounds of events:
+ * how a layer above (a live upgrade) gets the worker to do its part
+ * without the loop knowing it.  fn may block; it runs to its end before
+ * the loop goes on. */
+struct worker_job {
+	void (*fn)(struct worker *w, void *arg);
+	void *arg;
+};
 
-int listener_available(const struct listener *l);
 int worker_setup(struct worker *w, int id, struct config *cfg,
 		 uint32_t slot_base, uint32_t nslots, int nworkers);
 /* All workers, so that one can hand another a back-pressure event. */
@@ -97,18 +97,9 @@ void worker_drain(struct worker *w, uint64_t deadline_ms);
 void worker_join(struct worker *w);
 void worker_cleanup(struct worker *w);
 
-int worker_slot_get(struct worker *w, uint32_t *slot, struct conn *c);
-/* A taken-over connection keeps its slot: take it out of the free list. */
-int worker_slot_claim(struct worker *w, uint32_t slot, struct conn *c);
-/* Listening sockets: worker_listen binds one per listener of the worker's
- * configuration that has none yet; worker_add_listener adopts an
- * inherited one (takeover). */
-int worker_listen(struct worker *w);
-int worker_add_listener(struct worker *w, const struct sockaddr_storage *addr,
-			socklen_t addrlen, int fd);
-void worker_handover(struct worker *w, struct handover *h);
-void worker_slot_put(struct worker *w, uint32_t slot);
-int worker_watch(struct worker *w, struct evsrc *ev, int fd, uint32_t events,
-		 uint32_t *cur);
+/* Have the worker run job (which must outlive it) at its next wakeup;
+ * worker_job_done() tells when it has. */
+void worker_run(struct worker *w, struct worker_job *job);
+bool worker_job_done(struct worker *w);
 
 #endif /* PT_WORKER_H */

@@ -9,7 +9,7 @@
 
 #include <bpf/libbpf.h>
 
-#include "probe.h"
+#include "feature_probe.h"
 #include "sockmap.h"
 #include "util.h"
 
@@ -24,7 +24,7 @@ static const char *probe_str(int r)
 		: r == -EPERM ? "not permitted" : strerror(-r);
 }
 
-int probe_report(void)
+int feature_probe_report(void)
 {
 	unsigned long long eff = cap_effective();
 	struct utsname u;
