@@ -14,19 +14,12 @@
  *    or none at all: nothing written) nor on command-line overrides, which
  *    are applied; parsing twice gives the same messages. */
 #include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "config.h"
 #include "log.h"
 
-#define BUG(...)                                                            \
-	do {                                                                \
-		fprintf(stderr, "fuzz_config: " __VA_ARGS__);               \
-		fputc('\n', stderr);                                        \
-		abort();                                                    \
-	} while (0)
+#define FUZZ_NAME "fuzz_config"
+#include "fuzz.h"
 
 #define NAME "fuzz.json"
 
@@ -115,11 +108,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static char err1[16384], err2[16384], small[64];
-	char *json = malloc(size ? size : 1);
+	char *json = (char *)fuzz_copy(data, size);
 	struct config *c1, *c2;
 	size_t smallen;
 
-	memcpy(json, data, size);
 	c1 = config_parse(json, size, NAME, NULL, 0, err1, sizeof(err1));
 	if (c1) {
 		if (err1[0])

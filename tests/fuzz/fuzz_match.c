@@ -9,6 +9,9 @@
 
 #include "match.h"
 
+#define FUZZ_NAME "fuzz_match"
+#include "fuzz.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const uint8_t *nl = memchr(data, '\n', size);
@@ -37,9 +40,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		name_free(&m);
 	}
 	if (!bytes_regex_compile(&re, pat, false, why, sizeof(why), &w)) {
-		uint8_t *copy = malloc(vlen ? vlen : 1);
+		uint8_t *copy = fuzz_copy(val, vlen);
 
-		memcpy(copy, val, vlen);
 		bytes_regex_matches(&re, copy, vlen);
 		free(copy);
 		regfree(&re);

@@ -7,25 +7,17 @@
  * parses as v1 or v2 with addresses builds back into a header that parses
  * to the same addresses. */
 #include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "proxyproto.h"
 
-#define BUG(...)                                                            \
-	do {                                                                \
-		fprintf(stderr, "fuzz_proxyproto: " __VA_ARGS__);           \
-		fputc('\n', stderr);                                        \
-		abort();                                                    \
-	} while (0)
+#define FUZZ_NAME "fuzz_proxyproto"
+#include "fuzz.h"
 
 static int parse(const uint8_t *d, size_t n, struct proxy_info *pi, size_t *need)
 {
-	uint8_t *copy = malloc(n ? n : 1);
+	uint8_t *copy = fuzz_copy(d, n);
 	int r;
 
-	memcpy(copy, d, n);
 	r = proxy_parse(copy, n, 4096, pi, need);
 	free(copy);
 	if (r > (int)n || (r < 0 && r != -EINVAL))

@@ -9,10 +9,7 @@ extern const struct proto proto_rdp;
 
 static void clear_own(struct sniff *s)
 {
-	size_t n = strnlen(s->rdp_cookie, sizeof(s->rdp_cookie));
-
-	if (n == sizeof(s->rdp_cookie) || s->has_rdp_cookie != (n > 0))
-		BUG("cookie of length %zu, has %d", n, s->has_rdp_cookie);
+	fact_len("cookie", s->rdp_cookie, sizeof(s->rdp_cookie), s->has_rdp_cookie);
 	s->has_rdp_cookie = false;
 	memset(s->rdp_cookie, 0, sizeof(s->rdp_cookie));
 }

@@ -10,10 +10,8 @@ extern const struct proto proto_xmpp;
 /* to='...' as has_host/host: a normalised host name, or nothing. */
 static void clear_own(struct sniff *s)
 {
-	size_t n = strnlen(s->host, sizeof(s->host));
+	size_t n = fact_len("host", s->host, sizeof(s->host), s->has_host);
 
-	if (n == sizeof(s->host) || s->has_host != (n > 0))
-		BUG("host of length %zu, has %d", n, s->has_host);
 	for (size_t i = 0; i < n; i++) {
 		char c = s->host[i];
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "probe.h"
 #include "proto.h"
 #include "unit.h"
 
@@ -20,51 +21,10 @@ static const char cap_curl[] =
 	"Accept: */*\r\n"
 	"\r\n";
 
+/* The probe on an exact-size heap copy (probe.h): ASan sees over-reads. */
 static enum sniff_verdict sniff(const void *b, size_t n, struct sniff *s)
 {
-	uint8_t *copy = malloc(n ? n : 1);	/* exact size: ASan sees over-reads */
-	enum sniff_verdict v;
-
-	memcpy(copy, b, n);
-	memset(s, 0, sizeof(*s));
-	v = proto_http.identify(copy, n, s);
-	free(copy);
-	return v;
-}
-
-static bool same_facts(const struct sniff *a, const struct sniff *b)
-{
-	return a->has_host == b->has_host && !strcmp(a->host, b->host) &&
-	       !strcmp(a->method, b->method) && !strcmp(a->path, b->path);
-}
-
-/* Feed every prefix of s.  Returns the prefix length where the verdict
- * stopped being MORE (len + 1 if never); fails if it changes after. */
-static size_t sweep(struct unit_ctx *_u, const char *str, size_t len,
-		    enum sniff_verdict *v, struct sniff *s)
-{
-	static struct sniff first, cur;
-	enum sniff_verdict fv = SNIFF_MORE;
-	size_t at = len + 1;
-
-	for (size_t i = 0; i <= len; i++) {
-		enum sniff_verdict cv = sniff(str, i, &cur);
-
-		if (at > len && cv != SNIFF_MORE) {
-			at = i;
-			fv = cv;
-			first = cur;
-		} else if (at <= len &&
-			   (cv != fv || !same_facts(&cur, &first))) {
-			FAILF("verdict %d at %zu, then %d at %zu", fv, at, cv, i);
-			break;
-		}
-		if (cv != SNIFF_MATCH && (cur.has_host || cur.host[0] ||
-					  cur.method[0] || cur.path[0]))
-			FAILF("facts left on verdict %d at %zu", cv, i);
-	}
-	*v = sniff(str, len, s);
-	return at;
+	return probe_run(&proto_http, b, n, s);
 }
 
 static struct sniff s;
@@ -74,7 +34,7 @@ static void want(struct unit_ctx *_u, const char *str, enum sniff_verdict w,
 		 size_t at)
 {
 	enum sniff_verdict v;
-	size_t len = strlen(str), got = sweep(_u, str, len, &v, &s);
+	size_t len = strlen(str), got = probe_settle(_u, &proto_http, str, len, &v, &s);
 	int failed = _u->failed;
 
 	CHECK_INT(v, w);
@@ -246,11 +206,11 @@ TEST(nul_bytes)
 	static const char tgt[] = "GET /\0 HTTP/1.1\r\n\r\n";
 	enum sniff_verdict v;
 
-	CHECK_INT(sweep(_u, req, sizeof(req) - 1, &v, &s), 24);
+	CHECK_INT(probe_settle(_u, &proto_http, req, sizeof(req) - 1, &v, &s), 24);
 	CHECK_INT(v, SNIFF_NO);
-	CHECK_INT(sweep(_u, tgt, sizeof(tgt) - 1, &v, &s), 6);
+	CHECK_INT(probe_settle(_u, &proto_http, tgt, sizeof(tgt) - 1, &v, &s), 6);
 	CHECK_INT(v, SNIFF_NO);
-	CHECK_INT(sweep(_u, "GET / HTTP/1.1\r\n\0", 17, &v, &s), 17);
+	CHECK_INT(probe_settle(_u, &proto_http, "GET / HTTP/1.1\r\n\0", 17, &v, &s), 17);
 	CHECK_INT(v, SNIFF_NO);
 }
 
@@ -317,7 +277,7 @@ TEST(not_http)
 	static const uint8_t tls[] = { 0x16, 0x03, 0x01, 0x02, 0x00, 0x01 };
 	enum sniff_verdict v;
 
-	CHECK_INT(sweep(_u, (const char *)tls, sizeof(tls), &v, &s), 1);
+	CHECK_INT(probe_settle(_u, &proto_http, (const char *)tls, sizeof(tls), &v, &s), 1);
 	CHECK_INT(v, SNIFF_NO);
 	want(_u, "SSH-2.0-OpenSSH_9.2p1\r\n", SNIFF_NO, 1);
 	want(_u, "\x80\x01", SNIFF_NO, 1);

@@ -51,18 +51,11 @@ static const char cap_gnutls[] =
 static uint8_t hb[1 << 19];	/* the hello under test */
 static uint8_t tmp[1 << 19];
 
-/* The probe on an exact-size heap copy, so that a SAN=1 build catches a
- * read past len, with a zeroed struct as the caller gives it. */
+/* The probe on an exact-size heap copy (probe.h), so that a SAN=1 build
+ * catches a read past len, with a zeroed struct as the caller gives it. */
 static enum sniff_verdict sniff(const uint8_t *b, size_t n, struct sniff *s)
 {
-	uint8_t *copy = malloc(n ? n : 1);
-	enum sniff_verdict v;
-
-	memcpy(copy, b, n);
-	memset(s, 0, sizeof(*s));
-	v = proto_tls.identify(copy, n, s);
-	free(copy);
-	return v;
+	return probe_run(&proto_tls, b, n, s);
 }
 
 static bool same_facts(const struct sniff *a, const struct sniff *b)
@@ -89,51 +82,12 @@ static const char *alpn_ids(const struct sniff *s, const uint8_t *b, size_t n)
 	return out;
 }
 
-/* Feed every prefix 0..len.  Returns the prefix length at which the
- * verdict stopped being MORE (len + 1 if it never did), and fails the test
- * if it changed after that, or if the hint at a prefix before it passes
- * over it (a client may stop right there and wait for the server).  *v
- * and *s get the full input's result. */
-static size_t sweep(struct unit_ctx *_u, const uint8_t *b, size_t len,
-		    enum sniff_verdict *v, struct sniff *s)
-{
-	static struct sniff first, cur;
-	enum sniff_verdict fv = SNIFF_MORE;
-	size_t at = len + 1;
-
-	for (size_t i = 0; i <= len; i++) {
-		enum sniff_verdict cv = sniff(b, i, &cur);
-
-		if (at > len && cv != SNIFF_MORE) {
-			at = i;
-			fv = cv;
-			first = cur;
-		} else if (at <= len &&
-			   (cv != fv || !same_facts(&cur, &first))) {
-			FAILF("verdict %d at %zu, then %d at %zu", fv, at, cv, i);
-			break;
-		}
-		if (cv != SNIFF_MATCH && (cur.has_sni || cur.n_alpn ||
-					  cur.hello_len || cur.sni[0]))
-			FAILF("facts left on verdict %d at %zu", cv, i);
-	}
-	for (size_t i = 0; at <= len && i < at && !_u->failed; i++) {
-		struct byteset wake;
-		size_t need = probe_hint(&proto_tls, b, i, &wake);
-
-		if (!proto_hint_reaches(i, need, &wake, b, at))
-			FAILF("hint at %zu: need %zu, but verdict %d at %zu", i, need, fv, at);
-	}
-	*v = sniff(b, len, s);
-	return at;
-}
-
 /* A complete hello: MATCH at its last byte, not one before. */
 static void want_match(struct unit_ctx *_u, const uint8_t *b, size_t len,
 		       struct sniff *s)
 {
 	enum sniff_verdict v;
-	size_t at = sweep(_u, b, len, &v, s);
+	size_t at = probe_settle(_u, &proto_tls, b, len, &v, s);
 
 	CHECK_INT(v, SNIFF_MATCH);
 	CHECK_INT(at, len);
@@ -146,7 +100,7 @@ static void want_verdict(struct unit_ctx *_u, const uint8_t *b, size_t len,
 {
 	static struct sniff s;
 	enum sniff_verdict v;
-	size_t got = sweep(_u, b, len, &v, &s);
+	size_t got = probe_settle(_u, &proto_tls, b, len, &v, &s);
 
 	CHECK_INT(v, w);
 	if (at)
@@ -389,7 +343,7 @@ static enum sniff_verdict with_ext(struct unit_ctx *_u, const char *sni,
 	size_t n = build(_u, &o);
 	enum sniff_verdict v;
 
-	sweep(_u, hb, n, &v, s);
+	probe_settle(_u, &proto_tls, hb, n, &v, s);
 	return v;
 }
 

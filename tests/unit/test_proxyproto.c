@@ -2,42 +2,21 @@
 /* PROXY protocol: headers built for upstreams (byte-exact against the
  * spec's layout), and headers parsed from a trusted proxy at every prefix
  * length: "need more" until the last byte, then the exact length. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "proxyproto.h"
+#include "sockaddr.h"
 #include "unit.h"
 #include "util.h"
-
-static struct sockaddr_storage sa(const char *ip, int port)
-{
-	struct sockaddr_storage ss;
-
-	memset(&ss, 0, sizeof(ss));
-	if (strchr(ip, ':')) {
-		struct sockaddr_in6 *s6 = (void *)&ss;
-
-		s6->sin6_family = AF_INET6;
-		inet_pton(AF_INET6, ip, &s6->sin6_addr);
-		s6->sin6_port = htons(port);
-	} else {
-		struct sockaddr_in *s4 = (void *)&ss;
-
-		s4->sin_family = AF_INET;
-		inet_pton(AF_INET, ip, &s4->sin_addr);
-		s4->sin_port = htons(port);
-	}
-	return ss;
-}
 
 static uint8_t out[256];
 
 static int build(int v, const char *src, int sp, const char *dst, int dp)
 {
-	struct sockaddr_storage a = sa(src, sp), b = sa(dst, dp);
+	struct sockaddr_storage a = sockaddr_of(src, sp), b = sockaddr_of(dst, dp);
 
 	memset(out, 0xee, sizeof(out));
 	return proxy_build(v, (struct sockaddr *)&a, (struct sockaddr *)&b, out, sizeof(out));
@@ -166,7 +145,7 @@ TEST(v2_tcp6)
 
 TEST(build_errors)
 {
-	struct sockaddr_storage a = sa("192.0.2.1", 1), b = sa("192.0.2.2", 2);
+	struct sockaddr_storage a = sockaddr_of("192.0.2.1", 1), b = sockaddr_of("192.0.2.2", 2);
 	struct sockaddr_storage u;
 
 	memset(&u, 0, sizeof(u));

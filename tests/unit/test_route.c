@@ -2,7 +2,6 @@
 /* Routing decisions: configs through config_parse, ClientHellos from
  * tlsgen, and the first-match order stated in route.h, checked rule by
  * rule, plus the router's hints (what the sniffer waits for). */
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +9,7 @@
 #include "config.h"
 #include "probe.h"
 #include "route.h"
+#include "sockaddr.h"
 #include "tlsgen.h"
 #include "unit.h"
 
@@ -26,24 +26,6 @@ static struct config *load(struct unit_ctx *_u, const char *json)
 	if (!c)
 		FAILF("did not load: %.400s", err);
 	return c;
-}
-
-static void set_addr(struct sockaddr_storage *ss, const char *ip, int port)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (strchr(ip, ':')) {
-		struct sockaddr_in6 *s6 = (void *)ss;
-
-		s6->sin6_family = AF_INET6;
-		inet_pton(AF_INET6, ip, &s6->sin6_addr);
-		s6->sin6_port = htons(port);
-	} else {
-		struct sockaddr_in *s4 = (void *)ss;
-
-		s4->sin_family = AF_INET;
-		inet_pton(AF_INET, ip, &s4->sin_addr);
-		s4->sin_port = htons(port);
-	}
 }
 
 static size_t hello(const char *sni, const char *alpn, bool ech, size_t recsize)
@@ -88,8 +70,8 @@ TEST(sni_forms)
 		RULE("SNI") ","
 		"\"CATCHALL\":{\"action\":\"REJECT\"}}}}}");
 
-	set_addr(&src, "192.0.2.1", 5000);
-	set_addr(&dst, "127.0.0.1", 443);
+	src = sockaddr_of("192.0.2.1", 5000);
+	dst = sockaddr_of("127.0.0.1", 443);
 	if (!c)
 		return;
 	CHECK_STR(tls_key(c, "a.example.com", NULL, false), "SNI a.example.com");
@@ -209,23 +191,23 @@ TEST(src_dst_port)
 
 	if (!c)
 		return;
-	set_addr(&dst, "127.0.0.1", 443);
-	set_addr(&src, "10.9.8.7", 1);
+	dst = sockaddr_of("127.0.0.1", 443);
+	src = sockaddr_of("10.9.8.7", 1);
 	route_key(c, 0, hb, n, false, &rt);
 	CHECK(rt.rule && rt.rule->action == ACT_FORWARD && !strcmp(rt.rule->up.t[0].text, "127.0.0.1:1"));
-	set_addr(&src, "::ffff:10.9.8.7", 1);	/* a v4 client on a dual-stack socket */
+	src = sockaddr_of("::ffff:10.9.8.7", 1);	/* a v4 client on a dual-stack socket */
 	route_key(c, 0, hb, n, false, &rt);
 	CHECK(rt.rule && rt.rule->action == ACT_FORWARD && !strcmp(rt.rule->up.t[0].text, "127.0.0.1:1"));
-	set_addr(&src, "2001:db8:1::5", 1);
+	src = sockaddr_of("2001:db8:1::5", 1);
 	route_key(c, 0, hb, n, false, &rt);
 	CHECK(rt.rule && rt.rule->action == ACT_FORWARD && !strcmp(rt.rule->up.t[0].text, "127.0.0.1:1"));
-	set_addr(&src, "11.0.0.1", 1);
+	src = sockaddr_of("11.0.0.1", 1);
 	route_key(c, 0, hb, n, false, &rt);
 	CHECK(rt.rule && rt.rule->action == ACT_REJECT);
-	set_addr(&dst, "127.0.0.1", 8443);	/* the second listener address */
+	dst = sockaddr_of("127.0.0.1", 8443);	/* the second listener address */
 	route_key(c, 1, hb, n, false, &rt);
 	CHECK(rt.rule && rt.rule->action == ACT_FORWARD && !strcmp(rt.rule->up.t[0].text, "127.0.0.1:2"));
-	set_addr(&dst, "127.0.0.2", 443);
+	dst = sockaddr_of("127.0.0.2", 443);
 	route_key(c, 0, hb, n, false, &rt);
 	CHECK(rt.rule && rt.rule->action == ACT_FORWARD && !strcmp(rt.rule->up.t[0].text, "127.0.0.1:3"));
 	config_free(c);

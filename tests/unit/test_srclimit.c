@@ -4,39 +4,17 @@
  * the token bucket (burst, refill, refusals take no token), log notes
  * (one per source and interval, a budget per table, flushed later), the
  * table full, and the counts under several threads at once. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <string.h>
 
 #include "srclimit.h"
+#include "sockaddr.h"
 #include "unit.h"
 
 #define S(x) ((uint64_t)(x) * 1000000)
 #define MS(x) ((uint64_t)(x) * 1000)
-
-static struct sockaddr_storage sa4(const char *ip)
-{
-	struct sockaddr_storage ss;
-	struct sockaddr_in *s = (struct sockaddr_in *)&ss;
-
-	memset(&ss, 0, sizeof(ss));
-	s->sin_family = AF_INET;
-	inet_pton(AF_INET, ip, &s->sin_addr);
-	return ss;
-}
-
-static struct sockaddr_storage sa6(const char *ip)
-{
-	struct sockaddr_storage ss;
-	struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
-
-	memset(&ss, 0, sizeof(ss));
-	s->sin6_family = AF_INET6;
-	inet_pton(AF_INET6, ip, &s->sin6_addr);
-	return ss;
-}
 
 static struct srclimit_cfg cfg(uint32_t max, uint64_t interval_us, uint32_t burst)
 {
@@ -48,7 +26,7 @@ static struct srclimit_cfg cfg(uint32_t max, uint64_t interval_us, uint32_t burs
 /* The key of ip ("a.b.c.d" or v6) under c, as "addr/bits". */
 static const char *keystr(const struct srclimit_cfg *c, const char *ip, char *buf, size_t n)
 {
-	struct sockaddr_storage ss = strchr(ip, ':') ? sa6(ip) : sa4(ip);
+	struct sockaddr_storage ss = sockaddr_of(ip, 0);
 	struct srl_key k;
 
 	if (srclimit_key(c, (struct sockaddr *)&ss, &k))
@@ -59,7 +37,7 @@ static const char *keystr(const struct srclimit_cfg *c, const char *ip, char *bu
 static struct srl_key key(const char *ip)
 {
 	struct srclimit_cfg c = cfg(0, 0, 0);
-	struct sockaddr_storage ss = strchr(ip, ':') ? sa6(ip) : sa4(ip);
+	struct sockaddr_storage ss = sockaddr_of(ip, 0);
 	struct srl_key k;
 
 	srclimit_key(&c, (struct sockaddr *)&ss, &k);
@@ -102,18 +80,18 @@ TEST(exemption)
 
 	CHECK(!cidr_parse("10.0.0.0/8", &ex[0], &why));
 	CHECK(!cidr_parse("2001:db8::/32", &ex[1], &why));
-	a = sa4("10.9.8.7");
+	a = sockaddr_of("10.9.8.7", 0);
 	CHECK(!srclimit_exempt(&c, (struct sockaddr *)&a));	/* no list */
 	c.exempt = ex;
 	c.nexempt = 2;
 	CHECK(srclimit_exempt(&c, (struct sockaddr *)&a));
-	a = sa6("::ffff:10.9.8.7");
+	a = sockaddr_of("::ffff:10.9.8.7", 0);
 	CHECK(srclimit_exempt(&c, (struct sockaddr *)&a));
-	a = sa4("11.0.0.1");
+	a = sockaddr_of("11.0.0.1", 0);
 	CHECK(!srclimit_exempt(&c, (struct sockaddr *)&a));
-	a = sa6("2001:db8:ffff::1");
+	a = sockaddr_of("2001:db8:ffff::1", 0);
 	CHECK(srclimit_exempt(&c, (struct sockaddr *)&a));
-	a = sa6("2001:db9::1");
+	a = sockaddr_of("2001:db9::1", 0);
 	CHECK(!srclimit_exempt(&c, (struct sockaddr *)&a));
 }
 

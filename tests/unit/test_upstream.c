@@ -2,12 +2,12 @@
 /* Upstream choice without a network: the order up_plan gives the targets
  * for each balance mode, retry through up_next / up_result, and passive
  * health moving a failing target last for its cooldown. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <string.h>
 
 #include "config.h"
+#include "sockaddr.h"
 #include "unit.h"
 #include "upstream.h"
 #include "util.h"
@@ -36,22 +36,11 @@ static const struct upstream *up(const struct config *c)
 	return &c->listeners[0].groups[0].rules[0].up;
 }
 
-static struct sockaddr_storage client(const char *ip)
-{
-	struct sockaddr_storage ss;
-	struct sockaddr_in *s4 = (void *)&ss;
-
-	memset(&ss, 0, sizeof(ss));
-	s4->sin_family = AF_INET;
-	inet_pton(AF_INET, ip, &s4->sin_addr);
-	return ss;
-}
-
 /* The ports of the targets in the order planned, e.g. "231". */
 static const char *order(const struct upstream *u, const char *ip, uint64_t now)
 {
 	static char out[UP_MAX_TARGETS + 1];
-	struct sockaddr_storage cl = client(ip);
+	struct sockaddr_storage cl = sockaddr_of(ip, 0);
 	struct up_try t;
 
 	up_plan(&t, u, (struct sockaddr *)&cl, now);
@@ -110,7 +99,7 @@ TEST(source)
 TEST(leastconn)
 {
 	struct config *c = load(_u, 3, "\"balance\":\"leastconn\"");
-	struct sockaddr_storage cl = client("10.0.0.1"), sa;
+	struct sockaddr_storage cl = sockaddr_of("10.0.0.1", 0), sa;
 	struct up_try t1, t2;
 
 	if (!c)
@@ -131,7 +120,7 @@ TEST(leastconn)
 TEST(health_cooldown)
 {
 	struct config *c = load(_u, 2, "\"balance\":\"first\",\"health\":{\"fails\":2,\"cooldown\":\"10s\"}");
-	struct sockaddr_storage cl = client("10.0.0.1"), sa;
+	struct sockaddr_storage cl = sockaddr_of("10.0.0.1", 0), sa;
 	struct up_try t;
 
 	if (!c)
@@ -155,7 +144,7 @@ TEST(health_cooldown)
 TEST(health_ignores_local_errors)
 {
 	struct config *c = load(_u, 2, "\"balance\":\"first\",\"health\":{\"fails\":1}");
-	struct sockaddr_storage cl = client("10.0.0.1"), sa;
+	struct sockaddr_storage cl = sockaddr_of("10.0.0.1", 0), sa;
 	struct up_try t;
 
 	if (!c)
@@ -170,7 +159,7 @@ TEST(health_ignores_local_errors)
 TEST(all_fail)
 {
 	struct config *c = load(_u, 2, "");
-	struct sockaddr_storage cl = client("10.0.0.1"), sa;
+	struct sockaddr_storage cl = sockaddr_of("10.0.0.1", 0), sa;
 	struct up_try t;
 
 	if (!c)
@@ -189,7 +178,7 @@ TEST(all_fail)
 TEST(transparent_family)
 {
 	struct config *c = load(_u, 1, "\"transparent\":true");
-	struct sockaddr_storage cl = client("10.0.0.1"), sa;
+	struct sockaddr_storage cl = sockaddr_of("10.0.0.1", 0), sa;
 	struct sockaddr_in6 *s6 = (void *)&sa;
 	int fd = -1;
 
