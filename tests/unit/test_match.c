@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "match.h"
+#include "util.h"
 #include "sockaddr.h"
 #include "unit.h"
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "timer.h"
+#include "util.h"
 #include "unit.h"
 
 /* The heap is well-formed: n within cap, every slot's timer knows its
