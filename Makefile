@@ -26,10 +26,15 @@ SAN_FLAGS := $(if $(SAN),$(SAN_ON),$(if $(TSAN),$(TSAN_ON)))
 LIBS_CFLAGS := $(shell $(PKG_CONFIG) --cflags libbpf libcjson 2>/dev/null)
 LIBS_LDLIBS := $(shell $(PKG_CONFIG) --libs libbpf libcjson 2>/dev/null || echo -lbpf -lcjson) -lelf -lz -lpthread
 
+# user/ in layers, each calling only those before it (tests/static/layers.py):
+#   base -> proto | datapath -> config -> conn -> ops -> main.c
+USER_DIRS := base proto datapath config conn ops
+USER_INC  := -Iuser $(addprefix -Iuser/,$(USER_DIRS))
+
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 \
              -D_GNU_SOURCE -DPASSTHRU_VERSION='"$(VERSION)"' \
-             -I$(OUTPUT) -Iinclude -Iuser $(LIBS_CFLAGS) $(SAN_FLAGS)
+             -I$(OUTPUT) -Iinclude $(USER_INC) $(LIBS_CFLAGS) $(SAN_FLAGS)
 LDFLAGS   += $(SAN_FLAGS)
 
 # Let clang find asm/types.h and friends the way the system compiler does.
@@ -37,7 +42,8 @@ CLANG_BPF_SYS_INCLUDES ?= $(shell $(CLANG) -v -E - </dev/null 2>&1 \
 	| sed -n '/<...> search starts here:/,/End of search list./{ s| \(/.*\)| -idirafter \1|p }')
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ivmlinux -Iinclude $(CLANG_BPF_SYS_INCLUDES)
 
-USER_SRCS := $(sort $(wildcard user/*.c))
+USER_SRCS := $(sort $(wildcard user/*.c $(addsuffix /*.c,$(addprefix user/,$(USER_DIRS)))))
+USER_HDRS := $(wildcard user/*/*.h include/*.h)
 USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(USER_SRCS))
 LIB_OBJS  := $(filter-out $(OUTPUT)/obj/main.o,$(USER_OBJS))
 SKEL      := $(OUTPUT)/passthru.skel.h
@@ -80,9 +86,13 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name passthru_bpf > $@
 
-$(OUTPUT)/obj/%.o: user/%.c $(wildcard user/*.h) $(wildcard include/*.h) $(SKEL) | $(OUTPUT)/obj
+$(OUTPUT)/obj/%.o: user/%.c $(USER_HDRS) | $(OUTPUT)/obj
 	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+# Only the kernel path includes the skeleton.
+$(filter $(OUTPUT)/obj/datapath/%,$(USER_OBJS)): $(SKEL)
 
 $(OUTPUT)/passthru: $(USER_OBJS)
 	$(call msg,BINARY,$@)
@@ -114,12 +124,15 @@ test: check-build
 # and sanitizers (fuzzer-no-link), each harness links them.
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -DPASSTHRU_VERSION='"$(VERSION)"' \
                -fsanitize=address,undefined \
-               -I$(OUTPUT) -Iinclude -Iuser -Itests/lib $(LIBS_CFLAGS)
+               -I$(OUTPUT) -Iinclude $(USER_INC) -Itests/lib $(LIBS_CFLAGS)
 FUZZ_OBJS := $(patsubst user/%.c,$(OUTPUT)/fuzz/obj/%.o,$(filter-out user/main.c,$(USER_SRCS)))
 FUZZ_TIME ?= 60
-$(OUTPUT)/fuzz/obj/%.o: user/%.c $(wildcard user/*.h) $(wildcard include/*.h) $(SKEL) | $(OUTPUT)/fuzz/obj
+$(OUTPUT)/fuzz/obj/%.o: user/%.c $(USER_HDRS) | $(OUTPUT)/fuzz/obj
 	$(call msg,FUZZCC,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(filter $(OUTPUT)/fuzz/obj/datapath/%,$(FUZZ_OBJS)): $(SKEL)
 
 $(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS) $(wildcard tests/fuzz/*.h) | $(OUTPUT)/fuzz
 	$(call msg,FUZZ,$@)
@@ -150,8 +163,8 @@ MANDIR    ?= $(PREFIX)/share/man
 UNITDIR   ?= /lib/systemd/system
 install: $(OUTPUT)/passthru
 	install -D -m 0755 $(OUTPUT)/passthru $(DESTDIR)$(PREFIX)/sbin/passthru
-	install -D -m 0644 user/passthru.8 $(DESTDIR)$(MANDIR)/man8/passthru.8
-	install -D -m 0644 user/passthru.json.5 $(DESTDIR)$(MANDIR)/man5/passthru.json.5
+	install -D -m 0644 man/passthru.8 $(DESTDIR)$(MANDIR)/man8/passthru.8
+	install -D -m 0644 man/passthru.json.5 $(DESTDIR)$(MANDIR)/man5/passthru.json.5
 	install -D -m 0644 config/example.json $(DESTDIR)$(PREFIX)/share/doc/passthru/example.json
 	sed 's|/usr/local/sbin/passthru|$(PREFIX)/sbin/passthru|g' config/passthru.service \
 		| install -D -m 0644 /dev/stdin $(DESTDIR)$(UNITDIR)/passthru.service

@@ -167,7 +167,7 @@ t_man() {
 	require_cmd man groff || return
 	newdir
 	local f out err s
-	for f in user/passthru.8 user/passthru.json.5; do
+	for f in man/passthru.8 man/passthru.json.5; do
 		out=$(MANWIDTH=80 man --warnings -l "$ROOT/$f" 2>"$D/err" | col -b 2>/dev/null)
 		err=$(cat "$D/err")
 		[ -z "$err" ] || { fail "$CUR_TEST" "man --warnings -l $f: $err"; return; }
@@ -178,12 +178,12 @@ t_man() {
 		done
 	done
 	# passthru(8) documents what the issue asks it to.
-	out=$(MANWIDTH=200 man -l "$ROOT/user/passthru.8" 2>/dev/null | col -b)
+	out=$(MANWIDTH=200 man -l "$ROOT/man/passthru.8" 2>/dev/null | col -b)
 	for s in SIGHUP SIGTERM shutdown_grace --takeover --user CAP_NET_BIND_SERVICE CAP_NET_ADMIN CAP_BPF \
 		 NO_NEW_PRIVS "EXIT STATUS" --probe "passthru stats"; do
 		grep -qF -- "$s" <<<"$out" || { fail "$CUR_TEST" "passthru(8) does not mention $s"; return; }
 	done
-	out=$(MANWIDTH=200 man -l "$ROOT/user/passthru.json.5" 2>/dev/null | col -b)
+	out=$(MANWIDTH=200 man -l "$ROOT/man/passthru.json.5" 2>/dev/null | col -b)
 	for s in metrics shutdown_grace control_socket user log_level log_format; do
 		grep -qw -- "$s" <<<"$out" || { fail "$CUR_TEST" "passthru.json(5) does not document $s"; return; }
 	done
