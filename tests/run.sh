@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# The test runner: every unit binary $OUTPUT/tests/test_* and every
-# integration script tests/integration/test_*.sh, or only the suites named
+# The test runner: every unit binary $OUTPUT/tests/test_*, the static
+# checks tests/static/test_*.sh, every integration script
+# tests/integration/test_*.sh, or only the suites named
 # (e.g. "sha256", "test_core", "core_dns.sh").  Output is streamed; lines
 # starting "PASS ", "FAIL " and "SKIP " are counted, and the last line is
 #   N passed, N failed, N skipped
@@ -27,7 +28,7 @@ all=()
 for f in "$OUTPUT"/tests/test_*; do
 	[ -f "$f" ] && [ -x "$f" ] && all+=("$f")
 done
-for f in tests/integration/test_*.sh; do
+for f in tests/static/test_*.sh tests/integration/test_*.sh; do
 	[ -f "$f" ] && all+=("$f")
 done
 # Whole-suite passes last: fuzzing, and everything again under sanitizers.
