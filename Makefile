@@ -29,7 +29,7 @@ LIBS_LDLIBS := $(shell $(PKG_CONFIG) --libs libbpf libcjson 2>/dev/null || echo 
 # user/ in layers, each calling only those before it (tests/static/layers.py):
 #   base -> proto | datapath -> config -> conn -> ops -> main.c
 USER_DIRS := base proto datapath config conn ops
-USER_INC  := -Iuser $(addprefix -Iuser/,$(USER_DIRS))
+USER_INC  := -Iuser
 
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 \

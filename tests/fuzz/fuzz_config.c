@@ -15,8 +15,8 @@
  *    are applied; parsing twice gives the same messages. */
 #include <stdbool.h>
 
-#include "config.h"
-#include "log.h"
+#include "config/config.h"
+#include "base/log.h"
 
 #define FUZZ_NAME "fuzz_config"
 #include "fuzz.h"

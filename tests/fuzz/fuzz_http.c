@@ -9,7 +9,7 @@
  *    (lower case, port kept apart) and without a trailing dot;
  *  - the first bytes of TLS, HTTP and SSH differ: whatever HTTP does not
  *    refuse, TLS and SSH do (FUZZ_RIVALS). */
-#include "proto.h"
+#include "proto/proto.h"
 
 extern const struct proto proto_tls, proto_http, proto_ssh;
 #define FUZZ_PROTO proto_http

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "match.h"
+#include "config/match.h"
 
 #define FUZZ_NAME "fuzz_match"
 #include "fuzz.h"

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* libFuzzer harness for the OPENVPN probe (see fuzz_probe.h). */
-#include "proto.h"
+#include "proto/proto.h"
 
 extern const struct proto proto_openvpn;
 #define FUZZ_PROTO proto_openvpn

@@ -39,7 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto.h"
+#include "proto/proto.h"
 
 #ifndef FUZZ_NAME
 #define FUZZ_NAME "fuzz_probe"

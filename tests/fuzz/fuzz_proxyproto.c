@@ -8,7 +8,7 @@
  * to the same addresses. */
 #include <errno.h>
 
-#include "proxyproto.h"
+#include "proto/proxyproto.h"
 
 #define FUZZ_NAME "fuzz_proxyproto"
 #include "fuzz.h"

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* libFuzzer harness for the SOCKS5 probe (see fuzz_probe.h). */
-#include "proto.h"
+#include "proto/proto.h"
 
 extern const struct proto proto_socks5;
 #define FUZZ_PROTO proto_socks5

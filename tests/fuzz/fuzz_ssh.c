@@ -9,7 +9,7 @@
  *    in its array;
  *  - the first bytes of TLS, HTTP and SSH differ: whatever SSH does not
  *    refuse, TLS and HTTP do (FUZZ_RIVALS). */
-#include "proto.h"
+#include "proto/proto.h"
 
 extern const struct proto proto_tls, proto_http, proto_ssh;
 #define FUZZ_PROTO proto_ssh

@@ -12,7 +12,7 @@
  *    records of any size;
  *  - the first bytes of TLS, HTTP and SSH differ: whatever TLS does not
  *    refuse, HTTP and SSH do (FUZZ_RIVALS). */
-#include "proto.h"
+#include "proto/proto.h"
 
 extern const struct proto proto_tls, proto_http, proto_ssh;
 #define FUZZ_PROTO proto_tls

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto.h"
+#include "proto/proto.h"
 #include "unit.h"
 
 static inline enum sniff_verdict probe_run(const struct proto *p, const void *b,

@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "config.h"
+#include "config/config.h"
 #include "unit.h"
-#include "util.h"
+#include "base/util.h"
 
 static char err[16384];
 

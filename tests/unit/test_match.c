@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* The matchers rules are built from (user/match.c): names (exact, glob,
+/* The matchers rules are built from (user/config/match.c): names (exact, glob,
  * "~regex"; host names case-insensitive with one trailing dot ignored,
  * other fields as written), CIDR prefixes and lists over IPv4, IPv6 and
  * v4-mapped IPv6 peers, port ranges, and byte regexes. */
@@ -7,8 +7,8 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "match.h"
-#include "util.h"
+#include "config/match.h"
+#include "base/util.h"
 #include "sockaddr.h"
 #include "unit.h"
 

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "probe.h"
-#include "proto.h"
+#include "proto/proto.h"
 #include "unit.h"
 
 extern const struct proto proto_http;

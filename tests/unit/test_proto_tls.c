@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "probe.h"
-#include "proto.h"
+#include "proto/proto.h"
 #include "tlsgen.h"
 #include "unit.h"
 

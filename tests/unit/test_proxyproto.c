@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxyproto.h"
+#include "proto/proxyproto.h"
 #include "sockaddr.h"
 #include "unit.h"
-#include "util.h"
+#include "base/util.h"
 
 static uint8_t out[256];
 

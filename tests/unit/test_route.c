@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "config.h"
+#include "config/config.h"
 #include "probe.h"
-#include "route.h"
+#include "conn/route.h"
 #include "sockaddr.h"
 #include "tlsgen.h"
 #include "unit.h"

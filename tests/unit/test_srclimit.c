@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* The per-source limiter (user/srclimit.c): what a source is (prefix
+/* The per-source limiter (user/config/srclimit.c): what a source is (prefix
  * masking, v4-mapped addresses, exemptions), the open-connection count,
  * the token bucket (burst, refill, refusals take no token), log notes
  * (one per source and interval, a budget per table, flushed later), the
@@ -9,7 +9,7 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "srclimit.h"
+#include "config/srclimit.h"
 #include "sockaddr.h"
 #include "unit.h"
 

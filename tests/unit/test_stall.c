@@ -16,9 +16,9 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
-#include "config.h"
+#include "config/config.h"
 #include "probe.h"
-#include "route.h"
+#include "conn/route.h"
 #include "tlsgen.h"
 
 extern const struct proto proto_tls, proto_http, proto_ssh, proto_h2,

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* The deadline heap of an event loop (user/timer.c): set, cancel, re-set
+/* The deadline heap of an event loop (user/base/timer.c): set, cancel, re-set
  * (earlier and later), pop order, the wait it computes for epoll, and many
  * timers at once against a reference, with the heap's own invariants
  * (each timer's idx is its slot, no parent later than a child) checked
@@ -8,8 +8,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "timer.h"
-#include "util.h"
+#include "base/timer.h"
+#include "base/util.h"
 #include "unit.h"
 
 /* The heap is well-formed: n within cap, every slot's timer knows its

@@ -6,11 +6,11 @@
 #include <netinet/in.h>
 #include <string.h>
 
-#include "config.h"
+#include "config/config.h"
 #include "sockaddr.h"
 #include "unit.h"
-#include "upstream.h"
-#include "util.h"
+#include "conn/upstream.h"
+#include "base/util.h"
 
 static char err[4096];
 

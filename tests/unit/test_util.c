@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* The parsers of user/util.c that read the config and the command line:
+/* The parsers of user/base/util.c that read the config and the command line:
  * addr_parse() ("host:port", literals v4 and bracketed v6, host names),
  * parse_duration_ms() and parse_size() with every unit they take, their
  * refusals and their overflows. */
@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "util.h"
+#include "base/util.h"
 #include "unit.h"
 
 /* What addr_parse() gave: rc, then on success the rest. */

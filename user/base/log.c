@@ -15,7 +15,7 @@
 
 #include <bpf/libbpf.h>
 
-#include "log.h"
+#include "base/log.h"
 
 enum log_level log_max = LOG_INFO;
 static enum log_format fmt_kind = LOG_TEXT;

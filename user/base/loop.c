@@ -3,8 +3,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 
-#include "log.h"
-#include "loop.h"
+#include "base/log.h"
+#include "base/loop.h"
 
 int loop_watch(struct loop *l, struct evsrc *ev, int fd, uint32_t events,
 	       uint32_t *cur)

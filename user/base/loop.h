@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "timer.h"
+#include "base/timer.h"
 
 struct evsrc {
 	uint8_t kind;		/* the owner's enum; 0: retired, ignore */

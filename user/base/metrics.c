@@ -7,8 +7,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "metrics.h"
-#include "metrics_int.h"
+#include "base/metrics.h"
+#include "base/metrics_int.h"
 
 int metrics_nworkers;
 

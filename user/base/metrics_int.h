@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "metrics.h"
+#include "base/metrics.h"
 
 struct metrics_state {
 	pthread_mutex_t mu;

@@ -11,9 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "resolve.h"
-#include "util.h"
+#include "base/log.h"
+#include "base/resolve.h"
+#include "base/util.h"
 
 struct dns_entry {
 	char host[256];

@@ -2,7 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "timer.h"
+#include "base/timer.h"
 
 static void place(struct timer_heap *th, int i, struct timer *t)
 {

@@ -11,7 +11,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "util.h"
+#include "base/util.h"
 
 static int parse_port(const char *s, uint16_t *port)
 {

@@ -14,11 +14,11 @@
 
 #include <cJSON.h>
 
-#include "config.h"
-#include "config_int.h"
-#include "log.h"
-#include "resolve.h"
-#include "util.h"
+#include "config/config.h"
+#include "config/config_int.h"
+#include "base/log.h"
+#include "base/resolve.h"
+#include "base/util.h"
 
 #define CONFIG_MAX_BYTES (16 << 20)
 

@@ -17,10 +17,10 @@
 #include <regex.h>
 #include <sys/socket.h>
 
-#include "log.h"
-#include "match.h"
-#include "proto.h"
-#include "srclimit.h"
+#include "base/log.h"
+#include "config/match.h"
+#include "proto/proto.h"
+#include "config/srclimit.h"
 
 struct dns_entry;
 struct mblock;
@@ -187,7 +187,7 @@ struct config {
 #define SNIFF_MAX_LIMIT (64 * 1024)
 
 void settings_default(struct settings *s);
-/* config_limits.c: per-source limits, "off" with /32 and /64 sources. */
+/* limits.c: per-source limits, "off" with /32 and /64 sources. */
 void srclimit_cfg_default(struct srclimit_cfg *c);
 /* Give every listener of cfg that has limits its table: the one its
  * address had in a configuration still alive (a reload keeps the counts),

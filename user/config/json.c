@@ -11,8 +11,8 @@
 
 #include <cJSON.h>
 
-#include "json.h"
-#include "util.h"
+#include "config/json.h"
+#include "base/util.h"
 
 void cfg_error(struct loader *ld, const char *path, const char *fmt, ...)
 {

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config_int.h"
+#include "config/config_int.h"
 
 #define SRC_COUNT_MAX 1000000		/* max_conns_per_source, burst */
 #define RATE_INTERVAL_MAX_US (86400ULL * 1000000)	/* at least one a day */

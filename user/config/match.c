@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "match.h"
+#include "config/match.h"
 
 static void regex_why(int rc, const regex_t *re, char *whybuf, size_t whylen,
 		      const char **why)

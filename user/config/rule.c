@@ -9,9 +9,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "config_int.h"
-#include "resolve.h"
-#include "util.h"
+#include "config/config_int.h"
+#include "base/resolve.h"
+#include "base/util.h"
 
 /* ---- targets ------------------------------------------------------------ */
 

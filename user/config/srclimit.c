@@ -10,7 +10,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 
-#include "srclimit.h"
+#include "config/srclimit.h"
 
 struct srl_bucket {
 	uint32_t lock;

@@ -31,7 +31,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "match.h"
+#include "config/match.h"
 
 #define SRL_WAYS 16
 /* A source's refusals are logged at most once per interval. */
@@ -42,7 +42,7 @@
 #define SRL_LOG_PER_S 10
 #define SRL_LOG_BURST 20
 
-/* A listener's limits, as configured (config_limits.c). */
+/* A listener's limits, as configured (limits.c). */
 struct srclimit_cfg {
 	uint32_t max_conns;		/* open at once; 0: unlimited */
 	uint64_t interval_us;		/* one new connection per; 0: no rate limit */

@@ -9,12 +9,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "admit.h"
-#include "conn.h"
-#include "log.h"
-#include "metrics.h"
-#include "srclimit.h"
-#include "util.h"
+#include "conn/admit.h"
+#include "conn/conn.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "config/srclimit.h"
+#include "base/util.h"
 
 /* ---- log lines ------------------------------------------------------------ */
 

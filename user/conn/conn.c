@@ -21,14 +21,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "admit.h"
-#include "conn.h"
-#include "log.h"
-#include "match.h"
-#include "metrics.h"
-#include "proxyproto.h"
-#include "splice.h"
-#include "util.h"
+#include "conn/admit.h"
+#include "conn/conn.h"
+#include "base/log.h"
+#include "config/match.h"
+#include "base/metrics.h"
+#include "proto/proxyproto.h"
+#include "datapath/splice.h"
+#include "base/util.h"
 
 static void conn_sniff(struct conn *c, bool final);
 static void conn_routed(struct conn *c, const struct sniff *s);

@@ -8,15 +8,15 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "dir.h"
-#include "metrics.h"
-#include "resolve.h"
-#include "route.h"
-#include "sniff.h"
-#include "sockmap.h"
-#include "timer.h"
-#include "upstream.h"
-#include "worker.h"
+#include "datapath/dir.h"
+#include "base/metrics.h"
+#include "base/resolve.h"
+#include "conn/route.h"
+#include "conn/sniff.h"
+#include "datapath/kpath.h"
+#include "base/timer.h"
+#include "conn/upstream.h"
+#include "conn/worker.h"
 
 enum conn_state {
 	CS_SNIFF = 0,	/* peeking until a rule is chosen */

@@ -10,12 +10,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "admit.h"
-#include "conn.h"
-#include "conn_log.h"
-#include "log.h"
-#include "splice.h"
-#include "util.h"
+#include "conn/admit.h"
+#include "conn/conn.h"
+#include "conn/conn_log.h"
+#include "base/log.h"
+#include "datapath/splice.h"
+#include "base/util.h"
 
 void ep_watch(struct conn *c, struct endpoint *ep, uint32_t events)
 {

@@ -4,11 +4,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "conn.h"
-#include "conn_log.h"
-#include "log.h"
-#include "metrics.h"
-#include "util.h"
+#include "conn/conn.h"
+#include "conn/conn_log.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "base/util.h"
 
 static void log_line(const struct conn *c, enum m_end reason, int err,
 		     uint64_t up, uint64_t down)

@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#include "metrics.h"
+#include "base/metrics.h"
 
 struct conn;
 

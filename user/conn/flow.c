@@ -9,11 +9,11 @@
 #include <sys/socket.h>
 #include <linux/sockios.h>
 
-#include "conn.h"
-#include "log.h"
-#include "metrics.h"
-#include "splice.h"
-#include "util.h"
+#include "conn/conn.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "datapath/splice.h"
+#include "base/util.h"
 
 #define TICK_MAX_MS 100
 /* How long a failed endpoint's peer may take none of the bytes sent before

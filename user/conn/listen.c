@@ -11,12 +11,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "conn.h"
-#include "listen.h"
-#include "log.h"
-#include "sockmap.h"
-#include "util.h"
-#include "worker.h"
+#include "conn/conn.h"
+#include "conn/listen.h"
+#include "base/log.h"
+#include "datapath/kpath.h"
+#include "base/util.h"
+#include "conn/worker.h"
 
 #define ACCEPT_BATCH 64
 #define ACCEPT_PAUSE_MS 100
@@ -39,7 +39,7 @@ static int listen_socket(const struct listener *l, int *out)
 	}
 	/* Accepted sockets inherit these: one call per listener instead of
 	 * one per connection.  No Nagle (segments leave as the peer sent
-	 * them); a send buffer above the back-pressure limit (sockmap.c). */
+	 * them); a send buffer above the back-pressure limit (kpath.c). */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	sock_set_buf(fd, false, kpath_sndbuf());
 	sock_set_buf(fd, true, kpath_rcvbuf());

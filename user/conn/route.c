@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <string.h>
 
-#include "route.h"
-#include "util.h"
+#include "conn/route.h"
+#include "base/util.h"
 
 /* Any offered ALPN id among the rule's "alpn" list, walked in the
  * peeked bytes: every id the hello carries counts, however many. */

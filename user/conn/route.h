@@ -8,8 +8,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "config.h"
-#include "proto.h"
+#include "config/config.h"
+#include "proto/proto.h"
 
 /* What a decision is made on. */
 struct route_in {

@@ -5,7 +5,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
-#include "sniff.h"
+#include "conn/sniff.h"
 
 #define SNIFF_FAST_PARSES 16	/* then a client counts as trickling */
 #define SNIFF_POLL_MS 5		/* its first poll interval, */

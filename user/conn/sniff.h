@@ -20,8 +20,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "proxyproto.h"
-#include "route.h"
+#include "proto/proxyproto.h"
+#include "conn/route.h"
 
 struct sniffer {
 	int fd;

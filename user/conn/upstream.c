@@ -8,9 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "match.h"
-#include "upstream.h"
-#include "util.h"
+#include "config/match.h"
+#include "conn/upstream.h"
+#include "base/util.h"
 
 static uint32_t addr_hash(const struct sockaddr *sa)
 {

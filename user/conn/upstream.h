@@ -12,8 +12,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "config.h"
-#include "resolve.h"
+#include "config/config.h"
+#include "base/resolve.h"
 
 
 /* One connection's way through its rule's targets. */
@@ -47,7 +47,7 @@ const struct target *up_target(const struct up_try *t);
  * Returns 0 (connected or in progress, *fd set) or -errno. */
 int up_connect(const struct upstream *u, const struct sockaddr_storage *sa,
 	       const struct sockaddr *client, int *fd);
-/* SO_RCVBUF for the sockets up_connect() makes (sockmap.c kpath_rcvbuf);
+/* SO_RCVBUF for the sockets up_connect() makes (kpath.c kpath_rcvbuf);
  * 0: autotuning. */
 void up_set_rcvbuf(int bytes);
 

@@ -11,13 +11,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "conn.h"
-#include "listen.h"
-#include "log.h"
-#include "sockmap.h"
-#include "splice.h"
-#include "util.h"
-#include "worker.h"
+#include "conn/conn.h"
+#include "conn/listen.h"
+#include "base/log.h"
+#include "datapath/kpath.h"
+#include "datapath/splice.h"
+#include "base/util.h"
+#include "conn/worker.h"
 
 #define PIPES_IDLE_MS 1000	/* then a worker without connections closes its spare pipes */
 #define KSWEEP_MS 1000	/* how often lost back-pressure events are looked for */

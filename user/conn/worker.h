@@ -9,11 +9,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "config.h"
-#include "loop.h"
+#include "config/config.h"
+#include "base/loop.h"
 #include "passthru.h"
-#include "slots.h"
-#include "timer.h"
+#include "datapath/slots.h"
+#include "base/timer.h"
 
 /* What an epoll event points at; first member of everything registered. */
 enum ev_kind {

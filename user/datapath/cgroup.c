@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cgroup.h"
+#include "datapath/cgroup.h"
 
 /* The cgroup v2 mount point and our cgroup in it. */
 static int cgroup_find(char *mnt, size_t mlen, char *path, size_t plen)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* passthru's own cgroup v2: the back-pressure sock_ops program is attached
- * there (sockmap.c), so that it sees passthru's sockets and no one else's. */
+ * there (kpath.c), so that it sees passthru's sockets and no one else's. */
 #ifndef PT_CGROUP_H
 #define PT_CGROUP_H
 

@@ -7,8 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "loop.h"
-#include "sockmap.h"
+#include "base/loop.h"
+#include "datapath/kpath.h"
 
 struct endpoint {
 	struct evsrc ev;	/* EV_CLIENT or EV_UPSTREAM */

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The in-kernel data path at work: a connection's sockets handed to the
  * verdict program, back-pressure thaws, drain checks, counters (loading
- * and handing over the BPF object: sockmap_load.c).  Order matters
+ * and handing over the BPF object: kpath_load.c).  Order matters
  * everywhere here; each step says what goes wrong without it (measured,
  * see ../shared/DESIGN.md). */
 #include <errno.h>
@@ -17,9 +17,9 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "log.h"
-#include "sockmap_int.h"
-#include "util.h"
+#include "base/log.h"
+#include "datapath/kpath_int.h"
+#include "base/util.h"
 
 struct kpath K = { .targets_fd = -1, .events_mu = PTHREAD_MUTEX_INITIALIZER };
 

@@ -17,9 +17,9 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "log.h"
-#include "sockmap_int.h"
-#include "util.h"
+#include "base/log.h"
+#include "datapath/kpath_int.h"
+#include "base/util.h"
 
 static int tcp_pair(int lfd, const struct sockaddr_in *sa, int *a, int *b)
 {

@@ -2,7 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "slots.h"
+#include "datapath/slots.h"
 
 int slots_init(struct slots *s, uint32_t base, uint32_t n)
 {

@@ -6,8 +6,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "splice.h"
+#include "base/log.h"
+#include "datapath/splice.h"
 
 /* Bigger pipes move more per syscall; pages are only used while bytes are
  * in flight, so idle connections cost nothing for it. */

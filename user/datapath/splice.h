@@ -4,7 +4,7 @@
 #ifndef PT_SPLICE_H
 #define PT_SPLICE_H
 
-#include "dir.h"
+#include "datapath/dir.h"
 
 /* Move what can be moved now; shuts the target's write side once the
  * source hit EOF and the pipe is empty.  0 or -errno (the connection is

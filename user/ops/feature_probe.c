@@ -9,9 +9,9 @@
 
 #include <bpf/libbpf.h>
 
-#include "feature_probe.h"
-#include "sockmap.h"
-#include "util.h"
+#include "ops/feature_probe.h"
+#include "datapath/kpath.h"
+#include "base/util.h"
 
 static void line(bool ok, const char *what, const char *detail)
 {

@@ -11,13 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "admit.h"
-#include "conn.h"
-#include "log.h"
-#include "metrics.h"
-#include "splice.h"
-#include "takeover.h"
-#include "util.h"
+#include "conn/admit.h"
+#include "conn/conn.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "datapath/splice.h"
+#include "ops/takeover.h"
+#include "base/util.h"
 
 int conn_export(struct conn *c, struct xconn *x, int fds[XCONN_MAX_FDS])
 {

@@ -14,14 +14,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "admit.h"
-#include "config.h"
-#include "log.h"
-#include "metrics.h"
-#include "metrics_http.h"
-#include "metrics_int.h"
-#include "sockmap.h"
-#include "util.h"
+#include "conn/admit.h"
+#include "config/config.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "ops/metrics_http.h"
+#include "base/metrics_int.h"
+#include "datapath/kpath.h"
+#include "base/util.h"
 
 /* The endpoint's thread. */
 static struct {

@@ -10,9 +10,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "privs.h"
-#include "util.h"
+#include "base/log.h"
+#include "ops/privs.h"
+#include "base/util.h"
 
 #ifndef CAP_BPF
 #define CAP_BPF 39

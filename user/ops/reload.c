@@ -8,14 +8,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "listen.h"
-#include "log.h"
-#include "metrics.h"
-#include "metrics_http.h"
-#include "resolve.h"
-#include "reload.h"
-#include "runtime.h"
-#include "util.h"
+#include "conn/listen.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "ops/metrics_http.h"
+#include "base/resolve.h"
+#include "ops/reload.h"
+#include "ops/runtime.h"
+#include "base/util.h"
 
 static bool listed(const struct config *c, const struct listener *l)
 {

@@ -3,7 +3,7 @@
 #ifndef PT_RELOAD_H
 #define PT_RELOAD_H
 
-#include "runtime.h"
+#include "ops/runtime.h"
 
 /* Load, validate, and hand the new configuration to every worker; on any
  * error keep the running one.  0 or -errno. */

@@ -4,8 +4,8 @@
 #ifndef PT_RUNTIME_H
 #define PT_RUNTIME_H
 
-#include "config.h"
-#include "worker.h"
+#include "config/config.h"
+#include "conn/worker.h"
 
 #define MAX_WORKERS 1024
 

@@ -10,11 +10,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "log.h"
-#include "metrics.h"
-#include "stats.h"
-#include "util.h"
+#include "config/config.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "ops/stats.h"
+#include "base/util.h"
 
 int metrics_fetch(const char *addr, char **out, size_t *len)
 {

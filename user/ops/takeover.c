@@ -27,10 +27,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "listen.h"
-#include "log.h"
-#include "takeover.h"
-#include "util.h"
+#include "conn/listen.h"
+#include "base/log.h"
+#include "ops/takeover.h"
+#include "base/util.h"
 
 #define TK_MAGIC 0x50544b31u	/* "PTK1" */
 #define TK_MAX_FDS 16

@@ -11,9 +11,9 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "conn.h"
-#include "runtime.h"
-#include "sockmap.h"
+#include "conn/conn.h"
+#include "ops/runtime.h"
+#include "datapath/kpath.h"
 
 /* One connection as it crosses: plain data, fds travel beside it. */
 struct xconn {

@@ -6,7 +6,7 @@
  * both claim a connection. */
 #include <string.h>
 
-#include "proto.h"
+#include "proto/proto.h"
 
 static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 #define PREFACE_LEN (sizeof(preface) - 1)	/* 24 */

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "proto.h"
+#include "proto/proto.h"
 
 /* Methods a client may open a connection with.  PRI is absent on purpose:
  * "PRI * HTTP/2.0" is the HTTP/2 preface, not an HTTP/1 request. */

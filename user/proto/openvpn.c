@@ -7,7 +7,7 @@
  * with opcode P_CONTROL_HARD_RESET_CLIENT_V2 (7) or _V3 (10, tls-crypt-v2)
  * and key_id 0.  The whole first packet must be in before we say MATCH:
  * three bytes alone would be a weak signature. */
-#include "proto.h"
+#include "proto/proto.h"
 
 #define OP_HARD_RESET_CLIENT_V2	7
 #define OP_HARD_RESET_CLIENT_V3	10

@@ -8,7 +8,7 @@
  * CancelRequest 80877102 (length 16), or protocol version 3.x of a
  * StartupMessage (length 8 + parameters, at most 10000 as the server
  * allows).  Eight bytes settle it. */
-#include "proto.h"
+#include "proto/proto.h"
 
 #define PG_SSL		80877103u
 #define PG_GSSENC	80877104u

@@ -1,8 +1,23 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* Protocol probes: the registry every sniffer plugs into.
  *
- * A protocol is one file (proto_<name>.c) defining one `const struct proto`
- * and one line in proto_table[] (proto.c).  Its identify() is a pure
+ * Adding a protocol:
+ *   - user/proto/<name>.c defines `const struct proto proto_<name>`: its
+ *     name (the config key), identify(), its rule keywords and, if it waits
+ *     for lengths, hint();
+ *   - one line in proto_table[] and one extern in registry.c (the table's
+ *     order is the order protocols are tried in, when a listener does not
+ *     say);
+ *   - tests/unit/test_proto_<name>.c (byte fixtures, probe.h's sweep) and
+ *     tests/fuzz/fuzz_<name>.c (fuzz_probe.h) with seeds in
+ *     tests/fuzz/corpus/<name>/: the Makefile finds them;
+ *   - only a protocol with new facts touches more: a field in struct sniff
+ *     and an enum sniff_field value below, and its case in rule_matches()
+ *     (user/conn/route.c).
+ * A probe links nothing but memory and string functions (tests/static:
+ * the layer check fails otherwise).
+ *
+ * Its identify() is a pure
  * function over the bytes peeked so far: no allocation, no I/O, no state
  * kept between calls.  It is called again with a longer buffer (the same
  * prefix plus new bytes) whenever it answered SNIFF_MORE, so record and

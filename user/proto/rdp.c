@@ -10,7 +10,7 @@
  * client typed, which HAProxy's rdp_cookie routes on) is reported. */
 #include <string.h>
 
-#include "proto.h"
+#include "proto/proto.h"
 
 #define TPKT_MIN	11	/* 4 TPKT + 7 X.224 CR */
 #define TPKT_MAX	4096

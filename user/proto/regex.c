@@ -5,7 +5,7 @@
  * of the input), so it only says whether there is input: the router
  * tries the rules on the bytes (route.c), and waits for more while none
  * matches, up to the listener's regex_window bytes. */
-#include "proto.h"
+#include "proto/proto.h"
 
 static enum sniff_verdict regex_identify(const uint8_t *buf, size_t len,
 					 struct sniff *out)

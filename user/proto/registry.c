@@ -4,7 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "proto.h"
+#include "proto/proto.h"
 
 extern const struct proto proto_tls;
 extern const struct proto proto_http;

@@ -5,7 +5,7 @@
  *
  * Methods are IANA's 0x00-0x09 or the private 0x80-0xfe; 0xff ("none
  * acceptable") is a server's answer, never offered. */
-#include "proto.h"
+#include "proto/proto.h"
 
 static bool method_ok(uint8_t m)
 {

@@ -8,7 +8,7 @@
  */
 #include <string.h>
 
-#include "proto.h"
+#include "proto/proto.h"
 
 #define SSH_LINE_MAX 255	/* RFC 4253 4.2, CR LF included */
 

@@ -28,7 +28,7 @@
  */
 #include <string.h>
 
-#include "proto.h"
+#include "proto/proto.h"
 
 #define REC_HANDSHAKE	22
 #define REC_HDR_LEN	5

@@ -10,7 +10,7 @@
  * routes XMPP domains as it routes HTTP hosts. */
 #include <string.h>
 
-#include "proto.h"
+#include "proto/proto.h"
 
 #define XMPP_MAX	2048	/* declaration + stream header */
 

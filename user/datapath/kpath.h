@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* The in-kernel data path: the BPF skeleton, the maps, and the exact
  * insertion/removal order ../shared/DESIGN.md measured to lose nothing. */
-#ifndef PT_SOCKMAP_H
-#define PT_SOCKMAP_H
+#ifndef PT_KPATH_H
+#define PT_KPATH_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -91,4 +91,4 @@ int kpath_thaw(int src, uint64_t cookie, uint32_t idx);
  * (a slow reader moves it, a stopped one does not). */
 int sock_bytes_acked(int fd, uint64_t *acked);
 
-#endif /* PT_SOCKMAP_H */
+#endif /* PT_KPATH_H */

@@ -1,17 +1,17 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* The kernel path's state, shared by its two halves: sockmap.c (the path
- * at work) and sockmap_load.c (loading, proving, handing over).  Not for
+/* The kernel path's state, shared by its two halves: kpath.c (the path
+ * at work) and kpath_load.c (loading, proving, handing over).  Not for
  * anyone else. */
-#ifndef PT_SOCKMAP_INT_H
-#define PT_SOCKMAP_INT_H
+#ifndef PT_KPATH_INT_H
+#define PT_KPATH_INT_H
 
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "passthru.skel.h"
-#include "cgroup.h"
-#include "sockmap.h"
+#include "datapath/cgroup.h"
+#include "datapath/kpath.h"
 
 struct kpath {
 	struct passthru_bpf *skel;
@@ -39,4 +39,4 @@ int kpath_on_event(void *ctx, void *data, size_t len);
 /* Take both sockets out of every map (a half-done insertion). */
 void kpath_unlink(const uint64_t cookie[2]);
 
-#endif /* PT_SOCKMAP_INT_H */
+#endif /* PT_KPATH_INT_H */
