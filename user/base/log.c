@@ -138,6 +138,21 @@ static size_t json_fields(char *out, size_t room, const char *msg)
 	return o;
 }
 
+/* One write per line, or per batch of whole lines of at most PIPE_BUF
+ * bytes: atomic on a pipe and never torn between threads. */
+static __thread struct {
+	bool on;
+	size_t len;
+	char buf[4096];
+} batch;
+
+static void out(const char *p, size_t n)
+{
+	if (write(STDERR_FILENO, p, n) < 0) {
+		/* nowhere left to report it */
+	}
+}
+
 static void log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
 {
 	char msg[2048], line[4096];
@@ -171,10 +186,31 @@ static void log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
 	if (n > sizeof(line) - 2)
 		n = sizeof(line) - 2;
 	line[n++] = '\n';
-	/* One write per line: atomic on a pipe and not torn between threads. */
-	if (write(STDERR_FILENO, line, n) < 0) {
-		/* nowhere left to report it */
+	if (batch.on && lvl >= LOG_INFO) {
+		/* A worker's connection lines: written together at the end of
+		 * its round of events (log_flush). */
+		if (batch.len + n > sizeof(batch.buf))
+			log_flush();
+		memcpy(batch.buf + batch.len, line, n);
+		batch.len += n;
+		return;
 	}
+	log_flush();	/* in order: what was batched before goes first */
+	out(line, n);
+}
+
+void log_batch(bool on)
+{
+	if (!on)
+		log_flush();
+	batch.on = on;
+}
+
+void log_flush(void)
+{
+	if (batch.len)
+		out(batch.buf, batch.len);
+	batch.len = 0;
 }
 
 void log_msg(enum log_level lvl, const char *fmt, ...)

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Logging: levels like libbpf's, one write(2) per line so lines from
+/* Logging: levels like libbpf's, whole lines per write(2), so lines from
  * several workers never interleave. */
 #ifndef PT_LOG_H
 #define PT_LOG_H
@@ -29,6 +29,12 @@ int log_format_parse(const char *s, enum log_format *f);
 void log_msg(enum log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void log_libbpf_setup(void);
+/* A thread that handles many connections per wakeup (a worker) batches
+ * its info and debug lines, and flushes them before it sleeps: one
+ * write(2) per round of events instead of one per connection.  Warnings
+ * and errors are written at once (after what was batched). */
+void log_batch(bool on);
+void log_flush(void);
 
 #define pr_err(...)   log_msg(LOG_ERROR, __VA_ARGS__)
 #define pr_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)

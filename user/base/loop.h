@@ -6,6 +6,7 @@
 #define PT_LOOP_H
 
 #include <stdint.h>
+#include <sys/epoll.h>
 
 #include "base/timer.h"
 
@@ -20,6 +21,8 @@ struct loop {
 
 /* Registered in epoll, even with an empty mask (a bit epoll never uses). */
 #define EP_ON (1u << 26)
+/* Everything, edge-triggered: a socket registered so is never changed. */
+#define EP_RELAY (EP_ON | EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
 
 /* Make fd's registration `events` (0: none), from *cur (what it is now,
  * updated): ADD, MOD or DEL as needed, nothing if unchanged.  0 or

@@ -32,6 +32,7 @@ void settings_default(struct settings *s)
 	s->resolve_interval_ms = 30000;
 	s->max_connections = 65536;
 	s->conn_buffer = 4 << 20;
+	s->kernel_after = 64 << 10;
 	s->mode = MODE_AUTO;
 	s->max_sniffing = 16384;
 	s->shutdown_grace_ms = 30000;
@@ -272,6 +273,13 @@ static void parse_settings(struct loader *ld, const cJSON *root,
 					cfg_error(ld, p, "must be at most 2GiB");
 				else
 					s->conn_buffer = n;
+			}
+		} else if (!strcmp(k, "kernel_after")) {
+			if (!cfg_get_size(ld, f, p, &n)) {
+				if (n > (1ULL << 31))
+					cfg_error(ld, p, "must be at most 2GiB");
+				else
+					s->kernel_after = n;
 			}
 		} else if (!strcmp(k, "mode")) {
 			if (!cJSON_IsString(f) || data_mode_parse(f->valuestring, &s->mode))

@@ -161,6 +161,7 @@ struct settings {
 	uint64_t resolve_interval_ms;
 	uint64_t max_connections;	/* sizes the BPF maps */
 	uint64_t conn_buffer;		/* per-direction kernel queue limit */
+	uint64_t kernel_after;		/* auto: relayed bytes before the kernel */
 	enum data_mode mode;
 	uint64_t max_sniffing;		/* connections being sniffed at once */
 	uint64_t shutdown_grace_ms;	/* SIGTERM: time left to connections */

@@ -79,8 +79,10 @@ void conn_sniff_start(struct conn *c)
 
 	conn_sniffing_add(c);
 	/* Edge-triggered while sniffing: unread (peeked) bytes would keep a
-	 * level-triggered EPOLLIN firing; each new segment is one edge. */
-	ep_watch(c, &c->cli, EPOLLIN | EPOLLRDHUP | EPOLLET | EP_ON);
+	 * level-triggered EPOLLIN firing; each new segment is one edge.  With
+	 * EPOLLOUT too (one edge now, then only after a full send buffer),
+	 * so that the relay never changes the registration. */
+	ep_watch(c, &c->cli, EP_RELAY);
 	/* A listener with on_timeout first waits that long for a first byte
 	 * (server-first protocols), then for the sniff deadline. */
 	c->silent_armed = c->l->on_timeout &&
@@ -329,7 +331,10 @@ static void conn_connect(struct conn *c)
 		if (!r) {
 			c->up.fd = fd;
 			c->st = CS_CONNECT;
-			ep_watch(c, &c->up, EPOLLOUT | EP_ON);
+			/* Registered once for the relay's whole life (edge-
+			 * triggered: it never changes); its first edge, with
+			 * EPOLLOUT, says the connect completed. */
+			ep_watch(c, &c->up, EP_RELAY);
 			timer_set(&c->w->loop.timers, &c->tm, now_ms() + connect_timeout(c));
 			return;
 		}
@@ -402,58 +407,39 @@ static void conn_connected(struct conn *c, uint32_t events)
 
 /* ---- hand over to the kernel ------------------------------------------ */
 
+/* Where the bytes go first.  In the default mode a connection starts in
+ * the relay (userspace, no set-up at all) and moves to the kernel once it
+ * has carried kernel_after bytes (flow.c): most connections are short,
+ * and a short one costs less syscalls relayed than the map updates, psock
+ * and drain checks of the kernel path.  --mode sockmap puts every
+ * connection in the kernel at once, --mode splice in splice(2). */
 static void conn_handoff(struct conn *c)
 {
-	struct worker *w = c->w;
+	int r;
 
 	if (c->cli_err) {
 		/* Reset while we connected: its bytes go through splice(2)
 		 * from its receive queue, then the upstream gets the reset,
 		 * as it would have without us (flow.c, flow_failed). */
 		c->st = CS_FLOW;
-		metrics_add(c->rt.rule->mx, w->id, MR_FORWARDED, 1);
+		metrics_add(c->rt.rule->mx, c->w->id, MR_FORWARDED, 1);
 		flow_failed(c, &c->cli, c->cli_err);
 		return;
 	}
-	if (c->no_kernel)
+	if (S(c)->mode == MODE_AUTO && S(c)->kernel_after) {
+		c->d[DIR_UP].relay = c->d[DIR_DOWN].relay = true;
+		flow_start(c);
+		return;
+	}
+	if (c->no_kernel) {
 		pr_debug("conn fd %d: part of an skb was read (PROXY header): this connection uses splice",
 			 c->cli.fd);
-	else if (kpath_ready() && !slots_get(&w->slots, &c->slot, c)) {
-		struct ksnap snap[2];
-		unsigned joined;
-		int err;
-
-		c->has_slot = true;
-		err = kpath_splice(c->cli.fd, c->up.fd, c->slot,
-				   (uint32_t)S(c)->conn_buffer,
-				   (uint64_t[2]){ c->consumed, 0 }, c->cookie, snap,
-				   &joined);
-		if (!err || (err == -EOPNOTSUPP && joined == 1)) {
-			/* Both in, or only the client: the upstream already
-			 * sent its FIN or reset, and what it sent before goes
-			 * through splice(2). */
-			c->kernel = true;
-			for (int i = 0; i < 2; i++) {
-				c->d[i].kernel = !err || i == DIR_UP;
-				c->d[i].snap = snap[i];
-			}
-			flow_start(c);
-			return;
-		}
-		if (joined) {
-			conn_end(c, ME_kernel_error, -err);
-			return;
-		}
-		/* The kernel takes only ESTABLISHED sockets: one that already
-		 * got or sent a FIN (a short request, a banner and goodbye)
-		 * goes through splice(2), which is as exact. */
-		log_msg(err == -EOPNOTSUPP ? LOG_DEBUG : LOG_WARN,
-			"conn fd %d: sockmap insertion failed (%s): this connection uses splice",
-			c->cli.fd, strerror(-err));
-		slots_put(&w->slots, c->slot);
-		c->has_slot = false;
+		flow_start(c);
+		return;
 	}
-	flow_start(c);
+	r = flow_to_kernel(c, (uint64_t[2]){ c->consumed, 0 });
+	if (r >= 0)
+		flow_start(c);
 }
 
 /* ---- events ----------------------------------------------------------- */
@@ -491,6 +477,8 @@ void conn_event(struct conn *c, struct endpoint *ep, uint32_t events)
 {
 	switch (c->st) {
 	case CS_SNIFF:
+		if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+			break;		/* room to write: nothing to sniff */
 		if ((events & EPOLLERR) && ep == &c->cli && !c->cli_err) {
 			client_reset_early(c);
 			conn_sniff(c, true);
@@ -501,14 +489,17 @@ void conn_event(struct conn *c, struct endpoint *ep, uint32_t events)
 		}
 		break;
 	case CS_RESOLVE:
-		if ((events & EPOLLERR) && ep == &c->cli && !c->cli_err)
-			client_reset_early(c);
-		break;
 	case CS_CONNECT:
-		if (ep == &c->up)
+		if (ep == &c->up && c->st == CS_RESOLVE) {
+			break;	/* a closed attempt's, late in this batch */
+		} else if (ep == &c->up) {
+			c->up_in = events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP);
 			conn_connected(c, events);
-		else if ((events & EPOLLERR) && !c->cli_err)
+		} else if ((events & EPOLLERR) && !c->cli_err) {
 			client_reset_early(c);
+		} else if (events & (EPOLLRDHUP | EPOLLHUP)) {
+			c->cli_hup = true;	/* its edge is spent: see flow_start */
+		}
 		break;
 	case CS_FLOW:
 		flow_event(c, ep, events);

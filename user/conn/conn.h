@@ -54,6 +54,11 @@ struct conn {
 	struct timer tm;
 	uint32_t tick_ms;		/* back-off of drain/thaw checks */
 	bool final_peek;
+	/* Edges the sockets had before the bytes flowed, which the relay's
+	 * edge-triggered reads must not miss: the client's FIN (or an
+	 * error) while its upstream connected, the upstream's first bytes. */
+	bool cli_hup, up_in;
+	bool relay_stays;		/* promotion refused: relay to the end */
 	bool kernel;			/* joined the sockmap (maybe one way now) */
 	bool has_slot;
 	/* Its sockets' files are (or were) also another process's (a live
@@ -114,5 +119,10 @@ void flow_tick(struct conn *c);
 void flow_check(struct conn *c);
 /* Directions the kernel froze without telling us: frozen now. */
 void flow_resync(struct conn *c);
+/* Both sockets into the kernel path, the bytes before consumed[] (per
+ * socket) ours: 1 in (both, or only the client's direction), 0 not (no
+ * kernel path, no slot, a socket no longer ESTABLISHED: both stay where
+ * they were), -1 if that ended the connection. */
+int flow_to_kernel(struct conn *c, const uint64_t consumed[2]);
 
 #endif /* PT_CONN_H */

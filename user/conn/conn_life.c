@@ -14,6 +14,7 @@
 #include "conn/conn.h"
 #include "conn/conn_log.h"
 #include "base/log.h"
+#include "datapath/relay.h"
 #include "datapath/splice.h"
 #include "base/util.h"
 
@@ -197,8 +198,10 @@ void conn_end(struct conn *c, enum m_end reason, int err)
 		kpath_forget(c->cookie);
 	if (c->has_slot)
 		slots_put(&w->slots, c->slot);
-	splice_release(&c->d[0]);
-	splice_release(&c->d[1]);
+	for (int i = 0; i < 2; i++) {
+		splice_release(&c->d[i]);
+		relay_release(&c->d[i]);
+	}
 	c->st = CS_DEAD;
 
 	/* Freed by the worker once this round of events is done: an event

@@ -32,7 +32,7 @@ static void log_line(const struct conn *c, enum m_end reason, int err,
 		addr_str((const struct sockaddr *)&c->src, peer, sizeof(peer)), via,
 		c->l->text, c->rt.proto ? c->rt.proto : "-", r ? r->key : "-",
 		!r ? "-" : r->action == ACT_FORWARD ? "FORWARD" : "REJECT", upa,
-		!c->kernel ? c->st == CS_FLOW ? "splice" : "-"
+		!c->kernel ? c->st != CS_FLOW ? "-" : c->d[0].relay ? "relay" : "splice"
 			   : c->d[0].kernel && c->d[1].kernel ? "sockmap" : "sockmap+splice",
 		(unsigned long long)up, (unsigned long long)down,
 		(unsigned long long)(now_ms() - c->t0_ms), metrics_end_name(reason),

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
-/* A connection's bytes flowing: each direction in the kernel (sockmap) or
- * through splice(2); back-pressure on the kernel path (BPF freezes a
- * direction, we thaw it); half-close, passed on only once drained. */
+/* A connection's bytes flowing: each direction relayed through userspace
+ * (its first bytes), in the kernel (sockmap) or through splice(2);
+ * promotion from the relay to the kernel; back-pressure on the kernel path
+ * (BPF freezes a direction, we thaw it); half-close, passed on only once
+ * drained. */
 #include <errno.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -12,6 +14,7 @@
 #include "conn/conn.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "datapath/relay.h"
 #include "datapath/splice.h"
 #include "base/util.h"
 
@@ -25,6 +28,7 @@ static void kernel_tick(struct conn *c);
 static void flow_error(struct conn *c, struct endpoint *ep);
 static void failed_tick(struct conn *c);
 static void flow_splice(struct conn *c, int di);
+static void flow_relay(struct conn *c, int di, bool to_eof);
 
 /* What each socket still has to tell us.  With both its directions in the
  * kernel that is its EOF and errors, edge-triggered: each fires once, so
@@ -41,6 +45,11 @@ static void flow_watch(struct conn *c)
 		struct dir *wd = &c->d[!i];	/* eps[i] is its target */
 		uint32_t m = EP_ON;
 
+		if (rd->relay || wd->relay) {
+			/* As registered at accept and connect: no syscall. */
+			ep_watch(c, eps[i], EP_RELAY);
+			continue;
+		}
 		if (rd->kernel && wd->kernel) {
 			m |= EPOLLRDHUP | EPOLLET;
 			/* A frozen direction thaws as its target drains:
@@ -234,6 +243,96 @@ static void flow_splice(struct conn *c, int di)
 		flow_failed(c, bad, -err);
 }
 
+/* One relayed direction (datapath/relay.c), through the worker's scratch
+ * buffer (the peek buffer: sniffing never runs meanwhile). */
+static void flow_relay(struct conn *c, int di, bool to_eof)
+{
+	struct dir *d = &c->d[di], *o = &c->d[!di];
+	struct endpoint *bad;
+	int err;
+
+	if (c->st != CS_FLOW)
+		return;
+	/* The other way done too: the close that follows sends the FIN. */
+	err = relay_pump(d, c->w->peekbuf, SNIFF_MAX_LIMIT, to_eof, o->eof && o->shut, &bad);
+	if (err && !bad)
+		conn_end(c, ME_no_resources, -err);
+	else if (err)
+		flow_failed(c, bad, -err);
+}
+
+int flow_to_kernel(struct conn *c, const uint64_t consumed[2])
+{
+	struct worker *w = c->w;
+	struct ksnap snap[2];
+	unsigned joined;
+	int err;
+
+	if (!kpath_ready() || slots_get(&w->slots, &c->slot, c))
+		return 0;
+	c->has_slot = true;
+	err = kpath_splice(c->cli.fd, c->up.fd, c->slot, (uint32_t)c->cfg->set.conn_buffer,
+			   consumed, c->cookie, snap, &joined);
+	if (!err || (err == -EOPNOTSUPP && joined == 1)) {
+		/* Both in, or only the client: the upstream already sent its
+		 * FIN or reset, and what it sent before goes through
+		 * splice(2). */
+		c->kernel = true;
+		for (int i = 0; i < 2; i++) {
+			c->d[i].kernel = !err || i == DIR_UP;
+			c->d[i].relay = false;
+			c->d[i].snap = snap[i];
+		}
+		return 1;
+	}
+	if (joined) {
+		conn_end(c, ME_kernel_error, -err);
+		return -1;
+	}
+	/* The kernel takes only ESTABLISHED sockets: one that already got or
+	 * sent a FIN (a short request, a banner and goodbye) stays where it
+	 * is, which is as exact. */
+	log_msg(err == -EOPNOTSUPP ? LOG_DEBUG : LOG_WARN,
+		"conn fd %d: sockmap insertion failed (%s): this connection stays in %s",
+		c->cli.fd, strerror(-err), c->d[0].relay ? "the relay" : "splice");
+	slots_put(&w->slots, c->slot);
+	c->has_slot = false;
+	return 0;
+}
+
+/* A relayed connection that has carried kernel_after bytes proves long:
+ * to the kernel (or splice(2) without it), at a moment when the relay
+ * holds no byte and neither side has ended (the kernel takes only
+ * ESTABLISHED sockets; a connection winding down ends in the relay).
+ * What arrives meanwhile waits in the sockets: the kernel path's verdict
+ * takes it from there, splice reads it. */
+static void flow_promote(struct conn *c)
+{
+	struct dir *u = &c->d[DIR_UP], *dn = &c->d[DIR_DOWN];
+	int r;
+
+	if (c->st != CS_FLOW || c->failed || !u->relay || c->relay_stays ||
+	    u->bytes + dn->bytes < c->cfg->set.kernel_after ||
+	    u->pend_len || dn->pend_len || u->eof || dn->eof)
+		return;
+	r = flow_to_kernel(c, (uint64_t[2]){ c->consumed + u->bytes, dn->bytes });
+	if (r < 0)
+		return;
+	if (r == 0 && kpath_ready()) {
+		c->relay_stays = true;
+		return;
+	}
+	if (r == 0) {
+		/* No kernel path: splice(2), which reads what the edges we
+		 * consumed announced. */
+		u->relay = dn->relay = false;
+		flow_splice(c, DIR_UP);
+		flow_splice(c, DIR_DOWN);
+	}
+	pr_debug("conn fd %d: %llu bytes relayed: on to %s", c->cli.fd,
+		 (unsigned long long)(u->bytes + dn->bytes), c->kernel ? "the kernel" : "splice");
+}
+
 void flow_check(struct conn *c)
 {
 	if (c->st == CS_DEAD || c->failed)
@@ -250,10 +349,20 @@ void flow_start(struct conn *c)
 {
 	c->st = CS_FLOW;
 	metrics_add(c->rt.rule->mx, c->w->id, MR_FORWARDED, 1);
-	for (int i = 0; i < 2 && c->st == CS_FLOW && !c->failed; i++)
-		if (!c->d[i].kernel)
-			flow_splice(c, i);
-	if (!c->failed)
+	if (c->d[DIR_UP].relay) {
+		/* The client's bytes are there (sniffed); the upstream's only
+		 * if its first edge said so.  Edges spent before (a FIN while
+		 * we connected) make a read go on to EAGAIN. */
+		flow_relay(c, DIR_UP, c->final_peek || c->cli_hup);
+		if (c->up_in && c->st == CS_FLOW && !c->failed)
+			flow_relay(c, DIR_DOWN, true);
+		flow_promote(c);
+	} else {
+		for (int i = 0; i < 2 && c->st == CS_FLOW && !c->failed; i++)
+			if (!c->d[i].kernel)
+				flow_splice(c, i);
+	}
+	if (c->st == CS_FLOW && !c->failed)
 		flow_check(c);
 }
 
@@ -272,6 +381,17 @@ void flow_event(struct conn *c, struct endpoint *ep, uint32_t events)
 	}
 	if ((events & EPOLLERR) && (rd->kernel || !(events & (EPOLLIN | EPOLLOUT)))) {
 		flow_error(c, ep);
+		return;
+	}
+	if (rd->relay || wd->relay) {
+		if (rd->relay && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+			flow_relay(c, ri, events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR));
+		if (c->st == CS_FLOW && !c->failed && wd->relay && wd->pend_len &&
+		    (events & (EPOLLOUT | EPOLLERR)))
+			flow_relay(c, wi, false);
+		flow_promote(c);
+		if (c->st == CS_FLOW && !c->failed)
+			flow_check(c);
 		return;
 	}
 	if (!rd->kernel && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
@@ -346,8 +466,10 @@ void flow_failed(struct conn *c, struct endpoint *ep, int err)
 	c->failed_ms = now_ms();
 	wd->eof = wd->shut = true;
 	wd->frozen = false;
-	if (!wd->kernel)
+	if (!wd->kernel) {
 		splice_release(wd);
+		relay_release(wd);
+	}
 	/* Its FIN may have come before the reset: TCP counted it then. */
 	rd->no_fin = !rd->eof;
 	if (rd->kernel)
@@ -372,12 +494,13 @@ static int failed_drained(struct conn *c, int di)
 	if (r > 0 && d->kernel)
 		r = kpath_drained(d->src->fd, d->dst->fd, &d->snap, !d->no_fin);
 	if (r > 0 && !d->kernel) {
-		err = splice_pump(d, &bad);
+		err = d->relay ? relay_pump(d, c->w->peekbuf, SNIFF_MAX_LIMIT, true, true, &bad)
+			       : splice_pump(d, &bad);
 		if (err && bad != d->src)
-			return err;
+			return err ? err : -ENOMEM;
 		if (err)
 			d->eof = true;	/* the reset itself, after the bytes */
-		r = d->eof && !d->inpipe;
+		r = d->eof && !d->inpipe && !d->pend_len;
 	}
 	return r;
 }

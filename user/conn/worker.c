@@ -235,6 +235,7 @@ static void *worker_main(void *arg)
 
 	if (kpath_events_fd() >= 0)
 		kevent_sweep(w, now_ms());
+	log_batch(true);
 
 	while (!w->stop) {
 		struct timer *t;
@@ -255,6 +256,7 @@ static void *worker_main(void *arg)
 
 			wait = wait < 0 || wait > left ? left : wait;
 		}
+		log_flush();
 		n = epoll_wait(w->loop.epfd, evs, ARRAY_SIZE(evs), wait);
 		if (n < 0 && errno != EINTR) {
 			pr_err("worker %d: epoll_wait: %s", w->id, strerror(errno));
@@ -317,6 +319,7 @@ static void *worker_main(void *arg)
 	}
 	conn_reap(w);
 	splice_pool_flush();
+	log_batch(false);
 	w->done = true;
 	return NULL;
 }

@@ -29,6 +29,14 @@ struct dir {
 	uint32_t inpipe, pipe_cap;
 	bool dst_full;
 	bool no_fin;		/* src was reset: no FIN to pass on */
+	/* The relay (relay.c): bytes copied through userspace, the first of
+	 * a connection's bytes before it proves long enough for the kernel.
+	 * What dst did not take yet waits in pend (malloc'd, rare); src is
+	 * not read meanwhile. */
+	bool relay;
+	bool read_blocked;	/* src has bytes we did not read (pend full) */
+	uint8_t *pend;
+	uint32_t pend_off, pend_len;
 };
 
 #define DIR_UP 0	/* client -> upstream */

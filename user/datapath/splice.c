@@ -165,6 +165,24 @@ int splice_pump(struct dir *d, struct endpoint **bad)
 	return 0;
 }
 
+int splice_load(struct dir *d, const uint8_t *buf, uint32_t len)
+{
+	int err = pipe_open(d);
+
+	while (!err && len) {
+		ssize_t n = write(d->pipe[1], buf, len);
+
+		if (n <= 0) {
+			err = n < 0 ? -errno : -ENOSPC;
+			break;
+		}
+		d->inpipe += (uint32_t)n;
+		buf += n;
+		len -= (uint32_t)n;
+	}
+	return err;
+}
+
 void splice_release(struct dir *d)
 {
 	pipe_close(d);

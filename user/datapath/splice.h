@@ -12,6 +12,9 @@
 int splice_pump(struct dir *d, struct endpoint **bad);
 /* Would another pump read from the source right now? */
 int splice_wants_read(const struct dir *d);
+/* Bytes held elsewhere (the relay's, at a live upgrade) into the
+ * direction's pipe, to be written out first.  0 or -errno. */
+int splice_load(struct dir *d, const uint8_t *buf, uint32_t len);
 /* The direction gives up its pipe (to this thread's pool when empty). */
 void splice_release(struct dir *d);
 /* This thread's pooled pipes: how many, and closing them (a worker

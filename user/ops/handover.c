@@ -15,6 +15,7 @@
 #include "conn/conn.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "datapath/relay.h"
 #include "datapath/splice.h"
 #include "ops/takeover.h"
 #include "base/util.h"
@@ -67,10 +68,26 @@ int conn_export(struct conn *c, struct xconn *x, int fds[XCONN_MAX_FDS])
 			snprintf(x->upstream, sizeof(x->upstream), "%s", r->up.text);
 	}
 	fds[n++] = c->up.fd;
+	/* A relayed connection crosses as one.  Bytes the relay holds (a
+	 * peer's send buffer was full) cannot: they go in a pipe and the
+	 * connection carries on through splice(2), here too should the
+	 * successor fail. */
+	if (c->d[0].relay && (c->d[0].pend_len || c->d[1].pend_len)) {
+		for (int i = 0; i < 2; i++) {
+			struct dir *d = &c->d[i];
+
+			if (d->pend_len && splice_load(d, d->pend + d->pend_off, d->pend_len))
+				pr_warn("conn fd %d: takeover: %u relayed bytes could not be handed over",
+					c->cli.fd, d->pend_len);
+			relay_release(d);
+			d->relay = d->read_blocked = d->dst_full = false;
+		}
+	}
 	for (int i = 0; i < 2; i++) {
 		const struct dir *d = &c->d[i];
 		struct xdir *xd = &x->d[i];
 
+		xd->relay = d->relay;
 		xd->eof = d->eof;
 		xd->shut = d->shut;
 		xd->kernel = d->kernel;
@@ -196,6 +213,7 @@ int conn_import(struct worker *w, const struct xconn *x,
 		d->frozen = xd->frozen;
 		d->dst_full = xd->dst_full;
 		d->no_fin = xd->no_fin;
+		d->relay = xd->relay;
 		d->snap = xd->snap;
 		d->bytes = xd->bytes;
 		d->inpipe = xd->inpipe;

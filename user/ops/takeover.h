@@ -28,7 +28,8 @@ struct xconn {
 	char listener[128], proto[24], rule[256], upstream[128];
 	uint8_t action;
 	struct xdir {
-		uint8_t eof, shut, kernel, frozen, dst_full, has_pipe, no_fin, pad;
+		uint8_t eof, shut, kernel, frozen, dst_full, has_pipe, no_fin;
+		uint8_t relay;	/* was padding: a predecessor without a relay sends 0 */
 		struct ksnap snap;
 		uint64_t bytes;
 		uint32_t inpipe, pipe_cap;
