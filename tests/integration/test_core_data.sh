@@ -27,12 +27,14 @@ start_tls() {
 
 # check_data CLIENT_REP SERVER_REP CLIENT_SENT SERVER_SENT: check_transfer,
 # and passthru's conn line for the upstream $PA says the connection took the
-# path of $MODE (auto: splice, as these tests run auto unprivileged), so a
+# path of $MODE (auto: the relay, or what it moved on to: AUTO_WANT), so a
 # silent per-connection fallback cannot hide the sockmap path from the test.
 # In sockmap mode "path=sockmap+splice" (joined the map, then back-pressure
 # moved some bytes through userspace) counts as sockmap.
 check_data() {
-	local want=${MODE/auto/splice} line
+	local want=$MODE line
+	# The default mode relays first, then moves long connections on.
+	[ "$MODE" = auto ] && want="(${AUTO_WANT:-relay|splice})"
 	check_transfer "$@" || return 1
 	wait_log "conn .*upstream=127\.0\.0\.1:$PA .*end=" ||
 		{ echo "no conn log line for upstream $PA: $(tail -n 2 "$PT_LOG")"; return 1; }
@@ -294,6 +296,59 @@ t_proxy_shared_skb() {
 	[ -z "$why" ] && pass "$CUR_TEST" || fail "$CUR_TEST" "$why"
 }
 
+# ---- the default mode: the relay first, then the kernel --------------------
+
+# path_is WANT: the conn line for upstream $PA says path=WANT (an ERE).
+path_is() {
+	local line
+	wait_log "conn .*upstream=127\.0\.0\.1:$PA .*end=" ||
+		{ echo "no conn log line for upstream $PA"; return 1; }
+	line=$(grep -E "conn .*upstream=127\.0\.0\.1:$PA " "$PT_LOG" | tail -n 1)
+	grep -qE " path=($1) " <<<"$line" || { echo "want path=$1: ${line#* conn }"; return 1; }
+}
+
+# A short exchange never leaves the relay: 4 KiB each way, both half-close
+# orders, exact, path=relay.
+t_relay_short() {
+	newdir
+	start_tls || return
+	xfer_server up "127.0.0.1:$PA" --send 4k --mode "$2" --diag "1:$HL" ||
+		{ fail "$CUR_TEST" "xfer server"; return; }
+	xfer_client cli "127.0.0.1:$PT" --prefix-file "$D/hello" --send 4k --mode "$1" --diag 2:0
+	expect_ok "$CUR_TEST" eval 'check_transfer "$D/cli.rep" "$D/up.rep" $((HL + 4096)) 4096 && path_is relay'
+}
+
+# Promotion in the middle of a duplex transfer: kernel_after 1 KiB, 8 MiB
+# each way at a rate, so bytes are on their way both ways when the
+# sockets move to the kernel: every byte, in order, path=sockmap.
+t_relay_promoted() {
+	local want=$1
+	newdir
+	TLS_SETTINGS='"kernel_after":"1KiB",' start_tls || return
+	xfer_server up "127.0.0.1:$PA" --send 8m --rate 16m --diag "1:$HL" ||
+		{ fail "$CUR_TEST" "xfer server"; return; }
+	xfer_client cli "127.0.0.1:$PT" --prefix-file "$D/hello" --send 8m --rate 16m --diag 2:0
+	expect_ok "$CUR_TEST" eval 'check_transfer "$D/cli.rep" "$D/up.rep" $((HL + (8 << 20))) $((8 << 20)) && path_is "$want"'
+}
+
+# The relay pushed back: the client reads slowly, so the relay's writes
+# fill its socket and it holds what did not fit; 4 MiB, kernel_after large
+# enough that the connection stays relayed: exact, and passthru's memory
+# did not hold the transfer.
+t_relay_slow_reader() {
+	newdir
+	local rss0 rss1
+	TLS_SETTINGS='"kernel_after":"1GiB",' start_tls || return
+	rss0=$(awk '/^VmRSS/ { print $2 }' "/proc/$PT_PID/status")
+	xfer_server up "127.0.0.1:$PA" --send 4m --mode send-first ||
+		{ fail "$CUR_TEST" "xfer server"; return; }
+	xfer_client cli "127.0.0.1:$PT" --prefix-file "$D/hello" --send 0 --mode recv-first \
+		--read-rate 2m --diag 2:0 --timeout-s 30
+	rss1=$(awk '/^VmRSS/ { print $2 }' "/proc/$PT_PID/status")
+	expect_ok "$CUR_TEST" eval 'check_transfer "$D/cli.rep" "$D/up.rep" $HL $((4 << 20)) && path_is relay &&
+		{ [ $((rss1 - rss0)) -lt 2048 ] || { echo "RSS grew by $((rss1 - rss0)) KiB"; false; }; }'
+}
+
 for MODE in sockmap splice; do
 	run_test "core/$MODE/bulk-50m-duplex" t_bulk duplex duplex
 	run_test "core/$MODE/bulk-50m-client-half-closes-first" t_bulk send-first recv-first
@@ -302,6 +357,17 @@ for MODE in sockmap splice; do
 	run_test "core/$MODE/early-data-after-hello" t_early_data
 	run_test "core/$MODE/proxy-header-shares-the-hellos-skb" t_proxy_shared_skb
 done
+MODE=auto AUTO_WANT='relay|sockmap|sockmap\+splice'
+run_test core/auto/bulk-50m-duplex t_bulk duplex duplex
+run_test core/auto/bulk-50m-client-half-closes-first t_bulk send-first recv-first
+run_test core/auto/bulk-50m-server-half-closes-first t_bulk recv-first send-first
+run_test core/auto/server-speaks-first-after-hello t_server_first
+run_test core/auto/early-data-after-hello t_early_data
+run_test core/auto/short-exchange-stays-relayed-client-closes-first t_relay_short send-first recv-first
+run_test core/auto/short-exchange-stays-relayed-server-closes-first t_relay_short recv-first send-first
+run_test core/auto/promoted-mid-duplex-to-the-kernel t_relay_promoted sockmap
+run_test core/auto/relay-slow-reader-bounded t_relay_slow_reader
+AUTO_WANT=
 MODE=sockmap
 run_test core/sockmap/kernel-path-1g t_kernel_path
 run_test core/sockmap/frozen-then-eof t_frozen_then_eof

@@ -258,6 +258,49 @@ t_upgrade_splice() {
 	pass "$CUR_TEST"
 }
 
+# Relayed connections (the default mode, before kernel_after) across an
+# upgrade: a duplex transfer that the relay carries whole, and one to a
+# slow reader, where the relay holds what the client's socket did not take
+# (that crosses in a pipe, and the connection goes on through splice):
+# both exact.
+t_upgrade_relay() {
+	newdir
+	local pt pa pb hl c1 c2 why
+	pt=$(free_port) pa=$(free_port) pb=$(free_port)
+	cat >"$D/c.json" <<-EOF
+	{"version":"v0.2.0","control_socket":"$D/ctl.sock","kernel_after":"1GiB",
+	 "servers":{"127.0.0.1:$pt":{"TLS":{"SNI a.example":$(fwd "$pa"),"SNI b.example":$(fwd "$pb")}}}}
+	EOF
+	"$MKHELLO" --sni a.example >"$D/hello_a"
+	"$MKHELLO" --sni b.example >"$D/hello_b"
+	hl=$(size "$D/hello_a")
+	xfer_server ua "127.0.0.1:$pa" --send 16m --rate 4m --timeout-s 30 --diag "1:$hl" &&
+		xfer_server ub "127.0.0.1:$pb" --send 16m --mode send-first --timeout-s 30 ||
+		{ fail "$CUR_TEST" "xfer server"; return; }
+	pt_start "$D/c.json" || return
+	xfer_client ca "127.0.0.1:$pt" --prefix-file "$D/hello_a" --send 16m --rate 4m --timeout-s 30 --diag 2:0 &
+	c1=$!
+	xfer_client cb "127.0.0.1:$pt" --prefix-file "$D/hello_b" --send 0 --mode recv-first \
+		--read-rate 2m --timeout-s 30 --diag 2:0 &
+	c2=$!
+	sleep 1.5
+	pt_takeover "$D/c.json" "$D/gen2.log" || { fail "$CUR_TEST" "$TK_WHY"; return; }
+	why=$(tk_check "$PT_LOG" "$D/gen2.log" 2) || { fail "$CUR_TEST" "$why"; return; }
+	_alive "$c1" && _alive "$c2" ||
+		{ fail "$CUR_TEST" "a transfer was over at the upgrade: $(tail -q -n 1 "$D/ca.rep" "$D/cb.rep" 2>/dev/null)"; return; }
+	wait_pid "$c1" 30
+	wait_pid "$c2" 30
+	why=$(check_transfer "$D/ca.rep" "$D/ua.rep" $((hl + (16 << 20))) $((16 << 20))) ||
+		{ fail "$CUR_TEST" "duplex: $why"; return; }
+	why=$(check_transfer "$D/cb.rep" "$D/ub.rep" "$hl" $((16 << 20))) ||
+		{ fail "$CUR_TEST" "slow reader: $why"; return; }
+	wait_log "conn .*upstream=127\.0\.0\.1:$pa .*end=" 5 "$D/gen2.log"
+	grep -qE " path=relay .*end=eof" <<<"$(conn_line "$pa" "$D/gen2.log")" ||
+		{ fail "$CUR_TEST" "want path=relay end=eof from the successor: $(conn_line "$pa" "$D/gen2.log")"; return; }
+	pass "$CUR_TEST"
+	echo "# slow reader: $(conn_line "$pb" "$D/gen2.log" | grep -o ' path=[a-z+]*')"
+}
+
 # A successor that fails after receiving everything (here: --user names no
 # one, so it gives up at the privilege drop): the old process carries on,
 # its transfer in flight untouched, and keeps accepting.
@@ -328,6 +371,7 @@ t_upgrade_nothing() {
 run_test ops/upgrade/1g-sockmap-two-upgrades t_upgrade_1g
 run_test ops/upgrade/connections-in-every-state t_upgrade_states
 run_test ops/upgrade/splice-mode-transfer t_upgrade_splice
+run_test ops/upgrade/relayed-connections t_upgrade_relay
 run_test ops/upgrade/with-metrics-endpoint t_upgrade_metrics
 run_test ops/upgrade/failed-successor-old-carries-on t_upgrade_failed
 run_test ops/upgrade/no-running-process t_upgrade_nothing

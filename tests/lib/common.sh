@@ -299,9 +299,10 @@ _pt_up() { _alive "$PT_PID" && _listening "$1"; }
 
 # tls_cfg FILE PT_PORT UP_A UP_B: a config with one listener whose TLS rules
 # send "SNI a.example" to UP_A, "SNI b.example" to UP_B, and REJECT the rest.
+# TLS_SETTINGS='"key":value,' adds top-level settings.
 tls_cfg() {
 	cat >"$1" <<-EOF
-	{"version":"v0.2.0","servers":{"127.0.0.1:$2":{
+	{${TLS_SETTINGS:-}"version":"v0.2.0","servers":{"127.0.0.1:$2":{
 	  "TLS":{"SNI a.example":{"action":"FORWARD","to_addr":"127.0.0.1:$3"},
 	         "SNI b.example":{"action":"FORWARD","to_addr":"127.0.0.1:$4"},
 	         "CATCHALL":{"action":"REJECT"}}}}}
