@@ -203,7 +203,8 @@ TEST(cidr_parse_forms)
 	want_cidr(_u, "2001:db8:ffff::1/33", AF_INET6, 33, "2001:db8:8000::");
 	want_cidr(_u, "::1", AF_INET6, 128, "::1");
 	want_cidr(_u, "::/0", AF_INET6, 0, "::");
-	want_cidr(_u, "::ffff:10.1.2.3/104", AF_INET6, 104, "::ffff:10.0.0.0");
+	/* v4-mapped: stored as the IPv4 prefix it stands for (clients are compared unmapped). */
+	want_cidr(_u, "::ffff:10.1.2.3/104", AF_INET, 8, "10.0.0.0");
 }
 
 TEST(cidr_parse_refused)
@@ -277,6 +278,10 @@ TEST(cidr_match_v4_mapped)
 	/* As an IPv6 prefix it is one, and matches the mapped form. */
 	CHECK(in_cidr("::ffff:0:0/96", "::ffff:10.1.2.3"));
 	CHECK(in_cidr("::ffff:10.0.0.0/104", "::ffff:10.1.2.3"));
+	/* And an IPv4 client (conn.c unmaps it) too. */
+	CHECK(in_cidr("::ffff:10.0.0.0/104", "10.1.2.3"));
+	CHECK(!in_cidr("::ffff:10.0.0.0/104", "11.1.2.3"));
+	CHECK(in_cidr("::ffff:192.0.2.1", "192.0.2.1"));
 }
 
 TEST(cidr_list)
@@ -399,6 +404,18 @@ TEST(bytes_regex)
 	want_bytes(_u, "^hello", false, LIST("hello"), LIST("HELLO"));
 }
 
+/* A \xHH byte in a bracket expression is a member, whatever the byte:
+ * "]" does not close it, "^" does not negate it, "-" makes no range. */
+TEST(bytes_regex_brackets)
+{
+	want_bytes(_u, "^[a\\x5d]$", false, LIST("a", "]"), LIST("a]", "b"));
+	want_bytes(_u, "^[\\x5e]$", false, LIST("^"), LIST("a"));
+	want_bytes(_u, "^[\\x5ea]$", false, LIST("^", "a"), LIST("b"));
+	want_bytes(_u, "^[a\\x2dz]$", false, LIST("a", "-", "z"), LIST("m"));
+	want_bytes(_u, "^[\\x5b]$", false, LIST("["), LIST("a"));
+	want_bytes(_u, "^[\\x20-\\x5d]+$", false, LIST(" ]", "A"), LIST("a"));
+}
+
 TEST(bytes_regex_input)
 {
 	static uint8_t big[BYTES_REGEX_MAX + 10];
@@ -441,5 +458,5 @@ TEST(bytes_regex_refused)
 UNIT_MAIN("match", name_none, name_exact, name_host_case, name_trailing_dot, name_as_written,
 	  glob_star, glob_question_bracket, regex_key, regex_case_insensitive, regex_refused,
 	  cidr_parse_forms, cidr_parse_refused, cidr_match_v4, cidr_match_v6,
-	  cidr_match_v4_mapped, cidr_list, unmap_v4_mapped, port_ranges, bytes_regex,
+	  cidr_match_v4_mapped, cidr_list, unmap_v4_mapped, port_ranges, bytes_regex, bytes_regex_brackets,
 	  bytes_regex_input, bytes_regex_refused)

@@ -123,6 +123,25 @@ TEST(addr_host_bad)
 	want_bad(_u, "exa/mple.com:80", "bad host name");
 	want_bad(_u, "caf\xc3\xa9.example:80", "bad host name");
 	want_bad(_u, ":80", "host missing");
+	/* Empty labels, a hyphen at a label's edge. */
+	want_bad(_u, "-a..b.:80", "bad host name");
+	want_bad(_u, "a..b:80", "bad host name");
+	want_bad(_u, "-a.example:80", "bad host name");
+	want_bad(_u, "a-.example:80", "bad host name");
+}
+
+/* What inet_aton, and so getaddrinfo, would read as an address of
+ * another shape (10.1 is 10.0.0.1) is refused, not resolved. */
+TEST(addr_numeric_not_quad)
+{
+	const char *want = "not an IPv4 address (want four decimal numbers, e.g. 10.0.0.1)";
+
+	want_bad(_u, "10.1:443", want);
+	want_bad(_u, "127.1:80", want);
+	want_bad(_u, "0x7f.1:80", want);
+	want_bad(_u, "1.2.3.999:80", want);
+	want_bad(_u, "123:80", want);
+	want_bad(_u, "0x7f000001:80", want);
 }
 
 TEST(addr_host_length)
@@ -239,6 +258,9 @@ TEST(duration_errors)
 	want_ms_err(_u, "5S", -EINVAL);	/* units are case-sensitive: "M" is not "m" */
 	want_ms_err(_u, "5sec", -EINVAL);
 	want_ms_err(_u, "5d", -EINVAL);
+	want_ms_err(_u, "0x10", -EINVAL);	/* decimal only (strtod would take these) */
+	want_ms_err(_u, "1e3", -EINVAL);
+	want_ms_err(_u, "1E3s", -EINVAL);
 	want_ms_err(_u, "5msx", -EINVAL);
 	want_ms_err(_u, "1e999", -EINVAL);
 	want_ms_err(_u, "inf", -EINVAL);
@@ -324,6 +346,7 @@ TEST(size_overflow)
 }
 
 UNIT_MAIN("util", addr_v4, addr_v6_bracketed, addr_v6_errors, addr_host_names, addr_host_bad,
+	  addr_numeric_not_quad,
 	  addr_host_length, addr_ports, addr_port_missing, addr_garbage, duration_units,
 	  duration_fractions, duration_errors, duration_range, size_suffixes, size_plain,
 	  size_errors, size_overflow)

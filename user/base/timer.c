@@ -115,6 +115,10 @@ int timer_wait_ms(const struct timer_heap *th, uint64_t now)
 
 void timer_heap_free(struct timer_heap *th)
 {
+	/* Its timers are no longer armed: a later set or cancel on one must
+	 * not touch the freed array. */
+	for (int i = 0; i < th->n; i++)
+		th->h[i]->idx = -1;
 	free(th->h);
 	th->h = NULL;
 	th->n = th->cap = 0;

@@ -28,6 +28,61 @@ static int parse_port(const char *s, uint16_t *port)
 	return 0;
 }
 
+/* A host name to resolve: labels of letters, digits, '-' and '_' (names
+ * of containers and services use it), 1 to 63 bytes, not starting or
+ * ending with '-', 253 bytes at most, one trailing dot allowed.  What
+ * looks numeric but is not a dotted quad ("10.1", "127.1", "0x7f.1",
+ * "1.2.3.999") is refused: getaddrinfo() would take the shorthand forms
+ * of inet_aton (10.1 is 10.0.0.1) and connect somewhere unexpected. */
+static bool numeric_label(const char *p, size_t n)
+{
+	size_t i = 0;
+	bool hex = n > 2 && p[0] == '0' && (p[1] == 'x' || p[1] == 'X');
+
+	for (i = hex ? 2 : 0; i < n; i++)
+		if (hex ? !isxdigit((unsigned char)p[i]) : !isdigit((unsigned char)p[i]))
+			return false;
+	return n > 0;
+}
+
+static int host_name_check(const char *host, const char **why)
+{
+	size_t len = strlen(host), start = 0;
+	bool numeric = true;
+
+	if (len && host[len - 1] == '.')
+		len--;
+	if (!len || len > 253) {
+		*why = "bad host name";
+		return -EINVAL;
+	}
+	for (size_t i = 0; i <= len; i++) {
+		char ch = i < len ? host[i] : '.';
+
+		if (ch == '.') {
+			size_t n = i - start;
+
+			if (!n || n > 63 || host[i - 1] == '-') {
+				*why = "bad host name";
+				return -EINVAL;
+			}
+			numeric &= numeric_label(host + start, n);
+			start = i + 1;
+			continue;
+		}
+		if ((!isalnum((unsigned char)ch) && ch != '-' && ch != '_') ||
+		    (ch == '-' && i == start)) {
+			*why = "bad host name";
+			return -EINVAL;
+		}
+	}
+	if (numeric) {
+		*why = "not an IPv4 address (want four decimal numbers, e.g. 10.0.0.1)";
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int addr_parse(const char *text, char *host, size_t hostlen, uint16_t *port,
 	       struct sockaddr_storage *ss, socklen_t *sslen, bool *literal,
 	       const char **why)
@@ -117,15 +172,7 @@ int addr_parse(const char *text, char *host, size_t hostlen, uint16_t *port,
 			return 0;
 		}
 	}
-	/* A host name: letters, digits, '-', '.', '_' only. */
-	for (const char *p = host; *p; p++) {
-		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '.' &&
-		    *p != '_') {
-			*why = "bad host name";
-			return -EINVAL;
-		}
-	}
-	return 0;
+	return host_name_check(host, why);
 }
 
 const char *addr_str(const struct sockaddr *sa, char *buf, size_t len)
@@ -194,6 +241,11 @@ int parse_duration_ms(const char *s, uint64_t *ms)
 	double v, mul;
 
 	if (!s || !*s || !(isdigit((unsigned char)*s) || *s == '.'))
+		return -EINVAL;
+	/* Decimal only: strtod() would also take "0x10" and "1e3". */
+	for (end = (char *)s; isdigit((unsigned char)*end) || *end == '.'; end++)
+		;
+	if (*end == 'x' || *end == 'X' || *end == 'e' || *end == 'E' || *end == 'p')
 		return -EINVAL;
 	errno = 0;
 	v = strtod(s, &end);

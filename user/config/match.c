@@ -179,6 +179,15 @@ int cidr_parse(const char *s, struct cidr *c, const char **why)
 	/* Clear the host bits so that comparing is a masked memcmp. */
 	for (int i = c->bits; i < max; i++)
 		c->addr[i / 8] &= (uint8_t)~(0x80 >> (i % 8));
+	/* A v4-mapped prefix (::ffff:10.0.0.0/104) is the IPv4 one: clients
+	 * are compared in their IPv4 form (addr_unmap), it must match them. */
+	if (c->family == AF_INET6 && c->bits >= 96 &&
+	    IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)c->addr)) {
+		memmove(c->addr, c->addr + 12, 4);
+		memset(c->addr + 4, 0, 12);
+		c->family = AF_INET;
+		c->bits -= 96;
+	}
 	return 0;
 }
 
@@ -306,8 +315,18 @@ int bytes_regex_compile(regex_t *re, const char *pattern, bool icase,
 				*why = "\\x00 cannot be written: NUL bytes are never matched (not even by \".\")";
 				return -EINVAL;
 			}
-			if (!depth && strchr(".[]()*+?{}|^$\\", b))
+			if (!depth && strchr(".[]()*+?{}|^$\\", b)) {
 				*o++ = '\\';
+			} else if (depth && strchr("]^-[", b)) {
+				/* In a bracket expression these close it, negate
+				 * it or make a range: as a collating symbol the
+				 * byte is only itself ("[a\x5d]" is a or ]). */
+				*o++ = '[';
+				*o++ = '.';
+				*o++ = (char)b;
+				*o++ = '.';
+				b = ']';
+			}
 			*o++ = (char)b;
 			i += 3;
 			continue;
