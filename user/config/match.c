@@ -181,8 +181,11 @@ int cidr_parse(const char *s, struct cidr *c, const char **why)
 		c->addr[i / 8] &= (uint8_t)~(0x80 >> (i % 8));
 	/* A v4-mapped prefix (::ffff:10.0.0.0/104) is the IPv4 one: clients
 	 * are compared in their IPv4 form (addr_unmap), it must match them. */
+	/* c->addr is a byte array: no in6_addr cast (alignment). */
+	static const uint8_t v4mapped[12] = { [10] = 0xff, [11] = 0xff };
+
 	if (c->family == AF_INET6 && c->bits >= 96 &&
-	    IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)c->addr)) {
+	    !memcmp(c->addr, v4mapped, sizeof(v4mapped))) {
 		memmove(c->addr, c->addr + 12, 4);
 		memset(c->addr + 4, 0, 12);
 		c->family = AF_INET;
