@@ -46,9 +46,11 @@ struct {
 	__type(value, __u64);
 } pt_verdict SEC(".maps");
 
-/* cookie(src) -> index in pt_dirs */
+/* cookie(src) -> index in pt_dirs.  Entries allocated as connections
+ * come: preallocated, this map alone cost more than the other three. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 2);
 	__type(key, __u64);
 	__type(value, __u32);

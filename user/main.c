@@ -17,6 +17,7 @@
 #include "conn/listen.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "ops/memstat.h"
 #include "ops/metrics_http.h"
 #include "ops/stats.h"
 #include "ops/reload.h"
@@ -102,12 +103,12 @@ static int data_path_init(const struct config *cfg)
 		pr_warn("data path: splice (requested by --mode splice; bytes are moved by splice(2) through pipes)");
 		return 0;
 	}
-	err = kpath_init((uint32_t)cfg->set.max_connections, why, sizeof(why));
+	err = kpath_init((uint32_t)settings_kernel_slots(&cfg->set), why, sizeof(why));
 	if (!err) {
 		if (kpath_backpressure() || cfg->set.mode == MODE_SOCKMAP ||
 		    !cfg->set.conn_buffer)
-			pr_info("data path: sockmap (BPF sk_skb verdict redirects bytes in the kernel; %llu connections max)",
-				(unsigned long long)cfg->set.max_connections);
+			pr_info("data path: sockmap (BPF sk_skb verdict redirects bytes in the kernel; %u connections there at once, kernel_connections)",
+				kpath_slots());
 		if (kpath_backpressure() || !cfg->set.conn_buffer)
 			return 0;
 		if (cfg->set.mode == MODE_SOCKMAP) {
@@ -368,6 +369,8 @@ int main(int argc, char **argv)
 	metrics_init(rt.nworkers);
 	metrics_set_path(kpath_ready() ? "sockmap" : "splice");
 	metrics_attach(cfg);
+	/* The baseline of kernel memory: before any connection of ours. */
+	memstat_init(kpath_map_memory());
 	if (limits_attach(cfg)) {
 		pr_err("out of memory for the per-source tables");
 		status = 1;
@@ -382,8 +385,12 @@ int main(int argc, char **argv)
 		status = 1;
 		goto out;
 	}
+	/* Kernel slots: as many as the maps hold (a predecessor's maps keep
+	 * its size), split between the workers like the connections. */
+	uint32_t kslots = kpath_ready() ? kpath_slots() : 0;
+
 	for (int i = 0; i < rt.nworkers; i++) {
-		uint32_t per = (uint32_t)(cfg->set.max_connections / rt.nworkers);
+		uint32_t per = kslots / (uint32_t)rt.nworkers;
 
 		if (worker_setup(&rt.workers[i], i, cfg, i * per, per, rt.nworkers)) {
 			status = 1;

@@ -349,6 +349,42 @@ t_relay_slow_reader() {
 		{ [ $((rss1 - rss0)) -lt 2048 ] || { echo "RSS grew by $((rss1 - rss0)) KiB"; false; }; }'
 }
 
+# kernel_connections reached: a connection that proves long while the
+# kernel path is full takes splice, exactly.  One worker, one kernel slot:
+# A (a.example) holds it with 6 MiB each way at a rate; B (b.example),
+# started meanwhile, carries 6 MiB each way too.  Both exact, A's line
+# path=sockmap, B's path=splice.
+t_kernel_full() {
+	newdir
+	local pa pb pt ha hb la lb
+	pa=$(free_port) pb=$(free_port) pt=$(free_port)
+	cat >"$D/c.json" <<-EOF
+	{"kernel_after":"1KiB","kernel_connections":1,"servers":{"127.0.0.1:$pt":{"TLS":{
+	"SNI a.example":{"action":"FORWARD","to_addr":"127.0.0.1:$pa"},
+	"SNI b.example":{"action":"FORWARD","to_addr":"127.0.0.1:$pb"}}}}}
+	EOF
+	"$MKHELLO" --sni a.example --pad-to 517 >"$D/ha" && "$MKHELLO" --sni b.example --pad-to 517 >"$D/hb" ||
+		{ fail "$CUR_TEST" "mkhello failed"; return; }
+	ha=$(size "$D/ha") hb=$(size "$D/hb")
+	pt_start "$D/c.json" -w 1 || return
+	xfer_server upa "127.0.0.1:$pa" --send 6m --rate 3m --diag "1:$ha" &&
+		xfer_server upb "127.0.0.1:$pb" --send 6m --diag "1:$hb" ||
+		{ fail "$CUR_TEST" "xfer server"; return; }
+	xfer_client clia "127.0.0.1:$pt" --prefix-file "$D/ha" --send 6m --rate 3m --diag 2:0 --timeout-s 30 &
+	local ca=$!
+	sleep 0.5
+	xfer_client clib "127.0.0.1:$pt" --prefix-file "$D/hb" --send 6m --diag 2:0 --timeout-s 30
+	wait "$ca"
+	wait_log "conn .*upstream=127\.0\.0\.1:$pa .*end="
+	wait_log "conn .*upstream=127\.0\.0\.1:$pb .*end="
+	la=$(grep -E "conn .*upstream=127\.0\.0\.1:$pa " "$PT_LOG" | tail -n 1)
+	lb=$(grep -E "conn .*upstream=127\.0\.0\.1:$pb " "$PT_LOG" | tail -n 1)
+	expect_ok "$CUR_TEST" eval 'check_transfer "$D/clia.rep" "$D/upa.rep" $((ha + (6 << 20))) $((6 << 20)) &&
+		check_transfer "$D/clib.rep" "$D/upb.rep" $((hb + (6 << 20))) $((6 << 20)) &&
+		{ grep -qE " path=sockmap(\+splice)? " <<<"$la" || { echo "A: want path=sockmap: ${la#* conn }"; false; }; } &&
+		{ grep -q " path=splice " <<<"$lb" || { echo "B: want path=splice: ${lb#* conn }"; false; }; }'
+}
+
 for MODE in sockmap splice; do
 	run_test "core/$MODE/bulk-50m-duplex" t_bulk duplex duplex
 	run_test "core/$MODE/bulk-50m-client-half-closes-first" t_bulk send-first recv-first
@@ -367,6 +403,7 @@ run_test core/auto/short-exchange-stays-relayed-client-closes-first t_relay_shor
 run_test core/auto/short-exchange-stays-relayed-server-closes-first t_relay_short recv-first send-first
 run_test core/auto/promoted-mid-duplex-to-the-kernel t_relay_promoted sockmap
 run_test core/auto/relay-slow-reader-bounded t_relay_slow_reader
+run_test core/auto/kernel-full-takes-splice t_kernel_full
 AUTO_WANT=
 MODE=sockmap
 run_test core/sockmap/kernel-path-1g t_kernel_path

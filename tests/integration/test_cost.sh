@@ -61,3 +61,128 @@ t_syscalls() {
 }
 
 run_test cost/syscalls-per-short-connection t_syscalls
+
+# ---- memory -------------------------------------------------------------------
+#
+# A memory cgroup of its own for passthru, so that what the kernel charges
+# there is passthru's: a child of ours on cgroup v2 with the memory
+# controller, else on the v1 memory hierarchy.  Sets MEMCG, or returns 1.
+MEMCG=
+memcg_make() {
+	local v2 rel mnt
+	v2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+	rel=$(sed -n 's/^0::\(.*\)$/\1/p' /proc/self/cgroup)
+	if [ -n "$v2" ] && grep -qw memory "$v2$rel/cgroup.subtree_control" 2>/dev/null; then
+		MEMCG=$v2$rel/ptcost.$$
+	else
+		mnt=$(awk '$3 == "cgroup" && $4 ~ /(^|,)memory(,|$)/ { print $2; exit }' /proc/mounts)
+		rel=$(sed -n 's/^[0-9]*:\([^:]*,\)\{0,1\}memory\(,[^:]*\)\{0,1\}:\(.*\)$/\3/p' /proc/self/cgroup)
+		[ -n "$mnt" ] && [ -e "$mnt${rel%/}/memory.kmem.usage_in_bytes" ] || return 1
+		MEMCG=$mnt${rel%/}/ptcost.$$
+	fi
+	mkdir "$MEMCG" 2>/dev/null || { MEMCG=; return 1; }
+	printf '#!/bin/sh\necho $$ >"%s/cgroup.procs" || exit 126\nexec "$@"\n' "$MEMCG" >"$D/cgexec"
+	chmod +x "$D/cgexec"
+}
+memcg_remove() {
+	[ -n "$MEMCG" ] || return 0
+	for _ in 1 2 3 4 5 6 7 8 9 10; do rmdir "$MEMCG" 2>/dev/null && break; sleep 0.2; done
+	MEMCG=
+}
+
+# json_num FILE KEY: a number from `passthru stats --json`'s memory object.
+json_num() {
+	python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["memory"].get(sys.argv[2], ""))' "$1" "$2"
+}
+
+MAX_RSS_PER_CONN=${MAX_RSS_PER_CONN:-512}		# bytes, issue 12
+MAX_KERNEL_PER_CONN=${MAX_KERNEL_PER_CONN:-12288}	# bytes, measured ~8 KiB
+IDLE_N=${IDLE_N:-4000}
+
+# idle_cost MODE: passthru (in its cgroup) holding IDLE_N idle connections,
+# routed and forwarded; "RSS_PER_CONN KERNEL_PER_CONN OPEN".
+idle_cost() {
+	local mode=$1 pt up mp ip k
+	pt=$(free_port) up=$(free_port) mp=$(free_port)
+	cat >"$D/m.json" <<-EOF
+	{"metrics":"127.0.0.1:$mp","servers":{"127.0.0.1:$pt":{"TLS":{"SNI bench.example":{"action":"FORWARD","to_addr":"127.0.0.1:$up"}}}}}
+	EOF
+	"$PTB" server --listen "127.0.0.1:$up" --threads 2 >"$D/srv.m.$mode" 2>&1 &
+	wait_port 127.0.0.1 "$up" 5 || { echo "ptbench server did not start"; return 1; }
+	PT_WRAP=${MEMCG:+$D/cgexec} pt_start "$D/m.json" --mode "$mode" -w 2 --log-level warn || return 1
+	"$PTB" idle --connect "127.0.0.1:$pt" --count "$IDLE_N" --settle 1 --hold 4 \
+		--timeout-s 20 --pid "$PT_PID" >"$D/idle.$mode" 2>&1 &
+	ip=$!
+	# Once every connection is open and settled (ptbench prints its
+	# figures then), the kernel's share, before they close.
+	wait_for 25 grep -q '^rss_per_conn_b=' "$D/idle.$mode"
+	"$PASSTHRU" stats --metrics "127.0.0.1:$mp" --json >"$D/stats.$mode" 2>&1
+	wait "$ip" 2>/dev/null
+	pt_stop >/dev/null 2>&1
+	k=$(json_num "$D/stats.$mode" kernel_per_connection_bytes 2>/dev/null)
+	echo "$(sed -n 's/^rss_per_conn_b=//p' "$D/idle.$mode") ${k:--} $(sed -n 's/^open=//p' "$D/idle.$mode")"
+}
+
+t_idle_memory() {
+	newdir
+	local m out rss k open line= bad=
+	memcg_make || echo "# no memory cgroup to run passthru in: the kernel's share is not checked"
+	for m in auto sockmap splice; do
+		out=$(idle_cost "$m") || { memcg_remove; fail "$CUR_TEST" "$m: $out"; return; }
+		read -r rss k open <<<"$out"
+		line="$line $m: RSS $rss B, kernel ${k} B per connection ($open open);"
+		[ "${open:-0}" -ge $((IDLE_N * 9 / 10)) ] || bad="$bad $m held only ${open:-0} of $IDLE_N;"
+		[ -n "$rss" ] && [ "$rss" -le "$MAX_RSS_PER_CONN" ] ||
+			bad="$bad $m: RSS ${rss:-?} B per connection > $MAX_RSS_PER_CONN;"
+		if [ -n "$MEMCG" ]; then
+			[ "$k" != - ] && [ "$k" -gt 0 ] && [ "$k" -le "$MAX_KERNEL_PER_CONN" ] ||
+				bad="$bad $m: kernel ${k} B per connection, want 1..$MAX_KERNEL_PER_CONN;"
+		fi
+	done
+	memcg_remove
+	echo "# idle connections:$line"
+	if [ -z "$bad" ]; then pass "$CUR_TEST"; else fail "$CUR_TEST" "$bad"; fi
+}
+
+# start_cost MAX [KERNEL]: "RSS_KB MAPS_BYTES KSLOTS" of a passthru that
+# has just started with max_connections MAX (and kernel_connections).
+start_cost() {
+	local pt mp rss maps k=
+	pt=$(free_port) mp=$(free_port)
+	[ -n "${2:-}" ] && k="\"kernel_connections\":$2,"
+	cat >"$D/s.json" <<-EOF
+	{"max_connections":$1,$k"metrics":"127.0.0.1:$mp","servers":{"127.0.0.1:$pt":{"TLS":{"CATCHALL":{"action":"FORWARD","to_addr":"127.0.0.1:9"}}}}}
+	EOF
+	pt_start "$D/s.json" -w 2 || return 1
+	sleep 0.3
+	rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$PT_PID/status")
+	"$PASSTHRU" stats --metrics "127.0.0.1:$mp" --json >"$D/s.stats" 2>&1
+	maps=$(json_num "$D/s.stats" bpf_maps_bytes)
+	pt_stop >/dev/null 2>&1
+	echo "$rss $maps $(grep -o '[0-9]* connections there at once' "$PT_LOG" | cut -d' ' -f1)"
+}
+
+t_start_memory() {
+	newdir
+	local r64 m64 k64 r1m m1m k1m rk mk kk
+	read -r r64 m64 k64 <<<"$(start_cost 65536)"
+	read -r r1m m1m k1m <<<"$(start_cost 1000000)"
+	read -r rk mk kk <<<"$(start_cost 1000000 262144)"
+	echo "# at start: max_connections 65536: RSS $r64 KiB, BPF maps $m64 B ($k64 kernel slots);" \
+		"1000000: RSS $r1m KiB, maps $m1m B ($k1m slots); 1000000 with kernel_connections 262144:" \
+		"RSS $rk KiB, maps $mk B ($kk slots)"
+	if [ -z "$r64" ] || [ -z "$r1m" ] || [ -z "$m64" ]; then
+		fail "$CUR_TEST" "no figures: $(tail -n 3 "$PT_LOG")"
+	elif [ "$m64" -gt 0 ] && [ "$m1m" != "$m64" ]; then
+		fail "$CUR_TEST" "1M connections cost $m1m B of maps at start, 64k $m64 B"
+	elif [ "$r1m" -gt $((r64 + 2048)) ]; then
+		fail "$CUR_TEST" "1M connections cost $r1m KiB RSS at start, 64k $r64 KiB"
+	elif [ "$m64" -gt 0 ] && { [ "$kk" != 262144 ] || [ "$mk" -le "$m64" ]; }; then
+		fail "$CUR_TEST" "kernel_connections 262144 not applied: $kk slots, maps $mk B"
+	else
+		pass "$CUR_TEST"
+	fi
+}
+
+run_test cost/memory-per-idle-connection t_idle_memory
+run_test cost/memory-at-start-1m-like-64k t_start_memory

@@ -175,7 +175,7 @@ t_upstream_rst() {
 
 # A slow reader is not a reader that stopped: the upstream sends 8 MiB,
 # waits until passthru acknowledged them, then resets; the client reads at
-# 512 KiB/s, so most of it is still on its way when the reset comes and its
+# 320 KiB/s, so most of it is still on its way when the reset comes and its
 # delivery takes longer than the 10 s a peer that reads nothing gets.  The
 # client must get every byte, then the reset.
 t_upstream_rst_slow_reader() {
@@ -185,7 +185,7 @@ t_upstream_rst_slow_reader() {
 	"$HOSTILE" upstream --listen "127.0.0.1:$PA" --recv-before "$HL" \
 		--send-before 8m --end rst --count 1 --timeout-ms 60000 --report "$D/up.rep" &
 	wait_port 127.0.0.1 "$PA" 5
-	xfer_client cli "127.0.0.1:$PT" --prefix-file "$D/hello" --send 0 --read-rate 512k --diag 2:0 \
+	xfer_client cli "127.0.0.1:$PT" --prefix-file "$D/hello" --send 0 --read-rate 320k --diag 2:0 \
 		--timeout-s 60
 	if [ "$(field "$D/cli.rep" result)" = ok ] || [ "$(field "$D/cli.rep" result)" = error:timeout ]; then
 		why="the client was not reset: $(cat "$D/cli.rep")"

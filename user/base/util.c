@@ -201,20 +201,32 @@ const char *addr_str(const struct sockaddr *sa, char *buf, size_t len)
 	return buf;
 }
 
-void addr_unmap(struct sockaddr_storage *ss)
+void addr_unmap(void *sa)
 {
+	struct sockaddr_storage *ss = sa;
 	struct sockaddr_in6 s6;
-	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in *s4 = sa;
 
 	if (ss->ss_family != AF_INET6)
 		return;
 	memcpy(&s6, ss, sizeof(s6));
 	if (!IN6_IS_ADDR_V4MAPPED(&s6.sin6_addr))
 		return;
-	memset(ss, 0, sizeof(*ss));
+	memset(s4, 0, sizeof(s6));
 	s4->sin_family = AF_INET;
 	s4->sin_port = s6.sin6_port;
 	memcpy(&s4->sin_addr, &s6.sin6_addr.s6_addr[12], 4);
+}
+
+void paddr_set(union paddr *p, const void *sa)
+{
+	const struct sockaddr *s = sa;
+
+	memset(p, 0, sizeof(*p));
+	if (s->sa_family == AF_INET)
+		memcpy(&p->v4, sa, sizeof(p->v4));
+	else if (s->sa_family == AF_INET6)
+		memcpy(&p->v6, sa, sizeof(p->v6));
 }
 
 int addr_port(const struct sockaddr *sa)

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -22,8 +23,20 @@ int addr_parse(const char *text, char *host, size_t hostlen, uint16_t *port,
 /* "1.2.3.4:80" / "[::1]:80"; v4-mapped v6 shown as v4. */
 const char *addr_str(const struct sockaddr *sa, char *buf, size_t len);
 int addr_port(const struct sockaddr *sa);
-/* Turn a v4-mapped IPv6 address into its IPv4 form (in place). */
-void addr_unmap(struct sockaddr_storage *ss);
+/* Turn a v4-mapped IPv6 address into its IPv4 form, in place: sa is a
+ * sockaddr_storage or a union paddr. */
+void addr_unmap(void *sa);
+
+/* An IPv4 or IPv6 socket address in the room it needs (28 bytes, where a
+ * sockaddr_storage takes 128): what a connection keeps of its peers. */
+union paddr {
+	struct sockaddr sa;
+	struct sockaddr_in v4;
+	struct sockaddr_in6 v6;
+};
+
+/* From any socket address (not IPv4 or IPv6: AF_UNSPEC). */
+void paddr_set(union paddr *p, const void *sa);
 /* 0.0.0.0 or :: */
 bool addr_is_any(const struct sockaddr *sa);
 

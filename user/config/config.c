@@ -41,6 +41,15 @@ void settings_default(struct settings *s)
 	srclimit_cfg_default(&s->lim);
 }
 
+uint64_t settings_kernel_slots(const struct settings *s)
+{
+	uint64_t n = s->kernel_connections;
+
+	if (!n)
+		n = s->mode == MODE_SOCKMAP ? s->max_connections : KERNEL_CONNECTIONS_DEFAULT;
+	return n < s->max_connections ? n : s->max_connections;
+}
+
 int data_mode_parse(const char *s, enum data_mode *m)
 {
 	if (!strcmp(s, "auto"))
@@ -265,6 +274,8 @@ static void parse_settings(struct loader *ld, const cJSON *root,
 			}
 		} else if (!strcmp(k, "max_connections")) {
 			cfg_get_count(ld, f, p, 1, 1 << 22, &s->max_connections);
+		} else if (!strcmp(k, "kernel_connections")) {
+			cfg_get_count(ld, f, p, 1, 1 << 22, &s->kernel_connections);
 		} else if (!strcmp(k, "conn_buffer")) {
 			if (!cfg_get_size(ld, f, p, &n)) {
 				if (n && n < 65536)

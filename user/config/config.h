@@ -159,7 +159,11 @@ struct settings {
 	uint64_t sniff_max;		/* bytes peeked before giving up */
 	uint64_t connect_timeout_ms;
 	uint64_t resolve_interval_ms;
-	uint64_t max_connections;	/* sizes the BPF maps */
+	uint64_t max_connections;	/* open at once, all paths */
+	/* Connections on the kernel path at once: sizes the BPF maps, which
+	 * the kernel allocates whole at start (~360 B per slot); 0 = the
+	 * default (settings_kernel_slots). */
+	uint64_t kernel_connections;
 	uint64_t conn_buffer;		/* per-direction kernel queue limit */
 	uint64_t kernel_after;		/* auto: relayed bytes before the kernel */
 	enum data_mode mode;
@@ -188,6 +192,14 @@ struct config {
 #define SNIFF_MAX_LIMIT (64 * 1024)
 
 void settings_default(struct settings *s);
+/* How many connections the kernel path holds at once (its BPF maps'
+ * size): kernel_connections if set, else every connection in --mode
+ * sockmap (the user asked for all of them there), else at most
+ * KERNEL_CONNECTIONS_DEFAULT: in the default mode only connections that
+ * prove long reach it, and the maps cost kernel memory from the start
+ * whether used or not.  Never more than max_connections. */
+#define KERNEL_CONNECTIONS_DEFAULT 65536
+uint64_t settings_kernel_slots(const struct settings *s);
 /* limits.c: per-source limits, "off" with /32 and /64 sources. */
 void srclimit_cfg_default(struct srclimit_cfg *c);
 /* Give every listener of cfg that has limits its table: the one its

@@ -128,16 +128,14 @@ bool admit_accept(struct worker *w, const struct listener *l, int fd,
  * checks) leaves the peer as the client: not counted, as at accept. */
 static bool names_client(const struct conn *c)
 {
-	struct sockaddr_storage peer = c->peer;
+	union paddr peer = c->peer;
 
 	addr_unmap(&peer);
-	if (peer.ss_family != c->src.ss_family)
+	if (peer.sa.sa_family != c->src.sa.sa_family)
 		return true;
-	if (peer.ss_family == AF_INET)
-		return memcmp(&((struct sockaddr_in *)&peer)->sin_addr,
-			      &((const struct sockaddr_in *)&c->src)->sin_addr, 4) != 0;
-	return memcmp(&((struct sockaddr_in6 *)&peer)->sin6_addr,
-		      &((const struct sockaddr_in6 *)&c->src)->sin6_addr, 16) != 0;
+	if (peer.sa.sa_family == AF_INET)
+		return memcmp(&peer.v4.sin_addr, &c->src.v4.sin_addr, 4) != 0;
+	return memcmp(&peer.v6.sin6_addr, &c->src.v6.sin6_addr, 16) != 0;
 }
 
 int admit_proxied(struct conn *c)

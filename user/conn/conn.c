@@ -85,9 +85,9 @@ void conn_sniff_start(struct conn *c)
 	ep_watch(c, &c->cli, EP_RELAY);
 	/* A listener with on_timeout first waits that long for a first byte
 	 * (server-first protocols), then for the sniff deadline. */
-	c->silent_armed = c->l->on_timeout &&
+	c->s->silent_armed = c->l->on_timeout &&
 			  c->l->on_timeout_ms < S(c)->sniff_timeout_ms;
-	timer_set(&w->loop.timers, &c->tm, c->t0_ms + (c->silent_armed ? c->l->on_timeout_ms
+	timer_set(&w->loop.timers, &c->tm, c->t0_ms + (c->s->silent_armed ? c->l->on_timeout_ms
 								  : S(c)->sniff_timeout_ms));
 	conn_sniff(c, false);
 }
@@ -100,7 +100,7 @@ void conn_sniff_start(struct conn *c)
 static int conn_proxy_in(struct conn *c, bool final)
 {
 	struct proxy_info pi;
-	int len = sniff_proxy_header(&c->sn, c->w->peekbuf, S(c)->sniff_max, final, &pi);
+	int len = sniff_proxy_header(&c->s->sn, c->w->peekbuf, S(c)->sniff_max, final, &pi);
 
 	if (!len)
 		return 0;
@@ -113,8 +113,8 @@ static int conn_proxy_in(struct conn *c, bool final)
 	/* Data may share the header's skb: the verdict gets that skb whole
 	 * (tcp_read_skb) and cuts off what we read (in_sequence). */
 	if (pi.has_addr) {
-		c->src = pi.src;
-		c->dst = pi.dst;
+		paddr_set(&c->src, &pi.src);
+		paddr_set(&c->dst, &pi.dst);
 		addr_unmap(&c->src);
 		addr_unmap(&c->dst);
 	}
@@ -155,15 +155,15 @@ static void conn_sniff(struct conn *c, bool final)
 			      (const struct sockaddr *)&c->peer) &&
 	    conn_proxy_in(c, final) <= 0)
 		return;
-	if (!final && !sniff_worth(&c->sn, c->w->peekbuf, cap))
+	if (!final && !sniff_worth(&c->s->sn, c->w->peekbuf, cap))
 		return;
-	n = sniff_peek(&c->sn, 0, c->w->peekbuf, cap);
+	n = sniff_peek(&c->s->sn, 0, c->w->peekbuf, cap);
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EINTR) {
 			conn_end(c, ME_client_reset, errno);
 			return;
 		}
-		n = c->sn.peeked;	/* nothing new; decide on what we had */
+		n = c->s->sn.peeked;	/* nothing new; decide on what we had */
 		if (!final)
 			return;
 	} else if (n == 0) {
@@ -175,20 +175,21 @@ static void conn_sniff(struct conn *c, bool final)
 	}
 	if ((size_t)n >= cap)
 		final = true;
-	c->sn.peeked = n;
-	c->final_peek = final;
+	c->s->sn.peeked = n;
+	c->s->final_peek = final;
 	in.len = n;
 	in.final = final;
 	in.cap = cap;
 	if (!route_decide(c->l, &in, &s, &rt)) {
-		poll = sniff_undecided(&c->sn, &rt, n, cap);
+		poll = sniff_undecided(&c->s->sn, &rt, n, cap);
 		if (poll) {
-			c->silent_armed = false;	/* it did say something */
+			c->s->silent_armed = false;	/* it did say something */
 			sniff_poll(c, poll);
 		}
 		return;
 	}
-	c->rt = rt;
+	c->rt.rule = rt.rule;
+	c->rt.proto = rt.proto;
 	conn_routed(c, &s);
 }
 
@@ -200,10 +201,10 @@ static void log_sniff(const struct conn *c, const struct sniff *s)
 	if (log_max < LOG_DEBUG)
 		return;
 	/* The ids are walked in the bytes the route was decided on. */
-	sniff_alpn_next(s, c->w->peekbuf, c->sn.peeked, &it, alpn);
+	sniff_alpn_next(s, c->w->peekbuf, c->s->sn.peeked, &it, alpn);
 	pr_debug("conn client=%s sniffed=%zu%s proto=%s rule=\"%s\" sni=%s alpn=%s%s host=%s",
 		 addr_str((const struct sockaddr *)&c->src, peer, sizeof(peer)),
-		 c->sn.peeked, c->final_peek ? " (final)" : "", c->rt.proto,
+		 c->s->sn.peeked, c->s->final_peek ? " (final)" : "", c->rt.proto,
 		 c->rt.rule ? c->rt.rule->key : "-", s->has_sni ? s->sni : "-",
 		 alpn, s->n_alpn > 1 ? ",..." : "", s->has_host ? s->host : "-");
 }
@@ -240,7 +241,7 @@ static void conn_routed(struct conn *c, const struct sniff *s)
 		metrics_add(r->mx, c->w->id, MR_MATCHED, 1);
 	/* Sniffing knobs back to normal: the data path reads from byte 0 and
 	 * wakes for every byte. */
-	sniff_done(&c->sn);
+	sniff_done(&c->s->sn);
 	/* The client stays registered as it was (edge-triggered): until the
 	 * bytes flow, its events only matter if they are errors, and the
 	 * flow phase re-arms it, which reports an EOF that came meanwhile. */
@@ -252,7 +253,7 @@ static void conn_routed(struct conn *c, const struct sniff *s)
 		conn_reject(c, r);
 		return;
 	}
-	up_plan(&c->ut, &r->up, (const struct sockaddr *)&c->src, now_ms());
+	up_plan(&c->s->ut, &r->up, (const struct sockaddr *)&c->src, now_ms());
 	conn_connect(c);
 }
 
@@ -264,7 +265,7 @@ static void conn_silent(struct conn *c)
 	memset(&s, 0, sizeof(s));
 	c->rt.rule = c->l->on_timeout;
 	c->rt.proto = "TIMEOUT";
-	c->final_peek = true;
+	c->s->final_peek = true;
 	conn_routed(c, &s);
 }
 
@@ -316,17 +317,17 @@ static void conn_connect(struct conn *c)
 	int r, fd = -1;
 
 	for (;;) {
-		r = up_next(&c->ut, &sa);
+		r = up_next(&c->s->ut, &sa);
 		if (r == 0) {
 			c->st = CS_RESOLVE;
 			timer_set(&c->w->loop.timers, &c->tm, now_ms() + connect_timeout(c));
 			return;
 		}
 		if (r < 0) {
-			conn_end(c, c->upaddr.ss_family ? connect_failure(-r) : ME_resolve_failed, -r);
+			conn_end(c, c->upaddr.sa.sa_family ? connect_failure(-r) : ME_resolve_failed, -r);
 			return;
 		}
-		c->upaddr = sa;
+		paddr_set(&c->upaddr, &sa);
 		r = up_connect(u, &sa, (const struct sockaddr *)&c->src, &fd);
 		if (!r) {
 			c->up.fd = fd;
@@ -345,7 +346,7 @@ static void conn_connect(struct conn *c)
 				 addr_str((struct sockaddr *)&sa, a, sizeof(a)),
 				 u->transparent ? " (transparent)" : "", strerror(-r));
 		}
-		up_result(&c->ut, -r, now_ms());
+		up_result(&c->s->ut, -r, now_ms());
 	}
 }
 
@@ -358,7 +359,7 @@ static void connect_failed(struct conn *c, int err)
 	ep_watch(c, &c->up, 0);
 	close(c->up.fd);
 	c->up.fd = -1;
-	up_result(&c->ut, err, now_ms());
+	up_result(&c->s->ut, err, now_ms());
 	conn_connect(c);
 }
 
@@ -391,7 +392,7 @@ static void conn_connected(struct conn *c, uint32_t events)
 		return;
 	}
 	timer_cancel(&c->w->loop.timers, &c->tm);
-	up_result(&c->ut, 0, now_ms());
+	up_result(&c->s->ut, 0, now_ms());
 	/* send_proxy: the header goes before the kernel takes the sockets,
 	 * so that its bytes are not counted as the client's. */
 	if (c->rt.rule->up.send_proxy) {
@@ -424,6 +425,7 @@ static void conn_handoff(struct conn *c)
 		c->st = CS_FLOW;
 		metrics_add(c->rt.rule->mx, c->w->id, MR_FORWARDED, 1);
 		flow_failed(c, &c->cli, c->cli_err);
+		conn_setup_done(c);
 		return;
 	}
 	if (S(c)->mode == MODE_AUTO && S(c)->kernel_after) {
@@ -493,12 +495,12 @@ void conn_event(struct conn *c, struct endpoint *ep, uint32_t events)
 		if (ep == &c->up && c->st == CS_RESOLVE) {
 			break;	/* a closed attempt's, late in this batch */
 		} else if (ep == &c->up) {
-			c->up_in = events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP);
+			c->s->up_in = events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP);
 			conn_connected(c, events);
 		} else if ((events & EPOLLERR) && !c->cli_err) {
 			client_reset_early(c);
 		} else if (events & (EPOLLRDHUP | EPOLLHUP)) {
-			c->cli_hup = true;	/* its edge is spent: see flow_start */
+			c->s->cli_hup = true;	/* its edge is spent: see flow_start */
 		}
 		break;
 	case CS_FLOW:
@@ -513,15 +515,15 @@ void conn_timer(struct conn *c)
 {
 	switch (c->st) {
 	case CS_SNIFF:
-		if (c->sn.trickle && now_ms() < c->t0_ms + S(c)->sniff_timeout_ms) {
+		if (c->s->sn.trickle && now_ms() < c->t0_ms + S(c)->sniff_timeout_ms) {
 			conn_sniff(c, false);	/* a poll */
 			if (c->st == CS_SNIFF && c->tm.idx < 0)
-				sniff_poll(c, sniff_next_poll(&c->sn));
+				sniff_poll(c, sniff_next_poll(&c->s->sn));
 			break;
 		}
-		if (c->silent_armed) {
-			c->silent_armed = false;
-			if (!c->final_peek && !sniff_queued(c->cli.fd)) {
+		if (c->s->silent_armed) {
+			c->s->silent_armed = false;
+			if (!c->s->final_peek && !sniff_queued(c->cli.fd)) {
 				conn_silent(c);
 				break;
 			}
@@ -529,7 +531,7 @@ void conn_timer(struct conn *c)
 			break;
 		}
 		/* A client that sent nothing, with on_timeout: its route. */
-		if (c->l->on_timeout && !c->final_peek && !sniff_queued(c->cli.fd)) {
+		if (c->l->on_timeout && !c->s->final_peek && !sniff_queued(c->cli.fd)) {
 			conn_silent(c);
 			break;
 		}
@@ -539,7 +541,7 @@ void conn_timer(struct conn *c)
 		break;
 	case CS_RESOLVE:
 		/* No answer for this target's name in time: the next one. */
-		up_skip(&c->ut, ETIMEDOUT);
+		up_skip(&c->s->ut, ETIMEDOUT);
 		conn_connect(c);
 		break;
 	case CS_CONNECT:

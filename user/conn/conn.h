@@ -11,6 +11,7 @@
 #include "datapath/dir.h"
 #include "base/metrics.h"
 #include "base/resolve.h"
+#include "base/util.h"
 #include "conn/route.h"
 #include "conn/sniff.h"
 #include "datapath/kpath.h"
@@ -26,65 +27,79 @@ enum conn_state {
 	CS_DEAD,
 };
 
-struct conn {
-	struct conn *prev, *next;	/* in worker->conns or ->parked */
-	struct worker *w;
-	struct config *cfg;		/* the one it was accepted under */
+/* What only a connection being set up needs: sniffing it, choosing and
+ * connecting its upstream.  From the worker's pool at accept, back there
+ * once the bytes flow (conn_setup_done): an established connection costs
+ * only its struct conn. */
+struct conn_setup {
 	struct conn *sprev, *snext;	/* in worker->sniff_head while sniffing */
-	bool sniffing;
-	struct endpoint cli, up;
-	struct dir d[2];
-	enum conn_state st;
-	const struct listener *l;
-	struct route rt;
-	struct sockaddr_storage peer, upaddr;
-	/* The client and the address it connected to, v4-mapped addresses
-	 * unmapped; a trusted PROXY header replaces both. */
-	struct sockaddr_storage src, dst;
-	bool proxied;			/* a PROXY header was read */
-	uint32_t consumed;		/* bytes read from the client (that header) */
-	bool no_kernel;			/* splice only: set by a predecessor
-					 * whose verdict could not cut a
-					 * PROXY header off its skb */
-	bool silent_armed;		/* the on_timeout deadline is pending */
-	bool rst_client;		/* REJECT with "rst" */
+	struct conn_setup *pool_next;	/* in worker->setup_pool when free */
 	struct sniffer sn;		/* peeks, hints, SO_RCVLOWAT */
 	struct up_try ut;		/* upstream targets: order, retries */
-	uint64_t t0_ms;
-	struct timer tm;
-	uint32_t tick_ms;		/* back-off of drain/thaw checks */
+	bool sniffing;
+	bool silent_armed;		/* the on_timeout deadline is pending */
 	bool final_peek;
 	/* Edges the sockets had before the bytes flowed, which the relay's
 	 * edge-triggered reads must not miss: the client's FIN (or an
 	 * error) while its upstream connected, the upstream's first bytes. */
 	bool cli_hup, up_in;
-	bool relay_stays;		/* promotion refused: relay to the end */
-	bool kernel;			/* joined the sockmap (maybe one way now) */
-	bool has_slot;
+};
+
+struct conn {
+	struct conn *prev, *next;	/* in worker->conns or ->parked */
+	struct worker *w;
+	struct config *cfg;		/* the one it was accepted under */
+	struct conn_setup *s;		/* until the bytes flow, else NULL */
+	const struct listener *l;
+	struct endpoint cli, up;
+	uint32_t consumed;		/* bytes read from the client (that header) */
+	enum conn_state st;
+	struct dir d[2];
+	struct {
+		const struct rule *rule;	/* NULL: nothing applies, close */
+		const char *proto;		/* protocol name for logs */
+	} rt;
+	union paddr peer, upaddr;
+	/* The client and the address it connected to, v4-mapped addresses
+	 * unmapped; a trusted PROXY header replaces both. */
+	union paddr src, dst;
+	/* Flags as bits: a connection record is mostly what it costs. */
+	bool proxied : 1;		/* a PROXY header was read */
+	bool no_kernel : 1;		/* splice only: set by a predecessor
+					 * whose verdict could not cut a
+					 * PROXY header off its skb */
+	bool rst_client : 1;		/* REJECT with "rst" */
+	bool relay_stays : 1;		/* promotion refused: relay to the end */
+	bool kernel : 1;		/* joined the sockmap (maybe one way now) */
+	bool has_slot : 1;
 	/* Its sockets' files are (or were) also another process's (a live
 	 * upgrade): close() then leaves them in our epoll, so leave it first. */
-	bool shared;
+	bool shared : 1;
+	/* Taken over from a previous process whose rule (or listener) is
+	 * not in this configuration: rt.rule (l) is a copy, kept for the log
+	 * and freed at the end. */
+	bool owns_rule : 1, owns_l : 1;
+	/* The target it connected to (counted for leastconn until the end):
+	 * -1 none. */
+	int16_t up_active;
+	uint32_t tick_ms;		/* back-off of drain/thaw checks */
 	uint32_t slot;
-	uint64_t cookie[2];
-	const char *end;		/* why it ended, for the log */
-	/* An endpoint failed (reset) mid-flow: what it sent still goes to
-	 * its peer, which then gets the reset (flow.c). */
-	struct endpoint *failed;
-	int failed_err;
 	/* The client reset before the bytes flowed (while sniffed or while
 	 * its upstream was connecting): what it sent is still delivered. */
 	int cli_err;
+	int failed_err;
+	const struct upstream *up_u;
+	uint64_t t0_ms;
+	struct timer tm;
+	/* An endpoint failed (reset) mid-flow: what it sent still goes to
+	 * its peer, which then gets the reset (flow.c). */
+	struct endpoint *failed;
 	uint64_t failed_ms;		/* when, or when its peer last read */
 	uint64_t failed_acked;		/* the peer's tcpi_bytes_acked then */
-	/* Taken over from a previous process whose rule or listener is not
-	 * in this configuration: copies kept for the log, freed at the end. */
-	struct rule *own_rule;
-	struct listener *own_l;
 	/* Its source's entry in the listener's per-source table (admit.c);
 	 * NULL: not counted. */
 	struct srcent *srcent;
 };
-
 void conn_accept(struct worker *w, struct lsock *ls, int fd,
 		 const struct sockaddr_storage *peer);
 /* The parts of accept a takeover reuses: a connection object in the
@@ -108,6 +123,11 @@ void conn_sniffing_del(struct conn *c);
  * worker's connections ended in the last round of events. */
 void conn_free(struct conn *c);
 void conn_reap(struct worker *w);
+/* The bytes flow: what setting up needed goes back to the pool. */
+void conn_setup_done(struct conn *c);
+/* The worker's pool of setups and slabs of connections (at its end). */
+void conn_setup_pool_free(struct worker *w);
+void conn_slabs_free(struct worker *w);
 void ep_watch(struct conn *c, struct endpoint *ep, uint32_t events);
 
 /* flow.c: the bytes flowing, once both sockets are set up. */

@@ -30,62 +30,174 @@ void conn_sniffing_add(struct conn *c)
 {
 	struct worker *w = c->w;
 
-	c->sprev = w->sniff_tail;
-	c->snext = NULL;
+	c->s->sprev = w->sniff_tail;
+	c->s->snext = NULL;
 	if (w->sniff_tail)
-		w->sniff_tail->snext = c;
+		w->sniff_tail->s->snext = c;
 	else
 		w->sniff_head = c;
 	w->sniff_tail = c;
 	w->nsniff++;
-	c->sniffing = true;
+	c->s->sniffing = true;
 }
 
 void conn_sniffing_del(struct conn *c)
 {
 	struct worker *w = c->w;
+	struct conn_setup *s = c->s;
 
-	if (!c->sniffing)
+	if (!s || !s->sniffing)
 		return;
-	if (c->sprev)
-		c->sprev->snext = c->snext;
+	if (s->sprev)
+		s->sprev->s->snext = s->snext;
 	else
-		w->sniff_head = c->snext;
-	if (c->snext)
-		c->snext->sprev = c->sprev;
+		w->sniff_head = s->snext;
+	if (s->snext)
+		s->snext->s->sprev = s->sprev;
 	else
-		w->sniff_tail = c->sprev;
+		w->sniff_tail = s->sprev;
 	w->nsniff--;
-	c->sniffing = false;
+	s->sniffing = false;
+}
+
+/* The worker keeps up to SETUP_POOL_MAX of them between connections: a
+ * setup is most of a new connection's memory, and short connections come
+ * in floods. */
+#define SETUP_POOL_MAX 256
+
+static struct conn_setup *setup_get(struct worker *w)
+{
+	struct conn_setup *s = w->setup_pool;
+
+	if (s) {
+		w->setup_pool = s->pool_next;
+		w->nsetup_pool--;
+		memset(s, 0, sizeof(*s));
+		return s;
+	}
+	return calloc(1, sizeof(*s));
+}
+
+static void setup_put(struct worker *w, struct conn_setup *s)
+{
+	if (w->nsetup_pool >= SETUP_POOL_MAX) {
+		free(s);
+		return;
+	}
+	s->pool_next = w->setup_pool;
+	w->setup_pool = s;
+	w->nsetup_pool++;
+}
+
+void conn_setup_done(struct conn *c)
+{
+	struct conn_setup *s = c->s;
+
+	if (!s)
+		return;
+	conn_sniffing_del(c);
+	/* What the end needs of the upstream's choice: its leastconn count. */
+	c->up_u = s->ut.u;
+	c->up_active = (int16_t)s->ut.active;
+	c->s = NULL;
+	setup_put(c->w, s);
+}
+
+void conn_setup_pool_free(struct worker *w)
+{
+	while (w->setup_pool) {
+		struct conn_setup *s = w->setup_pool;
+
+		w->setup_pool = s->pool_next;
+		free(s);
+	}
+	w->nsetup_pool = 0;
 }
 
 /* ---- made ----------------------------------------------------------- */
 
+/* Connection objects come from the worker's slabs: CONN_SLAB at a time,
+ * with no allocator header each (an established connection's whole cost
+ * in userspace is its struct conn), and never shared with another
+ * thread.  Slabs stay until the worker ends. */
+#define CONN_SLAB 128
+
+struct conn_slab {
+	struct conn_slab *next;
+	struct conn c[CONN_SLAB];
+};
+
+static struct conn *conn_alloc(struct worker *w)
+{
+	struct conn *c = w->conn_free;
+
+	if (!c) {
+		struct conn_slab *sl = malloc(sizeof(*sl));
+
+		if (!sl)
+			return NULL;
+		sl->next = w->slabs;
+		w->slabs = sl;
+		for (int i = CONN_SLAB - 1; i >= 0; i--) {
+			sl->c[i].next = w->conn_free;
+			w->conn_free = &sl->c[i];
+		}
+		c = w->conn_free;
+	}
+	w->conn_free = c->next;
+	memset(c, 0, sizeof(*c));
+	return c;
+}
+
+static void conn_dealloc(struct worker *w, struct conn *c)
+{
+	c->next = w->conn_free;
+	w->conn_free = c;
+}
+
+void conn_slabs_free(struct worker *w)
+{
+	while (w->slabs) {
+		struct conn_slab *sl = w->slabs;
+
+		w->slabs = sl->next;
+		free(sl);
+	}
+	w->conn_free = NULL;
+}
+
 struct conn *conn_new(struct worker *w, const struct listener *l, int fd,
 		      const struct sockaddr_storage *peer)
 {
-	struct conn *c = calloc(1, sizeof(*c));
+	struct conn *c = conn_alloc(w);
 
 	if (!c)
 		return NULL;
+	c->s = setup_get(w);
+	if (!c->s) {
+		conn_dealloc(w, c);
+		return NULL;
+	}
 	c->w = w;
 	c->cfg = config_get(w->cfg);
 	c->l = l;
-	c->peer = *peer;
-	c->src = *peer;
+	paddr_set(&c->peer, peer);
+	c->src = c->peer;
 	addr_unmap(&c->src);
 	/* The address the client reached: the listener's, unless it listens
 	 * on all of them. */
-	c->dst = l->addr;
+	paddr_set(&c->dst, &l->addr);
 	if (addr_is_any((const struct sockaddr *)&l->addr)) {
-		socklen_t len = sizeof(c->dst);
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
 
-		if (getsockname(fd, (struct sockaddr *)&c->dst, &len))
-			c->dst = l->addr;
+		if (!getsockname(fd, (struct sockaddr *)&ss, &len))
+			paddr_set(&c->dst, &ss);
 	}
 	addr_unmap(&c->dst);
-	sniffer_init(&c->sn, fd);
-	c->ut.active = -1;
+	sniffer_init(&c->s->sn, fd);
+	c->s->ut.active = -1;
+	c->up_active = -1;
 	c->t0_ms = now_ms();
 	c->cli = (struct endpoint){ .ev.kind = EV_CLIENT, .fd = fd };
 	c->up = (struct endpoint){ .ev.kind = EV_UPSTREAM, .fd = -1 };
@@ -105,17 +217,23 @@ struct conn *conn_new(struct worker *w, const struct listener *l, int fd,
 
 void conn_free(struct conn *c)
 {
-	if (c->own_rule) {
-		free(c->own_rule->key);
-		free(c->own_rule->up.text);
-		free(c->own_rule);
+	if (c->owns_rule) {
+		struct rule *r = (struct rule *)c->rt.rule;
+
+		free(r->key);
+		free(r->up.text);
+		free(r);
 	}
-	if (c->own_l) {
-		free(c->own_l->text);
-		free(c->own_l);
+	if (c->owns_l) {
+		struct listener *l = (struct listener *)c->l;
+
+		free(l->text);
+		free(l);
 	}
+	if (c->s)
+		setup_put(c->w, c->s);
 	config_put(c->cfg);
-	free(c);
+	conn_dealloc(c->w, c);
 }
 
 void conn_reap(struct worker *w)
@@ -181,7 +299,10 @@ void conn_end(struct conn *c, enum m_end reason, int err)
 	conn_report(c, reason, err, bytes);
 	conn_sniffing_del(c);
 	timer_cancel(&w->loop.timers, &c->tm);
-	up_done(&c->ut);
+	if (c->s)
+		up_done(&c->s->ut);
+	else
+		up_release(c->up_u, c->up_active);
 	admit_release(c);
 	/* close() takes the sockets out of epoll, unless another process
 	 * holds their files too. */
@@ -194,8 +315,8 @@ void conn_end(struct conn *c, enum m_end reason, int err)
 	close_fd(c->cli.fd, rst_cli || c->rst_client);
 	close_fd(c->up.fd, rst_up);
 	c->cli.fd = c->up.fd = -1;
-	if (c->kernel)
-		kpath_forget(c->cookie);
+	if (c->kernel && c->has_slot)
+		kpath_forget(slots_cookie(&w->slots, c->slot));
 	if (c->has_slot)
 		slots_put(&w->slots, c->slot);
 	for (int i = 0; i < 2; i++) {

@@ -23,7 +23,7 @@ static void log_line(const struct conn *c, enum m_end reason, int err,
 		addr_str((const struct sockaddr *)&c->peer, via + 5, sizeof(via) - 5);
 	}
 
-	if (forwarded && c->upaddr.ss_family)
+	if (forwarded && c->upaddr.sa.sa_family)
 		addr_str((const struct sockaddr *)&c->upaddr, upa, sizeof(upa));
 	else if (forwarded && r->up.text)
 		snprintf(upa, sizeof(upa), "%s", r->up.text);

@@ -131,7 +131,7 @@ static int kernel_thaw(struct conn *c, int di)
 	 * freezes per buffer, not one per packet. */
 	if (backlog > pd->limit / 2)
 		return 0;
-	err = kpath_thaw(d->src->fd, c->cookie[di], 2 * c->slot + di);
+	err = kpath_thaw(d->src->fd, slots_cookie(&c->w->slots, c->slot)[di], 2 * c->slot + di);
 	if (err == -EOPNOTSUPP) {
 		/* The source is no longer ESTABLISHED (a FIN went one way or
 		 * the other), and the kernel refuses such sockets.  Once the
@@ -272,7 +272,7 @@ int flow_to_kernel(struct conn *c, const uint64_t consumed[2])
 		return 0;
 	c->has_slot = true;
 	err = kpath_splice(c->cli.fd, c->up.fd, c->slot, (uint32_t)c->cfg->set.conn_buffer,
-			   consumed, c->cookie, snap, &joined);
+			   consumed, slots_cookie(&w->slots, c->slot), snap, &joined);
 	if (!err || (err == -EOPNOTSUPP && joined == 1)) {
 		/* Both in, or only the client: the upstream already sent its
 		 * FIN or reset, and what it sent before goes through
@@ -309,16 +309,19 @@ int flow_to_kernel(struct conn *c, const uint64_t consumed[2])
 static void flow_promote(struct conn *c)
 {
 	struct dir *u = &c->d[DIR_UP], *dn = &c->d[DIR_DOWN];
+	bool full;
 	int r;
 
 	if (c->st != CS_FLOW || c->failed || !u->relay || c->relay_stays ||
 	    u->bytes + dn->bytes < c->cfg->set.kernel_after ||
 	    u->pend_len || dn->pend_len || u->eof || dn->eof)
 		return;
-	r = flow_to_kernel(c, (uint64_t[2]){ c->consumed + u->bytes, dn->bytes });
+	/* kernel_connections reached: splice(2), as without a kernel path. */
+	full = kpath_ready() && !c->w->slots.nfree;
+	r = full ? 0 : flow_to_kernel(c, (uint64_t[2]){ c->consumed + u->bytes, dn->bytes });
 	if (r < 0)
 		return;
-	if (r == 0 && kpath_ready()) {
+	if (r == 0 && kpath_ready() && !full) {
 		c->relay_stays = true;
 		return;
 	}
@@ -353,8 +356,8 @@ void flow_start(struct conn *c)
 		/* The client's bytes are there (sniffed); the upstream's only
 		 * if its first edge said so.  Edges spent before (a FIN while
 		 * we connected) make a read go on to EAGAIN. */
-		flow_relay(c, DIR_UP, c->final_peek || c->cli_hup);
-		if (c->up_in && c->st == CS_FLOW && !c->failed)
+		flow_relay(c, DIR_UP, c->s->final_peek || c->s->cli_hup);
+		if (c->s->up_in && c->st == CS_FLOW && !c->failed)
 			flow_relay(c, DIR_DOWN, true);
 		flow_promote(c);
 	} else {
@@ -364,6 +367,8 @@ void flow_start(struct conn *c)
 	}
 	if (c->st == CS_FLOW && !c->failed)
 		flow_check(c);
+	/* From here on a connection costs only its struct conn. */
+	conn_setup_done(c);
 }
 
 void flow_event(struct conn *c, struct endpoint *ep, uint32_t events)

@@ -106,13 +106,14 @@ int up_next(struct up_try *t, struct sockaddr_storage *sa)
 		const struct target *tg = &t->u->t[t->order[t->i]];
 
 		if (t->naddr < 0) {
+			struct sockaddr_storage a[DNS_MAX_ADDRS];
 			int n;
 
 			if (tg->literal) {
-				t->addr[0] = tg->addr;
+				a[0] = tg->addr;
 				n = 1;
 			} else {
-				n = dns_get(tg->dns, t->addr, DNS_MAX_ADDRS);
+				n = dns_get(tg->dns, a, DNS_MAX_ADDRS);
 				if (n == 0)
 					return 0;
 				if (n < 0) {
@@ -123,13 +124,16 @@ int up_next(struct up_try *t, struct sockaddr_storage *sa)
 					continue;
 				}
 				for (int i = 0; i < n; i++)
-					set_port(&t->addr[i], tg->port);
+					set_port(&a[i], tg->port);
 			}
+			for (int i = 0; i < n; i++)
+				paddr_set(&t->addr[i], &a[i]);
 			t->naddr = n;
 			t->iaddr = 0;
 		}
 		if (t->iaddr < t->naddr) {
-			*sa = t->addr[t->iaddr];
+			memset(sa, 0, sizeof(*sa));
+			memcpy(sa, &t->addr[t->iaddr], sizeof(t->addr[0]));
 			return 1;
 		}
 		t->i++;
@@ -192,11 +196,16 @@ void up_skip(struct up_try *t, int err)
 	t->naddr = -1;
 }
 
+void up_release(const struct upstream *u, int active)
+{
+	if (u && active >= 0)
+		atomic_fetch_sub_explicit(&u->t[active].st->active, 1,
+					  memory_order_relaxed);
+}
+
 void up_done(struct up_try *t)
 {
-	if (t->u && t->active >= 0)
-		atomic_fetch_sub_explicit(&t->u->t[t->active].st->active, 1,
-					  memory_order_relaxed);
+	up_release(t->u, t->active);
 	t->active = -1;
 }
 

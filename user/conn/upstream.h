@@ -14,6 +14,7 @@
 
 #include "config/config.h"
 #include "base/resolve.h"
+#include "base/util.h"
 
 
 /* One connection's way through its rule's targets. */
@@ -21,7 +22,7 @@ struct up_try {
 	const struct upstream *u;
 	uint8_t order[UP_MAX_TARGETS];	/* target indexes, in trial order */
 	int n, i;			/* i: the target being tried */
-	struct sockaddr_storage addr[DNS_MAX_ADDRS];
+	union paddr addr[DNS_MAX_ADDRS];
 	int naddr, iaddr;		/* its addresses; naddr -1: not yet */
 	int err;			/* the last failure, for the log */
 	int active;			/* target counted as connected, or -1 */
@@ -38,6 +39,8 @@ int up_next(struct up_try *t, struct sockaddr_storage *sa);
  * target is counted for leastconn until up_done) or an errno. */
 void up_result(struct up_try *t, int err, uint64_t now);
 void up_done(struct up_try *t);
+/* The same for a connection that kept only its target (the setup gone). */
+void up_release(const struct upstream *u, int active);
 /* Give up on the current target (its name did not resolve in time). */
 void up_skip(struct up_try *t, int err);
 const struct target *up_target(const struct up_try *t);

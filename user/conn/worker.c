@@ -108,7 +108,7 @@ int worker_setup(struct worker *w, int id, struct config *cfg,
 	if (!w->max_sniff)
 		w->max_sniff = 1;
 	w->wakefd = -1;
-	w->max_conns = nslots;
+	w->max_conns = (uint32_t)(cfg->set.max_connections / nworkers);
 	timer_init(&w->accept_retry);
 	timer_init(&w->pipes_idle);
 	timer_init(&w->ksweep);
@@ -381,6 +381,8 @@ void worker_cleanup(struct worker *w)
 	listen_free_retired(w);
 	free(w->peekbuf);
 	slots_fini(&w->slots);
+	conn_setup_pool_free(w);
+	conn_slabs_free(w);
 	free(w->evq);
 	pthread_mutex_destroy(&w->evmu);
 	timer_heap_free(&w->loop.timers);

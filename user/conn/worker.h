@@ -61,6 +61,10 @@ struct worker {
 	_Atomic uint32_t nconns;	/* read by the main thread (drain) */
 	uint32_t max_conns;
 	struct conn *sniff_head, *sniff_tail;	/* oldest first */
+	struct conn_setup *setup_pool;	/* free setups (conn_life.c) */
+	struct conn_slab *slabs;	/* connection objects (conn_life.c) */
+	struct conn *conn_free;
+	uint32_t nsetup_pool;
 	uint32_t nsniff, max_sniff;
 	struct slots slots;		/* its range of pt_dirs: owners are conns */
 	pthread_mutex_t evmu;		/* freeze requests from other workers */

@@ -23,6 +23,11 @@
 
 struct kpath K = { .targets_fd = -1, .events_mu = PTHREAD_MUTEX_INITIALIZER };
 
+uint32_t kpath_slots(void)
+{
+	return K.ndirs ? K.ndirs / 2 - 1 : 0;
+}
+
 bool kpath_ready(void)
 {
 	return K.skel != NULL;

@@ -39,6 +39,10 @@ int kpath_adopt(const int fds[KP_NFDS], const char *cgroup, char *why,
 /* At exit after a handover: keep the cgroup (the successor lives in it). */
 void kpath_handed_over(void);
 bool kpath_ready(void);
+/* The maps' memory (the kernel's memlock figure for each), 0 without. */
+int64_t kpath_map_memory(void);
+/* Connections the maps hold at once (the self-test's slot aside). */
+uint32_t kpath_slots(void);
 /* SO_SNDBUF for sockets that may join the kernel path (0: leave it). */
 int kpath_sndbuf(void);
 /* SO_RCVBUF for kernel-path sockets where tcp_rmem is too small for

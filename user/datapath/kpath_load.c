@@ -46,7 +46,10 @@ static int recv_exact(int fd, char *buf, size_t len)
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		ssize_t n;
 
-		if (poll(&p, 1, 1000) != 1)
+		/* Generous: a loaded machine (a takeover under a storm of
+		 * connections) may not run the psock's worker for a while,
+		 * and a failed self-test costs the kernel path. */
+		if (poll(&p, 1, 5000) != 1)
 			return -ETIMEDOUT;
 		n = recv(fd, buf + got, len - got, MSG_DONTWAIT);
 		if (n <= 0)
@@ -357,6 +360,30 @@ close_fds:
 		if (fds[i] >= 0)
 			close(fds[i]);
 	return err;
+}
+
+int64_t kpath_map_memory(void)
+{
+	struct bpf_map *m;
+	int64_t sum = 0;
+
+	if (!K.skel)
+		return 0;
+	bpf_object__for_each_map(m, K.skel->obj) {
+		char path[64], line[128];
+		long long v;
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", bpf_map__fd(m));
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "memlock: %lld", &v) == 1)
+				sum += v;
+		fclose(f);
+	}
+	return sum;
 }
 
 const char *kpath_backpressure_why(void)

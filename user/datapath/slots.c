@@ -10,7 +10,8 @@ int slots_init(struct slots *s, uint32_t base, uint32_t n)
 	s->n = n;
 	s->owner = calloc(n ? n : 1, sizeof(*s->owner));
 	s->free = malloc((n ? n : 1) * sizeof(*s->free));
-	if (!s->owner || !s->free)
+	s->cookie = calloc(n ? n : 1, sizeof(*s->cookie));
+	if (!s->owner || !s->free || !s->cookie)
 		return -ENOMEM;
 	/* Lowest slot on top: the first connections touch the first pages
 	 * of the mmapped pt_dirs. */
@@ -24,8 +25,10 @@ void slots_fini(struct slots *s)
 {
 	free(s->free);
 	free(s->owner);
+	free(s->cookie);
 	s->free = NULL;
 	s->owner = NULL;
+	s->cookie = NULL;
 	s->nfree = 0;
 }
 
@@ -35,6 +38,7 @@ int slots_get(struct slots *s, uint32_t *slot, void *owner)
 		return -ENOSPC;
 	*slot = s->free[--s->nfree];
 	s->owner[*slot - s->base] = owner;
+	s->cookie[*slot - s->base][0] = s->cookie[*slot - s->base][1] = 0;
 	return 0;
 }
 
@@ -51,6 +55,7 @@ int slots_claim(struct slots *s, uint32_t slot, void *owner)
 			continue;
 		s->free[i] = s->free[--s->nfree];
 		s->owner[slot - s->base] = owner;
+		s->cookie[slot - s->base][0] = s->cookie[slot - s->base][1] = 0;
 		return 0;
 	}
 	return -ENOENT;

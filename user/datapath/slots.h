@@ -12,6 +12,10 @@ struct slots {
 	uint32_t *free;		/* a stack of free slots */
 	uint32_t nfree;
 	void **owner;		/* slot - base -> its owner */
+	/* slot - base -> the socket cookies of its two directions: only a
+	 * connection in the kernel has them, so they live here and not in
+	 * every connection. */
+	uint64_t (*cookie)[2];
 };
 
 int slots_init(struct slots *s, uint32_t base, uint32_t n);
@@ -22,6 +26,11 @@ void slots_put(struct slots *s, uint32_t slot);
 /* A taken-over connection keeps its slot: out of the free stack, or
  * -ENOENT if it is not a free slot of this range. */
 int slots_claim(struct slots *s, uint32_t slot, void *owner);
+/* The cookies of a slot taken (zero when it was got). */
+static inline uint64_t *slots_cookie(struct slots *s, uint32_t slot)
+{
+	return s->cookie[slot - s->base];
+}
 /* Its owner, or NULL (free, or not in this range). */
 void *slots_owner(const struct slots *s, uint32_t slot);
 

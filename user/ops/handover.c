@@ -28,10 +28,10 @@ int conn_export(struct conn *c, struct xconn *x, int fds[XCONN_MAX_FDS])
 	c->shared = true;
 	memset(x, 0, sizeof(*x));
 	x->age_ms = now_ms() - c->t0_ms;
-	x->peer = c->peer;
-	x->src = c->src;
-	x->dst = c->dst;
-	x->upaddr = c->upaddr;
+	memcpy(&x->peer, &c->peer, sizeof(c->peer));
+	memcpy(&x->src, &c->src, sizeof(c->src));
+	memcpy(&x->dst, &c->dst, sizeof(c->dst));
+	memcpy(&x->upaddr, &c->upaddr, sizeof(c->upaddr));
 	x->proxied = c->proxied;
 	x->no_kernel = c->no_kernel;
 	snprintf(x->listener, sizeof(x->listener), "%s", c->l->text);
@@ -42,8 +42,8 @@ int conn_export(struct conn *c, struct xconn *x, int fds[XCONN_MAX_FDS])
 		 * handover fail and this process carry on). */
 		x->st = CS_SNIFF;
 		if (c->st == CS_SNIFF) {
-			sniff_done(&c->sn);
-			sniffer_init(&c->sn, c->cli.fd);
+			sniff_done(&c->s->sn);
+			sniffer_init(&c->s->sn, c->cli.fd);
 		}
 		x->nfds = n;
 		return n;
@@ -58,8 +58,8 @@ int conn_export(struct conn *c, struct xconn *x, int fds[XCONN_MAX_FDS])
 		x->failed_err = c->failed_err;
 		x->failed_age_ms = now_ms() - c->failed_ms;
 	}
-	x->cookie[0] = c->cookie[0];
-	x->cookie[1] = c->cookie[1];
+	if (c->has_slot)
+		memcpy(x->cookie, slots_cookie(&c->w->slots, c->slot), sizeof(x->cookie));
 	snprintf(x->proto, sizeof(x->proto), "%s", c->rt.proto ? c->rt.proto : "-");
 	if (r) {
 		snprintf(x->rule, sizeof(x->rule), "%s", r->key);
@@ -134,6 +134,7 @@ int conn_import(struct worker *w, const struct xconn *x,
 {
 	const struct listener *l = find_listener(w, x->listener);
 	struct listener *own_l = NULL;
+	struct rule *r;
 	struct conn *c;
 	int n = 1;
 
@@ -156,11 +157,11 @@ int conn_import(struct worker *w, const struct xconn *x,
 		}
 		return -ENOMEM;
 	}
-	c->own_l = own_l;
+	c->owns_l = own_l != NULL;
 	c->shared = true;
 	c->t0_ms = now_ms() - x->age_ms;
-	c->src = x->src;
-	c->dst = x->dst;
+	paddr_set(&c->src, &x->src);
+	paddr_set(&c->dst, &x->dst);
 	c->proxied = x->proxied;
 	c->no_kernel = x->no_kernel;
 	/* The predecessor's counts stay there: counted again here. */
@@ -170,17 +171,21 @@ int conn_import(struct worker *w, const struct xconn *x,
 		return 0;
 	}
 
-	c->own_rule = calloc(1, sizeof(*c->own_rule));
-	if (!c->own_rule || !(c->own_rule->key = strdup(x->rule)) ||
-	    (x->upstream[0] && !(c->own_rule->up.text = strdup(x->upstream)))) {
+	r = calloc(1, sizeof(*r));
+	if (!r || !(r->key = strdup(x->rule)) ||
+	    (x->upstream[0] && !(r->up.text = strdup(x->upstream)))) {
+		if (r)
+			free(r->key);
+		free(r);
 		conn_end(c, ME_kernel_error, ENOMEM);
 		return -ENOMEM;
 	}
-	c->own_rule->action = x->action;
-	c->own_rule->mx = metrics_rule(l->text, x->proto, x->rule);
-	c->rt.rule = c->own_rule;
+	r->action = x->action;
+	r->mx = metrics_rule(l->text, x->proto, x->rule);
+	c->rt.rule = r;
+	c->owns_rule = true;
 	c->rt.proto = proto_name(x->proto);
-	c->upaddr = x->upaddr;
+	paddr_set(&c->upaddr, &x->upaddr);
 	c->up.fd = fds[n++];
 	c->kernel = x->kernel;
 	c->rst_client = x->rst_client;
@@ -192,14 +197,15 @@ int conn_import(struct worker *w, const struct xconn *x,
 		sock_bytes_acked(c->failed == &c->cli ? c->up.fd : c->cli.fd,
 				 &c->failed_acked);
 	}
-	c->cookie[0] = x->cookie[0];
-	c->cookie[1] = x->cookie[1];
 	if (x->has_slot) {
 		if (slots_claim(&w->slots, x->slot, c)) {
 			pr_err("takeover: slot %u is not this worker's", x->slot);
+			if (x->kernel)
+				kpath_forget(x->cookie);
 			conn_end(c, ME_kernel_error, EINVAL);
 			return -EINVAL;
 		}
+		memcpy(slots_cookie(&w->slots, x->slot), x->cookie, sizeof(x->cookie));
 		c->has_slot = true;
 		c->slot = x->slot;
 	}
@@ -223,7 +229,7 @@ int conn_import(struct worker *w, const struct xconn *x,
 			d->pipe[1] = fds[n++];
 		}
 	}
-	c->sniffing = false;
+	conn_setup_done(c);	/* it flows: nothing to set up */
 	c->st = CS_FLOW;
 	/* A freeze the predecessor had not applied yet (its event in a
 	 * worker's queue) is in the slot: take it from there. */

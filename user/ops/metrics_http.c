@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "ops/memstat.h"
 #include "ops/metrics_http.h"
 #include "base/metrics_int.h"
 #include "datapath/kpath.h"
@@ -124,6 +125,39 @@ static const struct {
 	{ "passthru_rule_upstream_errors_total", "Upstream refused, timed out, unreachable or unresolved.", MR_UPSTREAM_ERRORS },
 };
 
+/* Called with M.mu held (the blocks' list). */
+static void render_memory(struct buf *b)
+{
+	struct memstat ms;
+	int64_t active = 0;
+
+	memstat_read(&ms);
+	for (struct mblock *m = M.head; m; m = m->next)
+		if (!m->is_rule)
+			active += (int64_t)(sum(m->v, m->nctr, ML_ACCEPTED) -
+					    sum(m->v, m->nctr, ML_CLOSED));
+	family(b, "passthru_memory_rss_bytes", "gauge", "Resident memory of the process.");
+	bprintf(b, "passthru_memory_rss_bytes %lld\n", (long long)ms.rss);
+	family(b, "passthru_memory_bpf_maps_bytes", "gauge",
+	       "Kernel memory of the BPF maps (allocated at start, sized by kernel_connections).");
+	bprintf(b, "passthru_memory_bpf_maps_bytes %lld\n", (long long)ms.bpf_maps);
+	if (ms.kernel < 0)
+		return;
+	family(b, "passthru_memory_kernel_bytes", "gauge",
+	       "Kernel memory charged to passthru's memory cgroup (sockets, epoll, files, psocks, pipes; "
+	       "and what other processes in that cgroup use).");
+	{
+		char labels[640] = "";
+
+		metrics_label_append(labels, sizeof(labels), "cgroup", memstat_cgroup(), true);
+		bprintf(b, "passthru_memory_kernel_bytes{%s} %lld\n", labels, (long long)ms.kernel);
+	}
+	family(b, "passthru_memory_kernel_per_connection_bytes", "gauge",
+	       "Kernel memory grown since start, per open connection: what sizing a box needs.");
+	bprintf(b, "passthru_memory_kernel_per_connection_bytes %lld\n",
+		active > 0 && ms.kernel_base >= 0 ? (long long)((ms.kernel - ms.kernel_base) / active) : 0LL);
+}
+
 static void render_tracked(const char *listener, uint32_t tracked, void *arg)
 {
 	char labels[512] = "";
@@ -161,6 +195,7 @@ char *metrics_render(size_t *len)
 	bprintf(&b, "passthru_config_reload_failures_total %llu\n",
 		(unsigned long long)__atomic_load_n(&M.reload_failures, __ATOMIC_RELAXED));
 
+	render_memory(&b);
 	for (size_t i = 0; i < ARRAY_SIZE(lmetrics); i++) {
 		family(&b, lmetrics[i].name, "counter", lmetrics[i].help);
 		for (m = M.head; m; m = m->next)

@@ -43,6 +43,7 @@ static void keep_fixed(const struct config *cur, struct config *n)
 	} while (0)
 	FIXED(workers, "workers");
 	FIXED(max_connections, "max_connections");
+	FIXED(kernel_connections, "kernel_connections");
 	FIXED(mode, "mode");
 	FIXED(metrics, "metrics");
 	FIXED(control_socket, "control_socket");

@@ -179,6 +179,33 @@ static void json_str(const char *s)
 	putchar('"');
 }
 
+/* The memory figures; the kernel's only where the cgroup could be read. */
+static void print_memory(struct sample *ss, int n, bool json)
+{
+	static const char *const mcols[][2] = {
+		{ "passthru_memory_rss_bytes", "rss_bytes" },
+		{ "passthru_memory_bpf_maps_bytes", "bpf_maps_bytes" },
+		{ "passthru_memory_kernel_bytes", "kernel_bytes" },
+		{ "passthru_memory_kernel_per_connection_bytes", "kernel_per_connection_bytes" },
+	};
+	bool first = true;
+
+	for (size_t c = 0; c < ARRAY_SIZE(mcols); c++) {
+		const struct sample *s = NULL;
+
+		for (int i = 0; i < n && !s; i++)
+			if (!strcmp(ss[i].name, mcols[c][0]))
+				s = &ss[i];
+		if (!s)
+			continue;
+		if (json)
+			printf("%s\"%s\":%.0f", first ? "" : ",", mcols[c][1], s->v);
+		else
+			printf("memory_%-39s %.0f\n", mcols[c][1], s->v);
+		first = false;
+	}
+}
+
 static void print(struct sample *ss, int n, bool json)
 {
 	static const char *const rcols[][2] = {
@@ -279,6 +306,11 @@ static void print(struct sample *ss, int n, bool json)
 			printf("%-46s %.0f\n", k + 9, ss[i].v);
 		first = false;
 	}
+	if (json)
+		printf("},\"memory\":{");
+	else
+		printf("\n");
+	print_memory(ss, n, json);
 	if (json)
 		printf("}}\n");
 }
