@@ -203,13 +203,16 @@ const char *addr_str(const struct sockaddr *sa, char *buf, size_t len)
 
 void addr_unmap(void *sa)
 {
-	struct sockaddr_storage *ss = sa;
+	/* sa may be a union paddr, aligned for sockaddr_in6 but not for
+	 * sockaddr_storage: read through sockaddr_in6 copies only. */
 	struct sockaddr_in6 s6;
 	struct sockaddr_in *s4 = sa;
+	sa_family_t fam;
 
-	if (ss->ss_family != AF_INET6)
+	memcpy(&fam, sa, sizeof(fam));
+	if (fam != AF_INET6)
 		return;
-	memcpy(&s6, ss, sizeof(s6));
+	memcpy(&s6, sa, sizeof(s6));
 	if (!IN6_IS_ADDR_V4MAPPED(&s6.sin6_addr))
 		return;
 	memset(s4, 0, sizeof(s6));
