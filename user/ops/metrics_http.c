@@ -33,8 +33,9 @@ static struct {
 
 void metrics_attach(struct config *cfg)
 {
-	for (int i = 0; i < cfg->nlisteners; i++) {
-		struct listener *l = &cfg->listeners[i];
+	for (int i = 0; i < cfg->nlisteners + cfg->nudp; i++) {
+		struct listener *l = i < cfg->nlisteners ? &cfg->listeners[i]
+							 : &cfg->udp[i - cfg->nlisteners];
 
 		l->mx = metrics_listener(l->text);
 		if (l->shared)
