@@ -112,6 +112,11 @@ $(OUTPUT)/tests/%: tests/tools/%.c $(TLIB_OBJS) | $(OUTPUT)/tests
 	$(call msg,TOOL,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests/lib $(LDFLAGS) $< $(TLIB_OBJS) -lpthread -o $@
 
+# quicsend seals client Initials: quic.c's keys and libcrypto.
+$(OUTPUT)/tests/quicsend: tests/tools/quicsend.c $(TLIB_OBJS) $(OUTPUT)/obj/proto/quic.o | $(OUTPUT)/tests
+	$(call msg,TOOL,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests/lib $(LDFLAGS) $< $(TLIB_OBJS) $(OUTPUT)/obj/proto/quic.o $(LIBS_LDLIBS) -o $@
+
 check-build: $(OUTPUT)/passthru $(UNIT_BINS) $(TOOL_BINS)
 
 unit: $(UNIT_BINS)
