@@ -160,7 +160,8 @@ bench: $(OUTPUT)/passthru $(TOOL_BINS)
 DEPS := clang llvm libbpf-dev bpftool libcjson-dev libssl-dev libelf-dev zlib1g-dev pkg-config make gcc \
         libclang-rt-14-dev openssl curl openssh-client openssh-server iproute2 procps psmisc \
         gnutls-bin socat netcat-openbsd nginx libnginx-mod-stream haproxy openvpn \
-        postgresql postgresql-client util-linux jq python3 man-db groff-base gdb strace
+        postgresql postgresql-client util-linux jq python3 man-db groff-base gdb strace \
+        caddy chromium
 deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEPS) || \
 	{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEPS); }

@@ -17,8 +17,9 @@
  *   quicsend flood  (client options) --seconds S
  *       the same flows, then datagrams kept W in flight per flow for S
  *       seconds: prints round trips per second.
- *   quicsend raw    --connect ADDR:PORT (--garbage N | --vn | --short N |
- *                   --unknown-version | --small-initial) [--wait MS]
+ *   quicsend raw    --connect ADDR:PORT (--garbage N | --hex HEX | --vn |
+ *                   --short N | --unknown-version | --small-initial |
+ *                   --bad-initial) [--wait MS]
  *       one datagram that must start no flow; --unknown-version checks
  *       the Version Negotiation answer (versions 1 and 2, CIDs swapped).
  *
@@ -49,7 +50,8 @@ struct opts {
 	uint32_t version;
 	int split, flows, count, size, window, timeout_ms, seconds, pad;
 	int garbage, short_len;
-	bool vn, unknown_version, small_initial;
+	bool vn, unknown_version, small_initial, bad_initial;
+	const char *hex;
 	int wait_ms;
 };
 
@@ -410,19 +412,33 @@ static int run_raw(const struct opts *o)
 		len = (size_t)o->garbage;
 		for (size_t i = 0; i < len; i++)
 			d[i] = (uint8_t)(i * 37 + 11);
-		d[0] &= 0x3f;	/* not a long header: a short one without a flow */
-		d[0] |= 0x00;
+		d[0] = 0x17;	/* not a long header: a short one without a flow */
+	} else if (o->hex) {
+		for (const char *h = o->hex; h[0] && h[1] && len < sizeof(d); h += 2) {
+			unsigned int b;
+
+			if (sscanf(h, "%2x", &b) != 1)
+				die("--hex: %s", o->hex);
+			d[len++] = (uint8_t)b;
+		}
 	} else if (o->short_len) {
 		len = (size_t)o->short_len;
 		memset(d, 0x55, len);
 		d[0] = 0x41;
-	} else if (o->vn || o->unknown_version || o->small_initial) {
+	} else if (o->vn || o->unknown_version || o->small_initial || o->bad_initial) {
 		static const uint8_t dcid[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
 		static const uint8_t scid[4] = { 9, 10, 11, 12 };
 		uint32_t v = o->vn ? 0 : o->unknown_version ? 0x1a2a3a4a : QUIC_V1;
 
 		len = o->small_initial ? 600 : INITIAL_DGRAM;
 		memset(d, 0, len);
+		/* A length field covering the rest; a payload that will
+		 * not authenticate (--bad-initial). */
+		d[19] = 0;
+		d[20] = (uint8_t)(0x40 | (len - 22) >> 8);
+		d[21] = (uint8_t)(len - 22);
+		for (size_t i = 22; i < len; i++)
+			d[i] = (uint8_t)(i * 13);
 		d[0] = 0xc3;
 		d[1] = (uint8_t)(v >> 24);
 		d[2] = (uint8_t)(v >> 16);
@@ -470,7 +486,8 @@ int main(int argc, char **argv)
 		{ "window", 1, NULL, 'W' }, { "timeout", 1, NULL, 't' }, { "seconds", 1, NULL, 'S' },
 		{ "pad", 1, NULL, 'p' }, { "garbage", 1, NULL, 'g' }, { "short", 1, NULL, 'h' },
 		{ "vn", 0, NULL, 'v' }, { "unknown-version", 0, NULL, 'u' },
-		{ "small-initial", 0, NULL, 'i' }, { "wait", 1, NULL, 'w' }, { NULL, 0, NULL, 0 },
+		{ "small-initial", 0, NULL, 'i' }, { "bad-initial", 0, NULL, 'B' },
+		{ "hex", 1, NULL, 'H' }, { "wait", 1, NULL, 'w' }, { NULL, 0, NULL, 0 },
 	};
 	struct opts o = { .tag = "", .split = 2, .flows = 1, .count = 20, .size = 1000, .window = 4,
 			  .timeout_ms = 2000, .seconds = 3, .pad = 1800, .wait_ms = 500,
@@ -505,6 +522,8 @@ int main(int argc, char **argv)
 		case 'v': o.vn = true; break;
 		case 'u': o.unknown_version = true; break;
 		case 'i': o.small_initial = true; break;
+		case 'B': o.bad_initial = true; break;
+		case 'H': o.hex = optarg; break;
 		case 'w': o.wait_ms = atoi(optarg); break;
 		default: die("bad option");
 		}
