@@ -392,6 +392,11 @@ static int run_client(const struct opts *o, bool flood)
 		printf("result=%s flows_ok=%d flows_silent=%d flows_bad=%d bytes_up=%llu bytes_down=%llu why=\"%s\"\n",
 		       bad || (silent && !o->expect) ? "fail" : "ok", ok, silent, bad,
 		       (unsigned long long)up, (unsigned long long)down, why);
+	for (int i = 0; i < n; i++) {
+		close(fl[i].fd);
+		free(fl[i].ring);
+	}
+	free(fl);
 	return bad || (silent && !o->expect) ? 1 : 0;
 }
 
