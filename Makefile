@@ -23,8 +23,9 @@ TSAN      ?=
 TSAN_ON   := -fsanitize=thread -fno-omit-frame-pointer -DPT_CHECKS
 SAN_FLAGS := $(if $(SAN),$(SAN_ON),$(if $(TSAN),$(TSAN_ON)))
 
-LIBS_CFLAGS := $(shell $(PKG_CONFIG) --cflags libbpf libcjson 2>/dev/null)
-LIBS_LDLIBS := $(shell $(PKG_CONFIG) --libs libbpf libcjson 2>/dev/null || echo -lbpf -lcjson) -lelf -lz -lpthread
+# libcrypto: the QUIC Initial decryption (user/proto/quic.c).
+LIBS_CFLAGS := $(shell $(PKG_CONFIG) --cflags libbpf libcjson libcrypto 2>/dev/null)
+LIBS_LDLIBS := $(shell $(PKG_CONFIG) --libs libbpf libcjson libcrypto 2>/dev/null || echo -lbpf -lcjson -lcrypto) -lelf -lz -lpthread
 
 # user/ in layers, each calling only those before it (tests/static/layers.py):
 #   base -> proto | datapath -> config -> conn -> ops -> main.c
@@ -103,13 +104,18 @@ $(OUTPUT)/tests/lib/%.o: tests/lib/%.c $(wildcard tests/lib/*.h) | $(OUTPUT)/tes
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests/lib -c $< -o $@
 
-$(OUTPUT)/tests/test_%: tests/unit/test_%.c $(wildcard tests/unit/*.h) $(LIB_OBJS) $(TLIB_OBJS) | $(OUTPUT)/tests
+$(OUTPUT)/tests/test_%: tests/unit/test_%.c $(wildcard tests/unit/*.h tests/lib/*.h) $(LIB_OBJS) $(TLIB_OBJS) | $(OUTPUT)/tests
 	$(call msg,UNIT,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests/lib -Itests/unit $(LDFLAGS) $< $(LIB_OBJS) $(TLIB_OBJS) $(LIBS_LDLIBS) -o $@
 
 $(OUTPUT)/tests/%: tests/tools/%.c $(TLIB_OBJS) | $(OUTPUT)/tests
 	$(call msg,TOOL,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests/lib $(LDFLAGS) $< $(TLIB_OBJS) -lpthread -o $@
+
+# quicsend seals client Initials: quic.c's keys and libcrypto.
+$(OUTPUT)/tests/quicsend: tests/tools/quicsend.c $(TLIB_OBJS) $(OUTPUT)/obj/proto/quic.o | $(OUTPUT)/tests
+	$(call msg,TOOL,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests/lib $(LDFLAGS) $< $(TLIB_OBJS) $(OUTPUT)/obj/proto/quic.o $(LIBS_LDLIBS) -o $@
 
 check-build: $(OUTPUT)/passthru $(UNIT_BINS) $(TOOL_BINS)
 
@@ -134,7 +140,7 @@ $(OUTPUT)/fuzz/obj/%.o: user/%.c $(USER_HDRS) | $(OUTPUT)/fuzz/obj
 
 $(filter $(OUTPUT)/fuzz/obj/datapath/%,$(FUZZ_OBJS)): $(SKEL)
 
-$(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS) $(wildcard tests/fuzz/*.h) | $(OUTPUT)/fuzz
+$(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS) $(wildcard tests/fuzz/*.h tests/lib/*.h) | $(OUTPUT)/fuzz
 	$(call msg,FUZZ,$@)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_OBJS) $(LIBS_LDLIBS) -o $@
 
@@ -151,10 +157,11 @@ bench: $(OUTPUT)/passthru $(TOOL_BINS)
 	$(Q)OUTPUT=$(OUTPUT) tests/bench/run.sh $(BENCH_ARGS)
 
 # Everything a fresh Debian 12 machine needs to build, test and benchmark.
-DEPS := clang llvm libbpf-dev bpftool libcjson-dev libelf-dev zlib1g-dev pkg-config make gcc \
+DEPS := clang llvm libbpf-dev bpftool libcjson-dev libssl-dev libelf-dev zlib1g-dev pkg-config make gcc \
         libclang-rt-14-dev openssl curl openssh-client openssh-server iproute2 procps psmisc \
         gnutls-bin socat netcat-openbsd nginx libnginx-mod-stream haproxy openvpn \
-        postgresql postgresql-client util-linux jq python3 man-db groff-base gdb strace
+        postgresql postgresql-client util-linux jq python3 man-db groff-base gdb strace \
+        caddy chromium
 deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEPS) || \
 	{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEPS); }

@@ -283,8 +283,12 @@ int main(int argc, char **argv)
 			if (!cfg->listeners[i].shared)
 				for (int g = 0; g < cfg->listeners[i].ngroups; g++)
 					rules += cfg->listeners[i].groups[g].nrules;
-		printf("%s: OK (%d listener%s, %d rule%s)\n", rt.file, cfg->nlisteners,
-		       cfg->nlisteners == 1 ? "" : "s", rules, rules == 1 ? "" : "s");
+		for (int i = 0; i < cfg->nudp; i++)
+			if (!cfg->udp[i].shared)
+				for (int g = 0; g < cfg->udp[i].ngroups; g++)
+					rules += cfg->udp[i].groups[g].nrules;
+		printf("%s: OK (%d listener%s, %d rule%s)\n", rt.file, cfg->nlisteners + cfg->nudp,
+		       cfg->nlisteners + cfg->nudp == 1 ? "" : "s", rules, rules == 1 ? "" : "s");
 		config_put(cfg);
 		return 0;
 	}
@@ -319,11 +323,13 @@ int main(int argc, char **argv)
 			cfg->set.max_connections = in.max_connections;
 		}
 	}
-	for (int i = 0; !takeover && i < cfg->nlisteners; i++) {
-		int err = listener_available(&cfg->listeners[i]);
+	for (int i = 0; !takeover && i < cfg->nlisteners + cfg->nudp; i++) {
+		const struct listener *l = i < cfg->nlisteners ? &cfg->listeners[i]
+							       : &cfg->udp[i - cfg->nlisteners];
+		int err = listener_available(l);
 
 		if (err) {
-			pr_err("servers.\"%s\": cannot listen: %s%s", cfg->listeners[i].text,
+			pr_err("servers.\"%s\": cannot listen: %s%s", l->text,
 			       strerror(-err),
 			       err == -EADDRINUSE ? " (is another passthru or server running there?)"
 			       : err == -EACCES ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
@@ -417,6 +423,8 @@ int main(int argc, char **argv)
 	worker_registry(rt.workers, rt.nworkers);
 	for (int i = 0; i < cfg->nlisteners; i++)
 		pr_info("listening on %s", cfg->listeners[i].text);
+	for (int i = 0; i < cfg->nudp; i++)
+		pr_info("listening on %s (QUIC, forwarded in userspace)", cfg->udp[i].text);
 	if (resolver_start(cfg->set.resolve_interval_ms, rt.wake, rt.nworkers)) {
 		pr_err("cannot start the resolver thread");
 		status = 1;

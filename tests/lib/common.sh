@@ -237,7 +237,12 @@ free_port() {
 	return 1
 }
 
-_listening() { [ -n "$(${_NS_CMD:-} ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
+_listening() {
+	case $1 in
+	udp:*) [ -n "$(${_NS_CMD:-} ss -Hlun "sport = :${1#udp:}" 2>/dev/null)" ] ;;
+	*) [ -n "$(${_NS_CMD:-} ss -Hltn "sport = :$1" 2>/dev/null)" ] ;;
+	esac
+}
 
 # wait_port HOST PORT [TIMEOUT_S=10]: until something listens on PORT.  It
 # looks at the socket table instead of connecting, so the servers see no
@@ -255,10 +260,11 @@ wait_log() {
 
 # ---- passthru ------------------------------------------------------------------
 
-# The listen ports of a config: keys "ADDR:PORT" whose value is an object.
+# The listen ports of a config: keys "ADDR:PORT" whose value is an object
+# ("udp:PORT" for a UDP listener's "udp/ADDR:PORT").
 config_ports() {
 	grep -oE '"[^"]*:[0-9]+"[[:space:]]*:[[:space:]]*\{' "$1" |
-		sed -E 's/^.*:([0-9]+)"[[:space:]]*:.*$/\1/'
+		sed -E 's/^"[[:space:]]*udp\/.*:([0-9]+)"[[:space:]]*:.*$/udp:\1/; t; s/^.*:([0-9]+)"[[:space:]]*:.*$/\1/'
 }
 
 # pt_start CONFIG [ARGS...]: run passthru in the background, log in $PT_LOG,

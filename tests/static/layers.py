@@ -15,7 +15,9 @@ for each of the three checks, and exits 1 if any failed:
            proto/ and datapath/, which sit side by side:
                base -> proto | datapath -> config -> conn -> ops -> main
   purity   proto/ objects use nothing beyond memory and string functions
-           (parsers of untrusted bytes: no I/O, no allocation).
+           (parsers of untrusted bytes: no I/O, no allocation); only
+           proto/quic.o may also call the libcrypto functions that take a
+           QUIC Initial apart (CRYPTO_OK).
 """
 import os
 import subprocess
@@ -28,6 +30,15 @@ PURE_OK = {
     "strrchr", "strstr", "strspn", "strcspn", "strpbrk", "snprintf",
     "inet_pton", "inet_ntop", "__stack_chk_fail",
 }
+# HKDF by HMAC, AES-ECB header protection, AES-GCM: no I/O, and the one
+# allocation (the cipher context) is freed before quic.c returns.
+CRYPTO_OK = {
+    "HMAC", "EVP_sha256", "EVP_aes_128_ecb", "EVP_aes_128_gcm",
+    "EVP_CIPHER_CTX_new", "EVP_CIPHER_CTX_free", "EVP_CIPHER_CTX_ctrl",
+    "EVP_CIPHER_CTX_set_padding", "EVP_EncryptInit_ex", "EVP_EncryptUpdate",
+    "EVP_DecryptInit_ex", "EVP_DecryptUpdate", "EVP_DecryptFinal_ex",
+}
+PURE_EXTRA = {"proto/quic.o": CRYPTO_OK}
 
 
 def nm(path, *flags):
@@ -128,14 +139,15 @@ def main():
     for o in objs:
         if folder(o) != "proto":
             continue
-        extra = sorted(s for s in undefined[o] if s not in PURE_OK and owner.get(s, "").split("/")[0] != "proto")
+        ok = PURE_OK | PURE_EXTRA.get(o, set())
+        extra = sorted(s for s in undefined[o] if s not in ok and owner.get(s, "").split("/")[0] != "proto")
         if extra:
             impure.append("%s uses %s" % (o, ",".join(extra)))
     for i in impure:
         failed = True
         print("FAIL layers/purity: %s" % i)
     if not impure:
-        print("PASS layers/purity: proto/ uses memory and string functions only")
+        print("PASS layers/purity: proto/ uses memory and string functions only (and quic.o its ciphers)")
     return 1 if failed else 0
 
 

@@ -227,7 +227,7 @@ TEST(errors_name_the_path)
 	want_err(_u, LISTEN("\"TLS\":{\"SNI a\":{\"port\":[\"90-80\"]," FWD "}}"),
 		 "TLS.\"SNI a\".port[0]: a port range goes from low to high");
 	want_err(_u, LISTEN("\"HTTP\":{\"Host a\":{\"alpn\":\"h2\"," FWD "}}"),
-		 "HTTP.\"Host a\".alpn: \"alpn\" is for rules under \"TLS\" only");
+		 "HTTP.\"Host a\".alpn: \"alpn\" is for rules under \"TLS\" or \"QUIC\" only");
 	want_err(_u, LISTEN("\"TLS\":{\"CATCHALL\":{\"src\":\"10.0.0.0/8\"," FWD "}}"),
 		 "TLS.CATCHALL: a CATCHALL rule takes no condition (\"src\")");
 	want_err(_u, LISTEN("\"TLS\":[{\"action\":\"REJECT\"}]"),
@@ -412,6 +412,87 @@ TEST(all_errors_reported)
 	CHECK_INT(lines, 3);
 }
 
-UNIT_MAIN("config", original_format, rules_wrapper, name_forms, array_form, conditions,
+/* UDP listeners: "udp/ADDR" keys beside the TCP ones, QUIC with the
+ * TLS rule keys, the UDP settings; what a UDP flow cannot do refused. */
+#define QFWD "\"action\":\"FORWARD\",\"to_addr\":\"127.0.0.1:4433\""
+TEST(udp_listeners)
+{
+	struct config *c = want_ok(_u,
+		"{\"udp_idle_timeout\":\"2s\",\"max_udp_flows\":100,\"udp_pending_datagrams\":4,"
+		"\"udp_pending_bytes\":\"8KiB\",\"servers\":{"
+		"\"127.0.0.1:443\":{\"TLS\":{\"CATCHALL\":{" FWD "}}},"
+		"\"udp/127.0.0.1:443, udp/[::1]:443\":{\"QUIC\":{"
+		"\"SNI a.example\":{" QFWD "},\"SNI ~^b[0-9]\\\\.example$\":{" QFWD ",\"src\":\"127.0.0.0/8\"},"
+		"\"ALPN h3\":{" QFWD ",\"balance\":\"source\"},\"SNI *.c.example\":{" QFWD ",\"alpn\":[\"h3\"]},"
+		"\"SNI d.example\":{\"action\":\"REJECT\"},\"CATCHALL\":{\"action\":\"REJECT\"}},"
+		"\"CATCHALL\":{\"CATCHALL\":{" QFWD "}}}}}");
+	const struct listener *l;
+
+	if (!c)
+		return;
+	CHECK_INT(c->nlisteners, 1);
+	CHECK_INT(c->nudp, 2);
+	CHECK(!c->listeners[0].udp);
+	l = &c->udp[0];
+	CHECK(l->udp && c->udp[1].udp && c->udp[1].shared);
+	CHECK_STR(l->text, "udp/127.0.0.1:443");
+	CHECK_STR(c->udp[1].text, "udp/[::1]:443");
+	CHECK_INT(addr_port((const struct sockaddr *)&l->addr), 443);
+	CHECK_STR(l->groups[0].proto->name, "QUIC");
+	CHECK_INT(l->groups[0].nrules, 6);
+	CHECK_INT(l->groups[0].rules[0].m.field, FIELD_SNI);
+	CHECK_INT(l->groups[0].rules[2].m.field, FIELD_ALPN);
+	CHECK_INT(l->groups[0].rules[3].c.nalpn, 1);
+	CHECK(l->groups[0].catchall && l->groups[0].catchall->action == ACT_REJECT);
+	CHECK(l->catchall && l->catchall->action == ACT_FORWARD);
+	CHECK_INT(c->set.udp_idle_timeout_ms, 2000);
+	CHECK_INT(c->set.max_udp_flows, 100);
+	CHECK_INT(c->set.udp_pending_datagrams, 4);
+	CHECK_INT(c->set.udp_pending_bytes, 8192);
+	config_free(c);
+	/* The defaults. */
+	c = want_ok(_u, LISTEN(CA));
+	if (c) {
+		CHECK_INT(c->nudp, 0);
+		CHECK_INT(c->set.udp_idle_timeout_ms, 30000);
+		CHECK_INT(c->set.max_udp_flows, 65536);
+		config_free(c);
+	}
+	/* Errors, each naming its path. */
+#define UDP(body) "{\"servers\":{\"udp/127.0.0.1:443\":{" body "}}}"
+	want_err(_u, UDP("\"TLS\":{\"CATCHALL\":{" QFWD "}}"),
+		 "servers.\"udp/127.0.0.1:443\".TLS: unknown protocol for a UDP listener (known: QUIC, CATCHALL)");
+	want_err(_u, LISTEN("\"QUIC\":{\"CATCHALL\":{" QFWD "}}"),
+		 "servers.\"127.0.0.1:443\".QUIC: QUIC runs over UDP: put it under a UDP listener, \"udp/127.0.0.1:443\"");
+	want_err(_u, UDP("\"QUIC\":{\"Host a\":{" QFWD "}}"),
+		 "servers.\"udp/127.0.0.1:443\".QUIC.\"Host a\": unknown rule for QUIC");
+	want_err(_u, UDP("\"QUIC\":{\"SNI a\":{\"action\":\"REJECT\",\"reject\":\"rst\"}}"),
+		 "servers.\"udp/127.0.0.1:443\".QUIC.\"SNI a\": a UDP flow is rejected by dropping its datagrams");
+	want_err(_u, UDP("\"QUIC\":{\"SNI a\":{" QFWD ",\"send_proxy\":\"v2\"}}"),
+		 "servers.\"udp/127.0.0.1:443\".QUIC.\"SNI a\": \"send_proxy\" is for TCP listeners");
+	want_err(_u, UDP("\"QUIC\":{\"SNI a\":{" QFWD ",\"health\":{}}}"),
+		 "\"health\" is for TCP listeners");
+	want_err(_u, UDP("\"on_timeout\":{\"after\":\"1s\",\"action\":\"REJECT\"},\"QUIC\":{\"CATCHALL\":{" QFWD "}}"),
+		 "servers.\"udp/127.0.0.1:443\".on_timeout: unknown UDP listener option");
+	want_err(_u, "{\"servers\":{\"udp/127.0.0.1:443, 127.0.0.1:444\":{\"QUIC\":{\"CATCHALL\":{" QFWD "}}}}}",
+		 "the addresses of one key are all UDP (\"udp/ADDR\") or all TCP");
+	want_err(_u, UDP("\"QUIC\":{\"SNI a\":{\"action\":\"REJECT\",\"reject\":\"tls-alert\"}}"),
+		 "\"tls-alert\" is for rules under \"TLS\" only");
+	want_err(_u, "{\"servers\":{\"udp/127.0.0.1:443\":{\"QUIC\":{\"CATCHALL\":{" QFWD "}}},"
+		     "\"udp/127.0.0.1:443 \":{\"QUIC\":{\"CATCHALL\":{" QFWD "}}}}}",
+		 "same address as \"udp/127.0.0.1:443\"");
+	want_err(_u, "{\"udp_idle_timeout\":\"10ms\",\"servers\":{\"udp/127.0.0.1:1\":{\"QUIC\":{\"CATCHALL\":{" QFWD "}}}}}",
+		 "t.json: udp_idle_timeout: must be at least 100ms");
+	want_err(_u, "{\"udp_pending_bytes\":100,\"servers\":{\"udp/127.0.0.1:1\":{\"QUIC\":{\"CATCHALL\":{" QFWD "}}}}}",
+		 "t.json: udp_pending_bytes: must be from 1500 bytes to 1MiB");
+	want_err(_u, UDP("\"QUIC\":{\"SNI a\":{" QFWD ",\"ech\":1}}"),
+		 "servers.\"udp/127.0.0.1:443\".QUIC.\"SNI a\".ech: expected true or false");
+	/* TCP and UDP on one address and port: two sockets, no clash. */
+	c = want_ok(_u, "{\"servers\":{\"127.0.0.1:443\":{" CA "},\"udp/127.0.0.1:443\":{\"QUIC\":{\"CATCHALL\":{" QFWD "}}}}}");
+	config_free(c);
+#undef UDP
+}
+
+UNIT_MAIN("config", udp_listeners, original_format, rules_wrapper, name_forms, array_form, conditions,
 	  upstreams, listener_options, errors_name_the_path, all_errors_reported,
 	  source_limits, source_limit_errors)

@@ -20,6 +20,29 @@ const char *const metrics_end_names[] = {
 #undef X
 };
 
+const char *const metrics_udrop_labels[] = {
+#define X(n) #n,
+	M_UDROP_REASONS
+#undef X
+};
+
+const char *const metrics_uend_labels[] = {
+#define X(n, s) #n,
+	M_UEND_REASONS
+#undef X
+};
+
+const char *metrics_uend_name(enum m_uend e)
+{
+	static const char *const names[] = {
+#define X(n, s) s,
+		M_UEND_REASONS
+#undef X
+	};
+
+	return (unsigned)e < MU_END_MAX ? names[e] : "other";
+}
+
 int metrics_init(int nworkers)
 {
 	metrics_nworkers = nworkers;

@@ -13,6 +13,43 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* UDP listeners (conn/udp.c): why a datagram from a client was dropped,
+ * the enum, its metric label and what it means. */
+#define M_UDROP_REASONS                                                       \
+	X(not_quic)		/* not a QUIC long header */                  \
+	X(version_negotiation)	/* version 0: servers send those */           \
+	X(unknown_version)	/* neither 1 nor 2 (answered by a VN packet) */ \
+	X(not_initial)		/* no flow, and not an Initial to start one */ \
+	X(too_short)		/* an Initial in a datagram under 1200 bytes */ \
+	X(too_big)		/* longer than the receive buffer */          \
+	X(bad_initial)		/* an Initial that does not decrypt, or says   \
+				 * nothing: no flow is made for it */         \
+	X(flow_limit)		/* max_udp_flows (or max_sniffing deciding) */ \
+	X(pending_full)		/* a deciding flow past udp_pending_* */       \
+	X(rejected)		/* to a flow rejected or without a route */   \
+	X(send_failed)		/* the socket would not take it */
+
+enum m_udrop {
+#define X(n) MU_DROP_##n,
+	M_UDROP_REASONS
+#undef X
+	MU_DROP_MAX,
+};
+
+/* How a UDP flow ends: the log's end= (and the metric label with _). */
+#define M_UEND_REASONS                                                        \
+	X(idle, "idle") X(rejected, "rejected") X(no_route, "no-route")        \
+	X(undecided, "undecided") X(resolve_failed, "resolve-failed")          \
+	X(upstream_error, "upstream-error") X(no_resources, "no-resources")    \
+	X(shutdown, "shutdown")
+
+enum m_uend {
+#define X(n, s) MU_END_##n,
+	M_UEND_REASONS
+#undef X
+	MU_END_MAX,
+};
+
 enum m_listener {
 	ML_ACCEPTED = 0,
 	ML_CLOSED,
@@ -21,7 +58,10 @@ enum m_listener {
 	ML_SRC_REFUSED_CONNS,	/* per-source limits (admit.c) */
 	ML_SRC_REFUSED_RATE,
 	ML_SRC_UNTRACKED,	/* no room in the table: not counted */
-	ML_MAX,
+	ML_UDP_FLOWS,		/* UDP: flows begun */
+	ML_UDP_DROP,		/* UDP: + enum m_udrop */
+	ML_UDP_END = ML_UDP_DROP + MU_DROP_MAX,	/* UDP: + enum m_uend */
+	ML_MAX = ML_UDP_END + MU_END_MAX,
 };
 
 enum m_rule {
@@ -32,6 +72,8 @@ enum m_rule {
 	MR_CLOSED,
 	MR_BYTES_UP,		/* client -> upstream, counted at close */
 	MR_BYTES_DOWN,
+	MR_DGRAMS_UP,		/* UDP: datagrams forwarded, as they pass */
+	MR_DGRAMS_DOWN,
 	MR_MAX,
 };
 
@@ -70,6 +112,11 @@ static inline void metrics_add(struct mblock *b, int worker, int ctr,
 /* The log's name of a way to end ("client-reset"). */
 const char *metrics_end_name(enum m_end e);
 void metrics_end(struct mblock *listener, int worker, enum m_end e);
+/* A UDP flow's end= ("no-route"); the metric labels of a drop reason and
+ * of an end ("no_route"). */
+const char *metrics_uend_name(enum m_uend e);
+extern const char *const metrics_udrop_labels[];
+extern const char *const metrics_uend_labels[];
 
 /* Gauges and text that live outside the blocks. */
 void metrics_set_path(const char *path);

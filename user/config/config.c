@@ -21,6 +21,15 @@
 #include "base/util.h"
 
 #define CONFIG_MAX_BYTES (16 << 20)
+#define UDP_PREFIX "udp/"
+
+/* "udp/0.0.0.0:443" or " udp/[::]:443, udp/0.0.0.0:443": a UDP listener. */
+static bool is_udp_key(const char *key)
+{
+	while (*key == ' ')
+		key++;
+	return !strncmp(key, UDP_PREFIX, strlen(UDP_PREFIX));
+}
 
 void settings_default(struct settings *s)
 {
@@ -39,6 +48,10 @@ void settings_default(struct settings *s)
 	s->log_level = LOG_INFO;
 	s->log_format = LOG_AUTO;
 	srclimit_cfg_default(&s->lim);
+	s->udp_idle_timeout_ms = 30000;
+	s->max_udp_flows = 65536;
+	s->udp_pending_datagrams = 16;
+	s->udp_pending_bytes = 32 << 10;
 }
 
 uint64_t settings_kernel_slots(const struct settings *s)
@@ -69,7 +82,11 @@ static void parse_option(struct loader *ld, const cJSON *f, const char *path,
 {
 	uint64_t n = 0;
 
-	if (!strcmp(f->string, "on_timeout")) {
+	if (l->udp) {
+		cfg_error(ld, path, "unknown UDP listener option (a UDP listener takes \"QUIC\" and "
+			  "\"CATCHALL\"; its settings are the top-level udp_idle_timeout, max_udp_flows, "
+			  "udp_pending_datagrams, udp_pending_bytes)");
+	} else if (!strcmp(f->string, "on_timeout")) {
 		parse_on_timeout(ld, f, path, l);
 	} else if (!strcmp(f->string, "accept_proxy")) {
 		parse_cidrs(ld, f, path, &l->accept_proxy, &l->naccept_proxy);
@@ -122,12 +139,17 @@ static void parse_listener_body(struct loader *ld, const cJSON *v,
 			l->groups[ng].proto = NULL;
 			l->catchall = ca;
 			ng++;
-		} else if ((proto = proto_find(p->string))) {
+		} else if ((proto = l->udp ? proto_find_dgram(p->string) : proto_find(p->string))) {
 			struct rule *ca = NULL;
 
 			parse_group(ld, p, pp, proto, &l->groups[ng], &ca);
 			l->groups[ng].catchall = ca;
 			ng++;
+		} else if (l->udp) {
+			cfg_error(ld, pp, "unknown protocol for a UDP listener (known: QUIC, CATCHALL)");
+		} else if (proto_find_dgram(p->string)) {
+			cfg_error(ld, pp, "%s runs over UDP: put it under a UDP listener, \"udp/%s\"",
+				  p->string, l->text ? l->text : "ADDR");
 		} else {
 			cfg_error(ld, pp, "unknown protocol (known: %s, CATCHALL)", proto_names());
 		}
@@ -150,6 +172,9 @@ static void parse_listen_addr(struct loader *ld, const char *text,
 	bool literal;
 
 	l->text = strdup(text);
+	l->udp = !strncmp(text, UDP_PREFIX, strlen(UDP_PREFIX));
+	if (l->udp)
+		text += strlen(UDP_PREFIX);
 	if (addr_parse(text, host, sizeof(host), &port, &l->addr,
 		       &l->addrlen, &literal, &why)) {
 		cfg_error(ld, path, "bad listen address%s%s: %s", strcmp(text, path) ? " " : "",
@@ -161,7 +186,8 @@ static void parse_listen_addr(struct loader *ld, const char *text,
 
 /* A listener key names one address or several, comma-separated
  * ("0.0.0.0:443, [::]:443, 0.0.0.0:8443"): one socket each, one rule set.
- * Returns the number of listeners filled in from l on. */
+ * "udp/ADDR" is a UDP listener (QUIC); a key's addresses are all UDP or
+ * all TCP.  Returns the number of listeners filled in from l on. */
 static int parse_listener(struct loader *ld, const cJSON *v, const char *path,
 			  struct listener *l)
 {
@@ -181,6 +207,10 @@ static int parse_listener(struct loader *ld, const cJSON *v, const char *path,
 		while (end > tok && end[-1] == ' ')
 			*--end = '\0';
 		parse_listen_addr(ld, tok, path, &l[n]);
+		if (n && l[n].udp != l[0].udp)
+			cfg_error(ld, path, "\"%s\": the addresses of one key are all UDP (\"udp/ADDR\") or all TCP",
+				  tok);
+		l[n].udp = l[0].udp;
 		if (n) {
 			struct listener *first = &l[0];
 
@@ -200,6 +230,7 @@ static int parse_listener(struct loader *ld, const cJSON *v, const char *path,
 		n++;
 	}
 	if (!n) {
+		l[0].udp = is_udp_key(v->string);
 		parse_listen_addr(ld, v->string, path, &l[0]);
 		parse_listener_body(ld, v, path, &l[0]);
 		n = 1;
@@ -323,6 +354,24 @@ static void parse_settings(struct loader *ld, const cJSON *root,
 		} else if (!strcmp(k, "log_format")) {
 			if (!cJSON_IsString(f) || log_format_parse(f->valuestring, &s->log_format))
 				cfg_error(ld, p, "expected \"text\", \"json\", \"journal\" or \"auto\"");
+		} else if (!strcmp(k, "udp_idle_timeout")) {
+			if (!cfg_get_duration(ld, f, p, &n)) {
+				if (n < 100)
+					cfg_error(ld, p, "must be at least 100ms");
+				else
+					s->udp_idle_timeout_ms = n;
+			}
+		} else if (!strcmp(k, "max_udp_flows")) {
+			cfg_get_count(ld, f, p, 1, 1 << 22, &s->max_udp_flows);
+		} else if (!strcmp(k, "udp_pending_datagrams")) {
+			cfg_get_count(ld, f, p, 1, 1024, &s->udp_pending_datagrams);
+		} else if (!strcmp(k, "udp_pending_bytes")) {
+			if (!cfg_get_size(ld, f, p, &n)) {
+				if (n < 1500 || n > (1 << 20))
+					cfg_error(ld, p, "must be from 1500 bytes to 1MiB");
+				else
+					s->udp_pending_bytes = n;
+			}
 		} else if (!parse_limit_key(ld, f, p, &s->lim)) {
 			cfg_error(ld, p, "unknown key");
 		}
@@ -336,20 +385,50 @@ static bool same_addr(const struct listener *a, const struct listener *b)
 }
 
 /* [::]:P beside 0.0.0.0:P needs IPV6_V6ONLY or the second bind fails;
- * alone, [::]:P takes both families as Go's listener did. */
-static void mark_v6only(struct config *c)
+ * alone, [::]:P takes both families as Go's listener did.  (TCP and UDP
+ * apart: each is its own port space.) */
+static void mark_v6only(struct listener *ls, int n)
 {
-	for (int i = 0; i < c->nlisteners; i++) {
-		struct listener *l = &c->listeners[i];
+	for (int i = 0; i < n; i++) {
+		struct listener *l = &ls[i];
 
 		if (l->addr.ss_family != AF_INET6)
 			continue;
-		for (int j = 0; j < c->nlisteners; j++)
-			if (c->listeners[j].addr.ss_family == AF_INET &&
-			    addr_port((struct sockaddr *)&c->listeners[j].addr) ==
+		for (int j = 0; j < n; j++)
+			if (ls[j].addr.ss_family == AF_INET &&
+			    addr_port((struct sockaddr *)&ls[j].addr) ==
 				    addr_port((struct sockaddr *)&l->addr))
 				l->v6only = true;
 	}
+}
+
+/* What a UDP flow cannot do: it has no connection to reset, no stream to
+ * put a PROXY header in front of, no connect to time out. */
+static void check_udp_rule(struct loader *ld, const struct rule *r)
+{
+	if (!r->path)
+		return;
+	if (r->action == ACT_REJECT && r->reject != REJECT_CLOSE)
+		cfg_error(ld, r->path, "a UDP flow is rejected by dropping its datagrams: no \"reject\" mode");
+	if (r->action != ACT_FORWARD)
+		return;
+	if (r->up.send_proxy)
+		cfg_error(ld, r->path, "\"send_proxy\" is for TCP listeners");
+	if (r->up.transparent)
+		cfg_error(ld, r->path, "\"transparent\" is for TCP listeners");
+	if (r->up.health_fails)
+		cfg_error(ld, r->path, "\"health\" is for TCP listeners (UDP has no connect to fail)");
+	if (r->up.connect_timeout_ms)
+		cfg_error(ld, r->path, "\"connect_timeout\" is for TCP listeners");
+}
+
+static void check_udp_listener(struct loader *ld, const struct listener *l)
+{
+	if (l->shared)
+		return;
+	for (int g = 0; g < l->ngroups; g++)
+		for (int r = 0; r < l->groups[g].nrules; r++)
+			check_udp_rule(ld, &l->groups[g].rules[r]);
 }
 
 struct config *config_parse(const char *json, size_t len, const char *name,
@@ -408,25 +487,31 @@ struct config *config_parse(const char *json, size_t len, const char *name,
 		for (const char *p = s->string; *p; p++)
 			n += *p == ',';
 	}
+	/* Each array has room for all: a key's kind is known when parsed. */
 	c->listeners = calloc(n, sizeof(*c->listeners));
-	if (!c->listeners)
+	c->udp = calloc(n, sizeof(*c->udp));
+	if (!c->listeners || !c->udp)
 		goto out;
 	n = 0;
 	for (const cJSON *s = servers->child; s; s = s->next) {
 		char *sp = cfg_path_join("servers", s->string);
-		int added = parse_listener(&ld, s, sp, &c->listeners[n]);
+		bool udp = is_udp_key(s->string);
+		struct listener *ls = udp ? c->udp : c->listeners;
+		int *cnt = udp ? &c->nudp : &n;
+		int added = parse_listener(&ld, s, sp, &ls[*cnt]);
 
-		for (int k = n; k < n + added; k++)
+		for (int k = *cnt; k < *cnt + added; k++)
 			for (int j = 0; j < k; j++)
-				if (c->listeners[j].addrlen &&
-				    same_addr(&c->listeners[j], &c->listeners[k]))
-					cfg_error(&ld, sp, "same address as \"%s\"",
-						  c->listeners[j].text);
+				if (ls[j].addrlen && same_addr(&ls[j], &ls[k]))
+					cfg_error(&ld, sp, "same address as \"%s\"", ls[j].text);
+		for (int k = *cnt; udp && k < *cnt + added; k++)
+			check_udp_listener(&ld, &ls[k]);
 		free(sp);
-		n += added;
+		*cnt += added;
 	}
 	c->nlisteners = n;
-	mark_v6only(c);
+	mark_v6only(c->listeners, c->nlisteners);
+	mark_v6only(c->udp, c->nudp);
 
 out:
 	cJSON_Delete(root);
@@ -507,31 +592,36 @@ void config_put(struct config *c)
 		config_free(c);
 }
 
+static void listener_free(struct listener *l)
+{
+	free(l->text);
+	limits_detach(l);
+	if (l->shared)
+		return;
+	for (int g = 0; g < l->ngroups; g++) {
+		for (int r = 0; r < l->groups[g].nrules; r++)
+			rule_free(&l->groups[g].rules[r]);
+		free(l->groups[g].rules);
+	}
+	free(l->groups);
+	if (l->on_timeout) {
+		rule_free(l->on_timeout);
+		free(l->on_timeout);
+	}
+	free(l->accept_proxy);
+	srclimit_cfg_free(&l->lim);
+}
+
 void config_free(struct config *c)
 {
 	if (!c)
 		return;
-	for (int i = 0; i < c->nlisteners; i++) {
-		struct listener *l = &c->listeners[i];
-
-		free(l->text);
-		limits_detach(l);
-		if (l->shared)
-			continue;
-		for (int g = 0; g < l->ngroups; g++) {
-			for (int r = 0; r < l->groups[g].nrules; r++)
-				rule_free(&l->groups[g].rules[r]);
-			free(l->groups[g].rules);
-		}
-		free(l->groups);
-		if (l->on_timeout) {
-			rule_free(l->on_timeout);
-			free(l->on_timeout);
-		}
-		free(l->accept_proxy);
-		srclimit_cfg_free(&l->lim);
-	}
+	for (int i = 0; i < c->nlisteners; i++)
+		listener_free(&c->listeners[i]);
+	for (int i = 0; i < c->nudp; i++)
+		listener_free(&c->udp[i]);
 	free(c->listeners);
+	free(c->udp);
 	for (int i = 0; i < c->ndns; i++)
 		dns_unref(c->dns[i]);
 	free(c->dns);

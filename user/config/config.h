@@ -126,7 +126,8 @@ struct pgroup {
 };
 
 struct listener {
-	char *text;			/* as written: "0.0.0.0:443" */
+	char *text;			/* as written: "0.0.0.0:443", "udp/[::]:443" */
+	bool udp;			/* a UDP listener ("udp/ADDR"): QUIC */
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	bool v6only;			/* [::] beside 0.0.0.0 on one port */
@@ -176,14 +177,24 @@ struct settings {
 	bool log_level_set;
 	enum log_format log_format;
 	struct srclimit_cfg lim;	/* every listener's default */
+	/* UDP listeners (QUIC): a flow ends after this long without a
+	 * datagram either way; at most max_udp_flows at once; while its
+	 * route is not known, a flow keeps at most udp_pending_datagrams
+	 * datagrams and udp_pending_bytes bytes. */
+	uint64_t udp_idle_timeout_ms;
+	uint64_t max_udp_flows;
+	uint64_t udp_pending_datagrams;
+	uint64_t udp_pending_bytes;
 };
 
 struct config {
 	int refs;			/* config_get/config_put */
 	char *file;
 	char *version;
-	struct listener *listeners;
+	struct listener *listeners;	/* TCP */
 	int nlisteners;
+	struct listener *udp;		/* UDP ("udp/ADDR" keys of servers) */
+	int nudp;
 	struct settings set;
 	struct dns_entry **dns;		/* unique host names, for the resolver */
 	int ndns;

@@ -435,15 +435,15 @@ static void parse_rule_obj(struct loader *ld, const struct proto *proto,
 			cond_key = k;
 			parse_list(ld, f, fp, sizeof(*r->c.alpn), (void **)&r->c.alpn,
 				   &r->c.nalpn, alpn_elem);
-			if (!proto || strcmp(proto->name, "TLS"))
-				cfg_error(ld, fp, "\"alpn\" is for rules under \"TLS\" only");
+			if (!proto || !proto_is_tls(proto))
+				cfg_error(ld, fp, "\"alpn\" is for rules under \"TLS\" or \"QUIC\" only");
 		} else if (!strcmp(k, "ech") && where == W_RULE) {
 			cond_key = k;
 			if (!cJSON_IsBool(f))
 				cfg_error(ld, fp, "expected true or false");
 			r->c.ech = cJSON_IsTrue(f);
-			if (!proto || strcmp(proto->name, "TLS"))
-				cfg_error(ld, fp, "\"ech\" is for rules under \"TLS\" only");
+			if (!proto || !proto_is_tls(proto))
+				cfg_error(ld, fp, "\"ech\" is for rules under \"TLS\" or \"QUIC\" only");
 		} else {
 			cfg_error(ld, fp, "unknown key (expected action, %s%s, reject, alert%s)",
 				  FORWARD_KEYS, where == W_TIMEOUT ? ", after" : "",

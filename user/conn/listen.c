@@ -13,6 +13,7 @@
 
 #include "conn/conn.h"
 #include "conn/listen.h"
+#include "conn/udp.h"
 #include "base/log.h"
 #include "datapath/kpath.h"
 #include "base/util.h"
@@ -65,7 +66,7 @@ int listener_available(const struct listener *l)
 {
 	int one = 1, err = 0, fd;
 
-	fd = socket(l->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(l->addr.ss_family, (l->udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -135,6 +136,8 @@ static int ls_append(struct worker *w, const struct listener *l, int fd)
 
 int worker_listen(struct worker *w)
 {
+	int uerr;
+
 	for (int i = 0; i < w->cfg->nlisteners; i++) {
 		const struct listener *l = &w->cfg->listeners[i];
 		bool have = false;
@@ -156,7 +159,9 @@ int worker_listen(struct worker *w)
 			return err;
 		}
 	}
-	return 0;
+	/* UDP listeners: never inherited by a takeover, always bound here. */
+	uerr = udp_listen(w);
+	return uerr;
 }
 
 int worker_add_listener(struct worker *w, const struct sockaddr_storage *addr,

@@ -13,6 +13,7 @@
 
 #include "conn/conn.h"
 #include "conn/listen.h"
+#include "conn/udp.h"
 #include "base/log.h"
 #include "datapath/kpath.h"
 #include "datapath/splice.h"
@@ -141,6 +142,9 @@ int worker_setup(struct worker *w, int id, struct config *cfg,
 	w->peekbuf = malloc(SNIFF_MAX_LIMIT);
 	if (!w->peekbuf)
 		return -ENOMEM;
+	err = udp_setup(w, nworkers);
+	if (err)
+		return err;
 	return slots_init(&w->slots, slot_base, nslots);
 }
 
@@ -173,6 +177,8 @@ static void adopt_config(struct worker *w)
 		config_put(ncfg);
 		return;
 	}
+	if (udp_adopt(w, ncfg))
+		pr_err("worker %d: reload: a UDP listener could not be bound (see above)", w->id);
 	w->max_sniff = (uint32_t)(ncfg->set.max_sniffing / (nregistry ? nregistry : 1));
 	if (!w->max_sniff)
 		w->max_sniff = 1;
@@ -285,6 +291,12 @@ static void *worker_main(void *arg)
 				conn_event(container_of(ev, struct conn, up.ev),
 					   (struct endpoint *)ev, evs[i].events);
 				break;
+			case EV_UDP_LISTEN:
+				udp_readable(w, ev);
+				break;
+			case EV_UDP_UP:
+				udp_upstream(w, ev);
+				break;
 			}
 		}
 		if (w->nls_retired)
@@ -297,9 +309,12 @@ static void *worker_main(void *arg)
 				splice_pool_flush();	/* an idle worker holds no pipes */
 			else if (t == &w->ksweep)
 				kevent_sweep(w, now);
+			else if (t == &w->udp_tick)
+				udp_timers(w, now);
 			else
 				conn_timer(container_of(t, struct conn, tm));
 		}
+		udp_reap(w);
 		if (w->dead) {
 			conn_reap(w);
 			if (w->nconns < w->max_conns && w->accept_retry.idx < 0)
@@ -318,6 +333,7 @@ static void *worker_main(void *arg)
 		conn_shutdown(c);
 	}
 	conn_reap(w);
+	udp_shutdown(w);
 	splice_pool_flush();
 	log_batch(false);
 	w->done = true;
@@ -379,6 +395,7 @@ void worker_cleanup(struct worker *w)
 			close(w->ls[i].fd);
 	free(w->ls);
 	listen_free_retired(w);
+	udp_cleanup(w);
 	free(w->peekbuf);
 	slots_fini(&w->slots);
 	conn_setup_pool_free(w);

@@ -23,6 +23,8 @@ enum ev_kind {
 	EV_UPSTREAM,
 	EV_WAKE,
 	EV_KEVENT,		/* pt_events: back-pressure requests */
+	EV_UDP_LISTEN,		/* a UDP listening socket (udp.c) */
+	EV_UDP_UP,		/* a UDP flow's upstream socket */
 };
 
 struct lsock {
@@ -51,6 +53,8 @@ struct worker {
 	struct timer accept_retry;	/* re-arm paused listeners */
 	struct timer pipes_idle;	/* no connections: close pooled pipes */
 	struct timer ksweep;		/* lost back-pressure events */
+	struct timer udp_tick;		/* the earliest UDP flow deadline (udp.c) */
+	struct udp_worker *udp;		/* UDP listeners and flows (udp.c) */
 	uint64_t events_lost;		/* PT_STAT_EVENT_LOST at the last sweep */
 	struct config *cfg;		/* for new connections (a reference) */
 	struct config *next_cfg;	/* handed over by a reload */

@@ -33,8 +33,9 @@ static struct {
 
 void metrics_attach(struct config *cfg)
 {
-	for (int i = 0; i < cfg->nlisteners; i++) {
-		struct listener *l = &cfg->listeners[i];
+	for (int i = 0; i < cfg->nlisteners + cfg->nudp; i++) {
+		struct listener *l = i < cfg->nlisteners ? &cfg->listeners[i]
+							 : &cfg->udp[i - cfg->nlisteners];
 
 		l->mx = metrics_listener(l->text);
 		if (l->shared)
@@ -65,6 +66,18 @@ struct buf {
 	char *p;
 	size_t len, cap;
 };
+
+/* A UDP listener's block: its counters are the UDP families'. */
+static bool udp_block(const struct mblock *m)
+{
+	return !m->is_rule && !strncmp(m->labels, "listener=\"udp/", 14);
+}
+
+/* A TCP listener's block. */
+static bool tcp_block(const struct mblock *m)
+{
+	return !m->is_rule && !udp_block(m);
+}
 
 static void bprintf(struct buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -158,6 +171,52 @@ static void render_memory(struct buf *b)
 		active > 0 && ms.kernel_base >= 0 ? (long long)((ms.kernel - ms.kernel_base) / active) : 0LL);
 }
 
+/* UDP listeners and their rules.  Called with M.mu held. */
+static void render_udp(struct buf *b)
+{
+	struct mblock *m;
+
+	family(b, "passthru_udp_flows_total", "counter", "UDP flows begun (a client Initial that decrypts).");
+	for (m = M.head; m; m = m->next)
+		if (udp_block(m))
+			bprintf(b, "passthru_udp_flows_total{%s} %llu\n", m->labels,
+				(unsigned long long)sum(m->v, m->nctr, ML_UDP_FLOWS));
+	family(b, "passthru_udp_flows_active", "gauge", "UDP flows now, deciding, forwarded or rejected.");
+	for (m = M.head; m; m = m->next) {
+		uint64_t ended = 0;
+
+		if (!udp_block(m))
+			continue;
+		for (int e = 0; e < MU_END_MAX; e++)
+			ended += sum(m->v, m->nctr, ML_UDP_END + e);
+		bprintf(b, "passthru_udp_flows_active{%s} %lld\n", m->labels,
+			(long long)(sum(m->v, m->nctr, ML_UDP_FLOWS) - ended));
+	}
+	family(b, "passthru_udp_flows_ended_total", "counter", "UDP flows ended, by how (the log's end=).");
+	for (m = M.head; m; m = m->next)
+		for (int e = 0; udp_block(m) && e < MU_END_MAX; e++)
+			bprintf(b, "passthru_udp_flows_ended_total{%s,end=\"%s\"} %llu\n", m->labels,
+				metrics_uend_labels[e],
+				(unsigned long long)sum(m->v, m->nctr, ML_UDP_END + e));
+	family(b, "passthru_udp_dropped_datagrams_total", "counter",
+	       "Datagrams from clients (and replies) dropped, by reason.");
+	for (m = M.head; m; m = m->next)
+		for (int d = 0; udp_block(m) && d < MU_DROP_MAX; d++)
+			bprintf(b, "passthru_udp_dropped_datagrams_total{%s,reason=\"%s\"} %llu\n",
+				m->labels, metrics_udrop_labels[d],
+				(unsigned long long)sum(m->v, m->nctr, ML_UDP_DROP + d));
+	family(b, "passthru_rule_datagrams_total", "counter",
+	       "UDP datagrams forwarded by the rule, by direction, as they pass.");
+	for (m = M.head; m; m = m->next) {
+		if (!m->is_rule || strncmp(m->labels, "listener=\"udp/", 14))
+			continue;
+		bprintf(b, "passthru_rule_datagrams_total{%s,direction=\"up\"} %llu\n", m->labels,
+			(unsigned long long)sum(m->v, m->nctr, MR_DGRAMS_UP));
+		bprintf(b, "passthru_rule_datagrams_total{%s,direction=\"down\"} %llu\n", m->labels,
+			(unsigned long long)sum(m->v, m->nctr, MR_DGRAMS_DOWN));
+	}
+}
+
 static void render_tracked(const char *listener, uint32_t tracked, void *arg)
 {
 	char labels[512] = "";
@@ -199,14 +258,14 @@ char *metrics_render(size_t *len)
 	for (size_t i = 0; i < ARRAY_SIZE(lmetrics); i++) {
 		family(&b, lmetrics[i].name, "counter", lmetrics[i].help);
 		for (m = M.head; m; m = m->next)
-			if (!m->is_rule)
+			if (tcp_block(m))
 				bprintf(&b, "%s{%s} %llu\n", lmetrics[i].name, m->labels,
 					(unsigned long long)sum(m->v, m->nctr, lmetrics[i].idx));
 	}
 	family(&b, "passthru_source_refused_total", "counter",
 	       "Connections reset at accept by a per-source limit: max_conns_per_source (conns), new_conns_per_source (rate).");
 	for (m = M.head; m; m = m->next) {
-		if (m->is_rule)
+		if (!tcp_block(m))
 			continue;
 		bprintf(&b, "passthru_source_refused_total{%s,limit=\"conns\"} %llu\n", m->labels,
 			(unsigned long long)sum(m->v, m->nctr, ML_SRC_REFUSED_CONNS));
@@ -216,7 +275,7 @@ char *metrics_render(size_t *len)
 	family(&b, "passthru_source_untracked_total", "counter",
 	       "Connections accepted without per-source accounting: the source table had no room.");
 	for (m = M.head; m; m = m->next)
-		if (!m->is_rule)
+		if (tcp_block(m))
 			bprintf(&b, "passthru_source_untracked_total{%s} %llu\n", m->labels,
 				(unsigned long long)sum(m->v, m->nctr, ML_SRC_UNTRACKED));
 	family(&b, "passthru_sources_tracked", "gauge",
@@ -224,7 +283,7 @@ char *metrics_render(size_t *len)
 	admit_each(render_tracked, &b);
 	family(&b, "passthru_connections_active", "gauge", "Connections open now.");
 	for (m = M.head; m; m = m->next)
-		if (!m->is_rule)
+		if (tcp_block(m))
 			bprintf(&b, "passthru_connections_active{%s} %lld\n", m->labels,
 				(long long)(sum(m->v, m->nctr, ML_ACCEPTED) -
 					    sum(m->v, m->nctr, ML_CLOSED)));
@@ -254,7 +313,7 @@ char *metrics_render(size_t *len)
 				(long long)(sum(m->v, m->nctr, MR_MATCHED) -
 					    sum(m->v, m->nctr, MR_CLOSED)));
 	family(&b, "passthru_rule_bytes_total", "counter",
-	       "Bytes forwarded, by direction, counted when connections close.");
+	       "Bytes forwarded, by direction: TCP counted when connections close, UDP as datagrams pass.");
 	for (m = M.head; m; m = m->next) {
 		if (!m->is_rule)
 			continue;
@@ -263,6 +322,7 @@ char *metrics_render(size_t *len)
 		bprintf(&b, "passthru_rule_bytes_total{%s,direction=\"down\"} %llu\n", m->labels,
 			(unsigned long long)sum(m->v, m->nctr, MR_BYTES_DOWN));
 	}
+	render_udp(&b);
 	pthread_mutex_unlock(&M.mu);
 
 	/* The kernel path's own counters, live (bytes counted as they pass). */

@@ -19,9 +19,12 @@
 
 static bool listed(const struct config *c, const struct listener *l)
 {
-	for (int i = 0; i < c->nlisteners; i++)
-		if (c->listeners[i].addrlen == l->addrlen &&
-		    !memcmp(&c->listeners[i].addr, &l->addr, l->addrlen))
+	const struct listener *ls = l->udp ? c->udp : c->listeners;
+	int n = l->udp ? c->nudp : c->nlisteners;
+
+	for (int i = 0; i < n; i++)
+		if (ls[i].addrlen == l->addrlen &&
+		    !memcmp(&ls[i].addr, &l->addr, l->addrlen))
 			return true;
 	return false;
 }
@@ -43,6 +46,7 @@ static void keep_fixed(const struct config *cur, struct config *n)
 	} while (0)
 	FIXED(workers, "workers");
 	FIXED(max_connections, "max_connections");
+	FIXED(max_udp_flows, "max_udp_flows");
 	FIXED(kernel_connections, "kernel_connections");
 	FIXED(mode, "mode");
 	FIXED(metrics, "metrics");
@@ -65,8 +69,9 @@ int reload(struct runtime *rt)
 		return -EINVAL;
 	}
 	keep_fixed(cur, n);
-	for (int i = 0; i < n->nlisteners; i++) {
-		const struct listener *l = &n->listeners[i];
+	for (int i = 0; i < n->nlisteners + n->nudp; i++) {
+		const struct listener *l = i < n->nlisteners ? &n->listeners[i]
+							     : &n->udp[i - n->nlisteners];
 		int err;
 
 		if (listed(cur, l))
@@ -102,8 +107,11 @@ int reload(struct runtime *rt)
 	for (int i = 0; i < n->nlisteners; i++)
 		for (int g = 0; g < n->listeners[i].ngroups; g++)
 			rules += n->listeners[i].groups[g].nrules;
-	pr_info("reload: applied: %d listener%s, %d rule%s", n->nlisteners,
-		n->nlisteners == 1 ? "" : "s", rules, rules == 1 ? "" : "s");
+	for (int i = 0; i < n->nudp; i++)
+		for (int g = 0; g < n->udp[i].ngroups; g++)
+			rules += n->udp[i].groups[g].nrules;
+	pr_info("reload: applied: %d listener%s, %d rule%s", n->nlisteners + n->nudp,
+		n->nlisteners + n->nudp == 1 ? "" : "s", rules, rules == 1 ? "" : "s");
 	metrics_reload(true);
 	return 0;
 }

@@ -157,11 +157,19 @@ struct proto {
 	 * do the rest, and no rule matching is "not yet" until `window`
 	 * bytes (a listener option) or the end of input. */
 	bool rules_decide;
+	/* A datagram protocol: for UDP listeners ("udp/ADDR") only, found
+	 * by proto_find_dgram(), never tried on a TCP connection. */
+	bool dgram;
 };
 
 extern const struct proto *const proto_table[];
 
 const struct proto *proto_find(const char *name);
+/* The protocols of UDP listeners: "QUIC" (its identify() reads the
+ * ClientHello record quic_hello_bytes() gives). */
+const struct proto *proto_find_dgram(const char *name);
+/* Whether rules of p read a TLS ClientHello (TLS, QUIC): "alpn", "ech". */
+bool proto_is_tls(const struct proto *p);
 const struct proto_keyword *proto_keyword(const struct proto *p,
 					  const char *word, size_t wlen);
 /* p->hint with *wake zeroed first; 0 (any new byte) if p has none. */

@@ -16,6 +16,7 @@ extern const struct proto proto_xmpp;
 extern const struct proto proto_postgres;
 extern const struct proto proto_rdp;
 extern const struct proto proto_regex;
+extern const struct proto proto_quic;
 
 const struct proto *const proto_table[] = {
 	&proto_tls,
@@ -37,6 +38,16 @@ const struct proto *proto_find(const char *name)
 		if (!strcmp((*p)->name, name))
 			return *p;
 	return NULL;
+}
+
+const struct proto *proto_find_dgram(const char *name)
+{
+	return !strcmp(name, proto_quic.name) ? &proto_quic : NULL;
+}
+
+bool proto_is_tls(const struct proto *p)
+{
+	return p == &proto_tls || p == &proto_quic;
 }
 
 const char *proto_names(void)

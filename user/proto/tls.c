@@ -470,3 +470,14 @@ const struct proto proto_tls = {
 	.keywords = tls_keywords,
 	.hint = tls_hint,
 };
+
+/* QUIC (UDP listeners only, not in proto_table): the same probe and keys
+ * over the ClientHello that user/proto/quic.c takes out of the client's
+ * Initial packets and frames as one TLS record (quic_hello_bytes()). */
+const struct proto proto_quic = {
+	.name = "QUIC",
+	.identify = tls_identify,
+	.keywords = tls_keywords,
+	.hint = tls_hint,
+	.dgram = true,
+};

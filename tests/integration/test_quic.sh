@@ -1,0 +1,320 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# QUIC on UDP listeners: flows routed by the SNI (and ALPN) of their client
+# Initials, forwarded in userspace.  Crafted Initials from
+# tests/tools/quicsend (hellos cut over 2-3 Initials sent out of order,
+# versions 1 and 2, many flows at once) to UDP echo upstreams that tag
+# what they return, every byte checked both ways; REJECT, CATCHALL, ALPN,
+# garbage and Version Negotiation, the idle timeout and its log line, the
+# flow and pending bounds, a wildcard listener answering from the address
+# the client used, IPv6, a reload.  Then real HTTP/3: chromium through
+# passthru to two caddy servers (SKIP without them).
+. "$(dirname "$0")/../lib/common.sh"
+
+QUICSEND=$OUTPUT/tests/quicsend
+
+require_root
+require_cmd "$PASSTHRU" "$QUICSEND" ss curl
+
+# echo_up NAME ADDR:PORT TAG: a UDP echo upstream tagging its replies.
+echo_up() {
+	"$QUICSEND" echo --listen "$2" --tag "$3" >/dev/null 2>"$D/$1.err" &
+	wait_for 5 _listening "udp:${2##*:}"
+}
+
+# q ARGS...: a quicsend run whose one-line report goes to $D/q.out.
+q() { "$QUICSEND" "$@" >"$D/q.out" 2>&1; }
+qwhy() { cat "$D/q.out"; }
+
+# metric PORT REGEX: the value of the first metric line matching REGEX.
+metric() {
+	curl -s "http://127.0.0.1:$1/metrics" | grep -v '^#' | grep -E -- "$2" | head -n 1 | awk '{print $NF}'
+}
+
+flow_lines() { grep -E ' flow client=' "$PT_LOG"; }
+
+# The usual config: QUIC rules a.example -> A, b.example -> B, ALPN x-alpn
+# -> B, d.example REJECT, the rest to C (QUIC CATCHALL).  QSET adds
+# top-level settings.
+quic_cfg() {
+	cat >"$D/c.json" <<-EOF
+	{${QSET:-}"metrics":"127.0.0.1:$PM","servers":{"udp/${QLISTEN:-127.0.0.1}:$PT":{"QUIC":{
+	  "SNI a.example":{"action":"FORWARD","to_addr":"127.0.0.1:$PA"},
+	  "SNI ~^b[0-9]*\\\\.example\$":{"action":"FORWARD","to_addr":"127.0.0.1:$PB"},
+	  "ALPN x-alpn":{"action":"FORWARD","to_addr":"127.0.0.1:$PB"},
+	  "SNI d.example":{"action":"REJECT"},
+	  "CATCHALL":{"action":"FORWARD","to_addr":"127.0.0.1:$PC"}}}}}
+	EOF
+}
+
+setup() {
+	newdir
+	PT=$(free_port) PA=$(free_port) PB=$(free_port) PC=$(free_port) PM=$(free_port)
+	echo_up a "127.0.0.1:$PA" A: && echo_up b "127.0.0.1:$PB" B: && echo_up c "127.0.0.1:$PC" C: ||
+		{ fail "$CUR_TEST" "echo upstreams did not start"; return 1; }
+	quic_cfg
+	pt_start "$D/c.json" "$@"
+}
+
+t_sni_routing() {
+	setup || return
+	local why=
+	q client --connect "127.0.0.1:$PT" --sni a.example --expect A: --split 3 --order 2,0,1 --pad 2600 --flows 10 --count 40 ||
+		why="a.example, 3 Initials out of order: $(qwhy)"
+	[ -z "$why" ] && { q client --connect "127.0.0.1:$PT" --sni b42.example --expect B: --split 2 --order 1,0 --flows 10 ||
+		why="b42.example: $(qwhy)"; }
+	[ -z "$why" ] && { q client --connect "127.0.0.1:$PT" --sni a.example --expect A: --version 2 --split 3 --pad 2600 ||
+		why="QUIC version 2: $(qwhy)"; }
+	[ -z "$why" ] && { q client --connect "127.0.0.1:$PT" --sni a.example --expect A: --split 1 --pad 600 --size 1400 ||
+		why="a hello in one Initial: $(qwhy)"; }
+	[ -z "$why" ] && pass "$CUR_TEST" || fail "$CUR_TEST" "$why"
+}
+
+# Many flows at once, both upstreams, two clients in parallel.
+t_many_flows() {
+	setup || return
+	local why= pa pb
+	"$QUICSEND" client --connect "127.0.0.1:$PT" --sni a.example --expect A: --flows 100 --count 20 --window 4 >"$D/qa.out" 2>&1 &
+	pa=$!
+	"$QUICSEND" client --connect "127.0.0.1:$PT" --sni b.example --expect B: --flows 100 --count 20 --window 4 --split 3 --pad 2600 >"$D/qb.out" 2>&1 &
+	pb=$!
+	wait "$pa" || why="a.example: $(cat "$D/qa.out")"
+	wait "$pb" || why="$why b.example: $(cat "$D/qb.out")"
+	[ -z "$why" ] && [ "$(metric "$PM" 'passthru_udp_flows_active')" != 200 ] &&
+		why="passthru_udp_flows_active is $(metric "$PM" 'passthru_udp_flows_active'), want 200"
+	[ -z "$why" ] && pass "$CUR_TEST" || fail "$CUR_TEST" "$why"
+}
+
+t_reject_catchall_alpn() {
+	QSET='"udp_idle_timeout":"500ms",' setup || return
+	local why=
+	q client --connect "127.0.0.1:$PT" --sni d.example --expect none --timeout 700 ||
+		why="REJECT: $(qwhy)"
+	[ -z "$why" ] && { q client --connect "127.0.0.1:$PT" --sni zzz.example --expect C: ||
+		why="CATCHALL: $(qwhy)"; }
+	[ -z "$why" ] && { q client --connect "127.0.0.1:$PT" --sni zzz.example --alpn h3,x-alpn --expect B: ||
+		why="ALPN x-alpn: $(qwhy)"; }
+	[ -z "$why" ] && ! wait_log ' flow client=.* rule="SNI d.example" action=REJECT upstream=- path=udp up=0 down=0 dgrams_up=0 dgrams_down=0 .* end=rejected' 3 &&
+		why="no end=rejected line: $(flow_lines | tail -n 3)"
+	[ -z "$why" ] && [ "$(metric "$PM" 'passthru_udp_dropped_datagrams_total.*reason="rejected"')" != 2 ] &&
+		why="rejected drops: $(metric "$PM" 'passthru_udp_dropped_datagrams_total.*reason="rejected"'), want 2"
+	[ -z "$why" ] && [ "$(metric "$PM" 'passthru_rule_rejected_total.*rule="SNI d.example"')" != 1 ] &&
+		why="passthru_rule_rejected_total is not 1"
+	[ -z "$why" ] && pass "$CUR_TEST" || fail "$CUR_TEST" "$why"
+}
+
+# Datagrams that start no flow: dropped, counted by reason, no reply but
+# the Version Negotiation answer.
+t_garbage() {
+	setup || return
+	local why= r n
+	for r in "--garbage 1300:not_initial" "--garbage 40:not_initial" "--short 1200:not_initial" \
+		 "--hex c00000000108:not_quic" "--hex 80:not_quic" "--vn:version_negotiation" \
+		 "--small-initial:too_short" "--bad-initial:bad_initial" "--hex 8a1a2a3a4a0000:unknown_version"; do
+		q raw --connect "127.0.0.1:$PT" ${r%%:*} --wait 300 || { why="$r: $(qwhy)"; break; }
+		n=$(metric "$PM" "passthru_udp_dropped_datagrams_total.*reason=\"${r##*:}\"")
+		[ "${n:-0}" -ge 1 ] || { why="$r: not counted as ${r##*:} ($n)"; break; }
+	done
+	[ -z "$why" ] && { q raw --connect "127.0.0.1:$PT" --unknown-version ||
+		why="unknown version: $(qwhy)"; }
+	[ -z "$why" ] && [ "$(metric "$PM" 'passthru_udp_flows_total')" != 0 ] &&
+		why="a flow was made: $(flow_lines | tail -n 2)"
+	# And the listener still routes.
+	[ -z "$why" ] && { q client --connect "127.0.0.1:$PT" --sni a.example --expect A: ||
+		why="after the garbage: $(qwhy)"; }
+	[ -z "$why" ] && pass "$CUR_TEST" || fail "$CUR_TEST" "$why"
+}
+
+t_idle_log() {
+	QSET='"udp_idle_timeout":"1s",' setup || return
+	local why= t0 line
+	q client --connect "127.0.0.1:$PT" --sni a.example --expect A: --split 2 --count 10 --size 500 ||
+		{ fail "$CUR_TEST" "$(qwhy)"; return; }
+	t0=$SECONDS
+	if ! wait_log ' flow client=127\.0\.0\.1:[0-9]+ listen=udp/127\.0\.0\.1:'"$PT"' proto=QUIC rule="SNI a\.example" action=FORWARD upstream=127\.0\.0\.1:'"$PA"' path=udp up=7400 down=7424 dgrams_up=12 dgrams_down=12 ms=[0-9]+ end=idle' 4; then
+		why="no such flow line: $(flow_lines | tail -n 2)"
+	elif [ $((SECONDS - t0)) -gt 3 ]; then
+		why="the flow ended $((SECONDS - t0)) s after its last datagram, idle timeout 1 s"
+	fi
+	[ -z "$why" ] && [ "$(metric "$PM" 'passthru_udp_flows_active')" != 0 ] && why="flows still active"
+	[ -z "$why" ] && [ "$(metric "$PM" 'passthru_udp_flows_ended_total.*end="idle"')" != 1 ] && why="ended idle not 1"
+	[ -z "$why" ] && [ "$(metric "$PM" 'passthru_rule_datagrams_total.*rule="SNI a.example",direction="down"')" != 12 ] &&
+		why="rule datagrams down not 12"
+	# A new flow from the same client address after the end: a new Initial.
+	[ -z "$why" ] && pass "$CUR_TEST" || fail "$CUR_TEST" "$why"
+}
+
+t_flow_bound() {
+	QSET='"max_udp_flows":4,' setup -w 1 || return
+	local why=
+	q client --connect "127.0.0.1:$PT" --sni a.example --expect A: --flows 6 --timeout 700
+	grep -q 'flows_ok=4 flows_silent=2 flows_bad=0' "$D/q.out" || why="want 4 flows served, 2 dropped: $(qwhy)"
+	[ -z "$why" ] && [ "$(metric "$PM" 'passthru_udp_dropped_datagrams_total.*reason="flow_limit"')" -lt 2 ] &&
+		why="flow_limit drops: $(metric "$PM" 'passthru_udp_dropped_datagrams_total.*reason="flow_limit"')"
+	[ -z "$why" ] && pass "$CUR_TEST" || fail "$CUR_TEST" "$why"
+}
+
+# A hello that needs 3 Initials, with room for 2 while deciding.
+t_pending_bound() {
+	QSET='"udp_pending_datagrams":2,' setup || return
+	local why=
+	q client --connect "127.0.0.1:$PT" --sni a.example --expect A: --split 3 --pad 2600 --timeout 700
+	grep -q 'flows_ok=0 flows_silent=1' "$D/q.out" || why="the flow was served: $(qwhy)"
+	[ -z "$why" ] && ! wait_log ' flow client=.* rule="-" action=- .* dgrams_up=0 .* end=undecided' 2 &&
+		why="no end=undecided line: $(flow_lines | tail -n 2)"
+	[ -z "$why" ] && [ "$(metric "$PM" 'passthru_udp_dropped_datagrams_total.*reason="pending_full"')" != 3 ] &&
+		why="pending_full drops not 3"
+	[ -z "$why" ] && { q client --connect "127.0.0.1:$PT" --sni a.example --expect A: --split 2 ||
+		why="a 2-Initial hello: $(qwhy)"; }
+	[ -z "$why" ] && pass "$CUR_TEST" || fail "$CUR_TEST" "$why"
+}
+
+# A hello never completed: ended at the sniff deadline.
+t_deciding_deadline() {
+	setup -t 500ms || return
+	local why=
+	q client --connect "127.0.0.1:$PT" --sni a.example --expect A: --split 3 --order 0,0,1 --pad 2600 --timeout 1200
+	grep -q 'flows_silent=1' "$D/q.out" || why="the flow was served: $(qwhy)"
+	[ -z "$why" ] && ! wait_log ' flow client=.* ms=(4|5|6|7|8|9)[0-9][0-9] end=undecided' 2 &&
+		why="no end=undecided line after ~500 ms: $(flow_lines | tail -n 2)"
+	[ -z "$why" ] && pass "$CUR_TEST" || fail "$CUR_TEST" "$why"
+}
+
+# 0.0.0.0: a client of 127.0.0.2 gets its replies from 127.0.0.2 (its
+# connected socket takes nothing else).
+t_wildcard_pktinfo() {
+	QLISTEN=0.0.0.0 setup || return
+	local why=
+	q client --connect "127.0.0.2:$PT" --sni a.example --expect A: --flows 3 ||
+		why="127.0.0.2: $(qwhy)"
+	[ -z "$why" ] && { q client --connect "127.0.0.1:$PT" --sni b.example --expect B: ||
+		why="127.0.0.1: $(qwhy)"; }
+	[ -z "$why" ] && pass "$CUR_TEST" || fail "$CUR_TEST" "$why"
+}
+
+t_ipv6() {
+	QLISTEN='[::1]' setup || return
+	local why=
+	q client --connect "[::1]:$PT" --sni a.example --expect A: --flows 3 || why="$(qwhy)"
+	[ -z "$why" ] && pass "$CUR_TEST" || fail "$CUR_TEST" "$why"
+}
+
+# A reload swapping the routes: a flow routed before keeps its upstream,
+# new flows take the new rules.
+t_reload() {
+	QSET='"udp_idle_timeout":"5s",' setup || return
+	local why= pq
+	"$QUICSEND" client --connect "127.0.0.1:$PT" --sni a.example --expect A: --count 400 --window 1 >"$D/long.out" 2>&1 &
+	pq=$!
+	sleep 0.3
+	sed -i "s/\"SNI a.example\":{\"action\":\"FORWARD\",\"to_addr\":\"127.0.0.1:$PA\"}/\"SNI a.example\":{\"action\":\"FORWARD\",\"to_addr\":\"127.0.0.1:$PC\"}/" "$D/c.json"
+	kill -HUP "$PT_PID"
+	wait_log 'reload: applied' 5 || why="no reload"
+	wait "$pq" || why="the flow begun before the reload: $(cat "$D/long.out")"
+	[ -z "$why" ] && { q client --connect "127.0.0.1:$PT" --sni a.example --expect C: ||
+		why="a new flow after the reload: $(qwhy)"; }
+	[ -z "$why" ] && pass "$CUR_TEST" || fail "$CUR_TEST" "$why"
+}
+
+t_check() {
+	newdir
+	PT=$(free_port) PA=$(free_port) PB=$(free_port) PC=$(free_port) PM=$(free_port)
+	quic_cfg
+	local out
+	out=$("$PASSTHRU" -c "$D/c.json" --check 2>&1)
+	if [ "$out" != "$D/c.json: OK (1 listener, 5 rules)" ]; then
+		fail "$CUR_TEST" "--check: $out"
+		return
+	fi
+	sed -i 's/"action":"REJECT"}/"action":"REJECT","reject":"rst"}/' "$D/c.json"
+	out=$("$PASSTHRU" -c "$D/c.json" --check 2>&1)
+	if ! grep -q "servers.\"udp/127.0.0.1:$PT\".QUIC.\"SNI d.example\": a UDP flow is rejected by dropping its datagrams" <<<"$out"; then
+		fail "$CUR_TEST" "--check of a bad file: $out"
+		return
+	fi
+	pass "$CUR_TEST"
+}
+
+# ---- real HTTP/3: chromium -> passthru -> caddy --------------------------------
+
+t_chromium_caddy() {
+	local c b
+	c=$(command -v chromium || command -v chromium-browser)
+	[ -n "$c" ] || { skip "$CUR_TEST" "needs chromium (apt-get install chromium)"; return; }
+	command -v caddy >/dev/null || { skip "$CUR_TEST" "needs caddy (apt-get install caddy)"; return; }
+	command -v openssl >/dev/null || { skip "$CUR_TEST" "needs openssl"; return; }
+	newdir
+	local pt pa pb pm why= n spki=
+	pt=$(free_port) pa=$(free_port) pb=$(free_port) pm=$(free_port)
+	for n in a b; do
+		openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=$n.example" \
+			-addext "subjectAltName=DNS:$n.example" -keyout "$D/$n.key" -out "$D/$n.crt" 2>/dev/null ||
+			{ fail "$CUR_TEST" "openssl req"; return; }
+		# Chromium's QUIC takes a self-signed certificate only by its key.
+		spki="$spki,$(openssl x509 -pubkey -noout -in "$D/$n.crt" | openssl pkey -pubin -outform der |
+			openssl dgst -sha256 -binary | base64)"
+	done
+	# Each caddy listens on TCP and UDP of its own port (HTTP/3 on by default).
+	cat >"$D/Caddyfile" <<-EOF
+	{
+	  admin off
+	  auto_https disable_redirects
+	  servers {
+	    protocols h1 h2 h3
+	  }
+	}
+	https://a.example:$pa {
+	  tls $D/a.crt $D/a.key
+	  respond "site a.example proto={http.request.proto}"
+	}
+	https://b.example:$pb {
+	  tls $D/b.crt $D/b.key
+	  respond "site b.example proto={http.request.proto}"
+	}
+	EOF
+	HOME=$D XDG_DATA_HOME=$D XDG_CONFIG_HOME=$D caddy run --adapter caddyfile --config "$D/Caddyfile" >"$D/caddy.out" 2>&1 &
+	wait_for 10 _listening "udp:$pa" && wait_for 10 _listening "udp:$pb" ||
+		{ fail "$CUR_TEST" "caddy did not start: $(tail -n 3 "$D/caddy.out")"; return; }
+	cat >"$D/c.json" <<-EOF
+	{"metrics":"127.0.0.1:$pm","servers":{
+	  "udp/127.0.0.1:$pt":{"QUIC":{
+	    "SNI a.example":{"action":"FORWARD","to_addr":"127.0.0.1:$pa"},
+	    "SNI b.example":{"action":"FORWARD","to_addr":"127.0.0.1:$pb"},
+	    "CATCHALL":{"action":"REJECT"}}}}}
+	EOF
+	pt_start "$D/c.json" || return
+	for n in a b; do
+		timeout 60 "$c" --headless --disable-gpu --no-sandbox --ignore-certificate-errors \
+			--ignore-certificate-errors-spki-list="${spki#,}" \
+			--user-data-dir="$D/chrome-$n" --no-first-run --disable-extensions \
+			--origin-to-force-quic-on="$n.example:443" \
+			--host-resolver-rules="MAP $n.example:443 127.0.0.1:$pt" \
+			--dump-dom "https://$n.example/" >"$D/dom-$n.html" 2>"$D/chrome-$n.err"
+		# caddy says which protocol the request came in: HTTP/3.0.
+		if ! grep -q "site $n.example proto=HTTP/3" "$D/dom-$n.html"; then
+			why="chromium did not get $n.example's page over HTTP/3: $(head -c 300 "$D/dom-$n.html") $(grep -v -e '^$' -e dbus "$D/chrome-$n.err" | tail -n 3)"
+			break
+		fi
+	done
+	[ -z "$why" ] && [ "$(metric "$pm" 'passthru_rule_datagrams_total.*rule="SNI a.example",direction="down"')" -lt 1 ] &&
+		why="no datagram through passthru for a.example"
+	[ -z "$why" ] && [ "$(metric "$pm" 'passthru_rule_datagrams_total.*rule="SNI b.example",direction="down"')" -lt 1 ] &&
+		why="no datagram through passthru for b.example"
+	[ -z "$why" ] && [ "$(metric "$pm" 'passthru_rule_matched_total.*rule="CATCHALL"')" != 0 ] &&
+		why="a flow went to the CATCHALL"
+	[ -z "$why" ] && pass "$CUR_TEST" || fail "$CUR_TEST" "$why"
+}
+
+run_test quic/sni-routing-split-out-of-order t_sni_routing
+run_test quic/many-flows t_many_flows
+run_test quic/reject-catchall-alpn t_reject_catchall_alpn
+run_test quic/garbage-and-version-negotiation t_garbage
+run_test quic/idle-timeout-log t_idle_log
+run_test quic/flow-bound t_flow_bound
+run_test quic/pending-bound t_pending_bound
+run_test quic/deciding-deadline t_deciding_deadline
+run_test quic/wildcard-replies-from-local-address t_wildcard_pktinfo
+run_test quic/ipv6 t_ipv6
+run_test quic/reload t_reload
+run_test quic/check t_check
+run_test quic/http3-chromium-caddy t_chromium_caddy

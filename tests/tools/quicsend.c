@@ -1,0 +1,550 @@
+// SPDX-License-Identifier: GPL-2.0
+/* quicsend: QUIC-shaped UDP traffic for the QUIC tests (and a load tool).
+ *
+ *   quicsend echo   --listen ADDR:PORT --tag TAG
+ *       an upstream: every datagram comes back to its sender as TAG then
+ *       the datagram, byte for byte.
+ *   quicsend client --connect ADDR:PORT --sni NAME [--alpn a,b]
+ *                   [--version 1|2] [--split K] [--order 2,0,1] [--pad N]
+ *                   [--flows N] [--count M] [--size B] [--window W]
+ *                   [--expect TAG|none] [--timeout MS]
+ *       N flows at once (a socket each): a ClientHello (tlsgen, padded to
+ *       N bytes) cut into K client Initials (1200-byte datagrams) sent in
+ *       the order given, then M datagrams of B bytes, W in flight; every
+ *       reply must be TAG + what was sent, in the order sent.  --expect
+ *       none: no reply may come (REJECT).  Prints one line:
+ *       result=ok|fail flows_ok= flows_silent= flows_bad= ... why=...
+ *   quicsend flood  (client options) --seconds S
+ *       the same flows, then datagrams kept W in flight per flow for S
+ *       seconds: prints round trips per second.
+ *   quicsend raw    --connect ADDR:PORT (--garbage N | --hex HEX | --vn |
+ *                   --short N | --unknown-version | --small-initial |
+ *                   --bad-initial) [--wait MS]
+ *       one datagram that must start no flow; --unknown-version checks
+ *       the Version Negotiation answer (versions 1 and 2, CIDs swapped).
+ *
+ * Exit status: 0 result=ok, 1 result=fail, 2 usage or setup error. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "quic_seal.h"
+#include "tlsgen.h"
+#include "tool.h"
+
+#define DG_MAX 4096
+#define INITIAL_DGRAM 1200
+#define MAX_SPLIT 8
+
+struct opts {
+	const char *listen, *connect, *sni, *alpn, *tag, *expect, *order;
+	uint32_t version;
+	int split, flows, count, size, window, timeout_ms, seconds, pad;
+	int garbage, short_len;
+	bool vn, unknown_version, small_initial, bad_initial;
+	const char *hex;
+	int wait_ms;
+};
+
+static int parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[128];
+	const char *colon = strrchr(s, ':');
+	size_t hl;
+
+	if (!colon)
+		return -1;
+	hl = (size_t)(colon - s);
+	if (hl >= sizeof(host))
+		return -1;
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	memset(ss, 0, sizeof(*ss));
+	if (host[0] == '[') {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+
+		host[hl - 1] = '\0';
+		if (inet_pton(AF_INET6, host + 1, &a->sin6_addr) != 1)
+			return -1;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)atoi(colon + 1));
+		*len = sizeof(*a);
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)ss;
+
+		if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
+			return -1;
+		a->sin_family = AF_INET;
+		a->sin_port = htons((uint16_t)atoi(colon + 1));
+		*len = sizeof(*a);
+	}
+	return 0;
+}
+
+static int udp_connected(const char *addr)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, big = 1 << 20;
+
+	if (parse_addr(addr, &ss, &len))
+		die("bad address %s", addr);
+	fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&ss, len))
+		die("socket/connect %s: %s", addr, strerror(errno));
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+	return fd;
+}
+
+/* ---- echo ------------------------------------------------------------------ */
+
+static int run_echo(const struct opts *o)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	size_t tl = strlen(o->tag);
+	uint8_t buf[DG_MAX + 64];
+	int fd, one = 1, big = 4 << 20;
+
+	if (!o->listen || parse_addr(o->listen, &ss, &len))
+		die("echo needs --listen ADDR:PORT");
+	fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+	if (fd < 0 || bind(fd, (struct sockaddr *)&ss, len))
+		die("bind %s: %s", o->listen, strerror(errno));
+	memcpy(buf, o->tag, tl);
+	for (;;) {
+		struct sockaddr_storage peer;
+		socklen_t pl = sizeof(peer);
+		ssize_t n = recvfrom(fd, buf + tl, DG_MAX, 0, (struct sockaddr *)&peer, &pl);
+
+		if (n < 0) {
+			if (errno == EINTR || errno == ECONNREFUSED)
+				continue;
+			die("recvfrom: %s", strerror(errno));
+		}
+		sendto(fd, buf, tl + (size_t)n, 0, (struct sockaddr *)&peer, pl);
+	}
+}
+
+/* ---- client flows ------------------------------------------------------------ */
+
+struct dg {
+	uint16_t len;
+	uint8_t b[DG_MAX];
+};
+
+struct flow {
+	int fd;
+	int ninit;
+	struct dg init[MAX_SPLIT];	/* in the order sent */
+	int sent, recvd;		/* datagrams, Initials included */
+	uint64_t bytes_up, bytes_down;
+	bool bad, done;
+	char why[160];
+	struct dg *ring;		/* what was sent, not yet answered */
+	int ring_n;
+};
+
+/* The Initials of one flow: its hello cut in K pieces, each sealed in a
+ * 1200-byte datagram; init[] holds them in the order they are sent. */
+static void make_initials(const struct opts *o, struct flow *f)
+{
+	struct tlsgen_opts to = { .sni = o->sni, .alpn = o->alpn, .pad_to = (size_t)o->pad };
+	uint8_t rec[20000], dcid[8], scid[8];
+	const uint8_t *hs;
+	ssize_t rl = tlsgen_client_hello(&to, rec, sizeof(rec));
+	size_t hl, piece, off = 0;
+	int order[MAX_SPLIT];
+
+	if (rl < 5)
+		die("tlsgen: %zd", rl);
+	/* One record (under 16 KiB): the handshake message follows its header. */
+	hs = rec + 5;
+	hl = (size_t)rl - 5;
+	if (getrandom(dcid, sizeof(dcid), 0) != sizeof(dcid) ||
+	    getrandom(scid, sizeof(scid), 0) != sizeof(scid))
+		die("getrandom");
+	piece = (hl + (size_t)o->split - 1) / (size_t)o->split;
+	for (int i = 0; i < o->split; i++)
+		order[i] = i;
+	if (o->order) {
+		const char *p = o->order;
+
+		for (int i = 0; i < o->split; i++) {
+			order[i] = atoi(p);
+			if (order[i] < 0 || order[i] >= o->split)
+				die("--order: %s", o->order);
+			p = strchr(p, ',');
+			if (!p && i + 1 < o->split)
+				die("--order needs %d numbers", o->split);
+			if (p)
+				p++;
+		}
+	}
+	f->ninit = o->split;
+	for (int i = 0; i < o->split; i++) {
+		int k = order[i];
+		size_t from = (size_t)k * piece, n = from >= hl ? 0 : hl - from < piece ? hl - from : piece;
+		uint8_t payload[DG_MAX];
+		struct qseal q = { .version = o->version, .dcid = dcid, .dcid_len = 8, .scid = scid,
+				   .scid_len = 8, .pn = (uint64_t)k, .pn_len = 4, .type = QUIC_PT_INITIAL };
+		size_t plen = qs_crypto(payload, from, hs + from, n);
+		/* 1 + 4 + 1 + 8 + 1 + 8 + 1 + 2 + 4 header bytes, 16 of tag */
+		size_t want = INITIAL_DGRAM - 46;
+		ssize_t sl;
+
+		(void)off;
+		if (plen > want)
+			die("a piece of %zu bytes does not fit a 1200-byte Initial: more --split", n);
+		memset(payload + plen, 0, want - plen);	/* PADDING frames */
+		sl = qs_seal(&q, payload, want, f->init[i].b, DG_MAX);
+		if (sl < 0)
+			die("qs_seal");
+		f->init[i].len = (uint16_t)sl;
+	}
+}
+
+static void app_dgram(struct dg *d, int flow, int seq, int size)
+{
+	d->len = (uint16_t)size;
+	/* A short header's first byte, then a pattern naming flow and seq. */
+	for (int i = 0; i < size; i++)
+		d->b[i] = (uint8_t)(i == 0 ? 0x40 | (seq & 0x3f) : (flow * 131 + seq * 7 + i) & 0xff);
+	if (size >= 9) {
+		memcpy(d->b + 1, &flow, 4);
+		memcpy(d->b + 5, &seq, 4);
+	}
+}
+
+static void flow_fail(struct flow *f, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void flow_fail(struct flow *f, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!f->bad) {
+		va_start(ap, fmt);
+		vsnprintf(f->why, sizeof(f->why), fmt, ap);
+		va_end(ap);
+	}
+	f->bad = true;
+}
+
+static void flow_send(struct flow *f, const struct dg *d)
+{
+	if (send(f->fd, d->b, d->len, 0) != d->len)
+		flow_fail(f, "send failed (errno %d)", errno);
+	f->ring[f->ring_n++] = *d;
+	f->sent++;
+	f->bytes_up += d->len;
+}
+
+/* Replies until every flow has none outstanding, or the deadline. */
+static void collect(const struct opts *o, struct flow *fl, int n, int64_t deadline,
+		    int *outstanding)
+{
+	struct pollfd *p = calloc((size_t)n, sizeof(*p));
+	size_t tl = o->tag ? strlen(o->tag) : 0;
+	uint8_t buf[DG_MAX + 64];
+
+	for (;;) {
+		int want = 0, left_ms;
+
+		for (int i = 0; i < n; i++) {
+			p[i].fd = fl[i].fd;
+			p[i].events = fl[i].ring_n ? POLLIN : 0;
+			want += fl[i].ring_n;
+		}
+		*outstanding = want;
+		left_ms = (int)((deadline - clock_us()) / 1000);
+		if (!want || left_ms <= 0)
+			break;
+		if (poll(p, (nfds_t)n, left_ms) <= 0)
+			continue;
+		for (int i = 0; i < n; i++) {
+			struct flow *f = &fl[i];
+
+			if (!(p[i].revents & (POLLIN | POLLERR)))
+				continue;
+			for (;;) {
+				ssize_t r = recv(f->fd, buf, sizeof(buf), MSG_DONTWAIT);
+				struct dg *d = &f->ring[0];
+
+				if (r < 0)
+					break;
+				f->recvd++;
+				f->bytes_down += (uint64_t)r;
+				if (!f->ring_n) {
+					flow_fail(f, "a reply nothing asked for (%d bytes)", (int)r);
+					continue;
+				}
+				if ((size_t)r != tl + d->len || memcmp(buf, o->tag, tl) ||
+				    memcmp(buf + tl, d->b, d->len))
+					flow_fail(f, "reply %d differs from what was sent (%d bytes)",
+						  f->recvd, (int)r);
+				memmove(f->ring, f->ring + 1, (size_t)(f->ring_n - 1) * sizeof(*f->ring));
+				f->ring_n--;
+			}
+		}
+	}
+	free(p);
+}
+
+static int run_client(const struct opts *o, bool flood)
+{
+	int n = o->flows, ok = 0, silent = 0, bad = 0, outstanding = 0;
+	struct flow *fl = calloc((size_t)n, sizeof(*fl));
+	bool expect_none = o->expect && !strcmp(o->expect, "none");
+	int64_t t0, t1;
+	uint64_t up = 0, down = 0, rtts = 0;
+	const char *why = "";
+
+	if (!o->connect || !o->sni)
+		die("client needs --connect and --sni");
+	for (int i = 0; i < n; i++) {
+		fl[i].fd = udp_connected(o->connect);
+		fl[i].ring = calloc((size_t)(o->window > MAX_SPLIT ? o->window : MAX_SPLIT) + 1,
+				    sizeof(struct dg));
+		make_initials(o, &fl[i]);
+	}
+	/* The hellos, piece by piece in the order asked. */
+	for (int k = 0; k < o->split; k++)
+		for (int i = 0; i < n; i++)
+			flow_send(&fl[i], &fl[i].init[k]);
+	collect(o, fl, n, clock_us() + (int64_t)o->timeout_ms * 1000, &outstanding);
+	for (int i = 0; i < n; i++) {
+		if (fl[i].ring_n) {
+			fl[i].done = true;	/* silent: no reply to the Initials */
+			fl[i].ring_n = 0;
+		}
+	}
+	t0 = clock_us();
+	for (int seq = 0; !expect_none;) {
+		int burst = o->window;
+
+		if (!flood && seq >= o->count)
+			break;
+		if (flood && clock_us() - t0 > (int64_t)o->seconds * 1000000)
+			break;
+		if (!flood && seq + burst > o->count)
+			burst = o->count - seq;
+		for (int i = 0; i < n; i++) {
+			if (fl[i].done || fl[i].bad)
+				continue;
+			for (int b = 0; b < burst; b++) {
+				struct dg d;
+
+				app_dgram(&d, i, seq + b, o->size);
+				flow_send(&fl[i], &d);
+			}
+		}
+		seq += burst;
+		collect(o, fl, n, clock_us() + (int64_t)o->timeout_ms * 1000, &outstanding);
+		for (int i = 0; i < n; i++) {
+			if (fl[i].ring_n && !fl[i].done)
+				flow_fail(&fl[i], "%d replies missing after %d ms", fl[i].ring_n,
+					  o->timeout_ms);
+			fl[i].ring_n = 0;
+		}
+	}
+	t1 = clock_us();
+	for (int i = 0; i < n; i++) {
+		struct flow *f = &fl[i];
+
+		up += f->bytes_up;
+		down += f->bytes_down;
+		rtts += (uint64_t)f->recvd;
+		if (f->bad) {
+			bad++;
+			why = f->why;
+		} else if (f->done) {
+			silent++;
+		} else {
+			ok++;
+		}
+	}
+	if (expect_none) {
+		bad += ok;
+		if (ok)
+			why = "a flow that should have no route got replies";
+		ok = silent;
+		silent = 0;
+	}
+	if (flood)
+		printf("result=%s flows_ok=%d flows_silent=%d flows_bad=%d replies=%llu seconds=%.2f rtt_per_s=%.0f bytes_up=%llu bytes_down=%llu why=\"%s\"\n",
+		       bad || silent ? "fail" : "ok", ok, silent, bad, (unsigned long long)rtts,
+		       (double)(t1 - t0) / 1e6, (double)rtts / ((double)(t1 - t0) / 1e6),
+		       (unsigned long long)up, (unsigned long long)down, why);
+	else
+		printf("result=%s flows_ok=%d flows_silent=%d flows_bad=%d bytes_up=%llu bytes_down=%llu why=\"%s\"\n",
+		       bad || (silent && !o->expect) ? "fail" : "ok", ok, silent, bad,
+		       (unsigned long long)up, (unsigned long long)down, why);
+	for (int i = 0; i < n; i++) {
+		close(fl[i].fd);
+		free(fl[i].ring);
+	}
+	free(fl);
+	return bad || (silent && !o->expect) ? 1 : 0;
+}
+
+/* ---- raw datagrams ------------------------------------------------------------- */
+
+static int run_raw(const struct opts *o)
+{
+	uint8_t d[DG_MAX], r[DG_MAX];
+	size_t len = 0;
+	int fd;
+	struct pollfd p;
+	ssize_t got;
+
+	if (!o->connect)
+		die("raw needs --connect");
+	fd = udp_connected(o->connect);
+	if (o->garbage) {
+		len = (size_t)o->garbage;
+		for (size_t i = 0; i < len; i++)
+			d[i] = (uint8_t)(i * 37 + 11);
+		d[0] = 0x17;	/* not a long header: a short one without a flow */
+	} else if (o->hex) {
+		for (const char *h = o->hex; h[0] && h[1] && len < sizeof(d); h += 2) {
+			unsigned int b;
+
+			if (sscanf(h, "%2x", &b) != 1)
+				die("--hex: %s", o->hex);
+			d[len++] = (uint8_t)b;
+		}
+	} else if (o->short_len) {
+		len = (size_t)o->short_len;
+		memset(d, 0x55, len);
+		d[0] = 0x41;
+	} else if (o->vn || o->unknown_version || o->small_initial || o->bad_initial) {
+		static const uint8_t dcid[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+		static const uint8_t scid[4] = { 9, 10, 11, 12 };
+		uint32_t v = o->vn ? 0 : o->unknown_version ? 0x1a2a3a4a : QUIC_V1;
+
+		len = o->small_initial ? 600 : INITIAL_DGRAM;
+		memset(d, 0, len);
+		/* A length field covering the rest; a payload that will
+		 * not authenticate (--bad-initial). */
+		d[19] = 0;
+		d[20] = (uint8_t)(0x40 | (len - 22) >> 8);
+		d[21] = (uint8_t)(len - 22);
+		for (size_t i = 22; i < len; i++)
+			d[i] = (uint8_t)(i * 13);
+		d[0] = 0xc3;
+		d[1] = (uint8_t)(v >> 24);
+		d[2] = (uint8_t)(v >> 16);
+		d[3] = (uint8_t)(v >> 8);
+		d[4] = (uint8_t)v;
+		d[5] = 8;
+		memcpy(d + 6, dcid, 8);
+		d[14] = 4;
+		memcpy(d + 15, scid, 4);
+		if (o->vn) {
+			len = 19 + 8;
+			memcpy(d + 19, "\0\0\0\1\x6b\x33\x43\xcf", 8);
+		}
+	} else {
+		die("raw: which datagram?");
+	}
+	if (send(fd, d, len, 0) != (ssize_t)len)
+		die("send: %s", strerror(errno));
+	p.fd = fd;
+	p.events = POLLIN;
+	got = poll(&p, 1, o->wait_ms) == 1 ? recv(fd, r, sizeof(r), 0) : -1;
+	if (o->unknown_version) {
+		/* 0x80|x, version 0, DCID = our SCID, SCID = our DCID, 1 and 2 */
+		bool vn_ok = got == 1 + 4 + 1 + 4 + 1 + 8 + 8 && (r[0] & 0x80) &&
+			     !memcmp(r + 1, "\0\0\0\0", 4) && r[5] == 4 && !memcmp(r + 6, d + 15, 4) &&
+			     r[10] == 8 && !memcmp(r + 11, d + 6, 8) &&
+			     !memcmp(r + 19, "\0\0\0\1\x6b\x33\x43\xcf", 8);
+
+		printf("result=%s reply=%zd why=\"%s\"\n", vn_ok ? "ok" : "fail", got,
+		       vn_ok ? "" : "no Version Negotiation packet naming 1 and 2 with the CIDs swapped");
+		return vn_ok ? 0 : 1;
+	}
+	printf("result=%s reply=%zd why=\"%s\"\n", got < 0 ? "ok" : "fail", got,
+	       got < 0 ? "" : "a reply to a datagram that should start no flow");
+	return got < 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "listen", 1, NULL, 'l' }, { "connect", 1, NULL, 'c' }, { "sni", 1, NULL, 's' },
+		{ "alpn", 1, NULL, 'a' }, { "tag", 1, NULL, 'T' }, { "expect", 1, NULL, 'e' },
+		{ "order", 1, NULL, 'o' }, { "version", 1, NULL, 'V' }, { "split", 1, NULL, 'k' },
+		{ "flows", 1, NULL, 'n' }, { "count", 1, NULL, 'm' }, { "size", 1, NULL, 'b' },
+		{ "window", 1, NULL, 'W' }, { "timeout", 1, NULL, 't' }, { "seconds", 1, NULL, 'S' },
+		{ "pad", 1, NULL, 'p' }, { "garbage", 1, NULL, 'g' }, { "short", 1, NULL, 'h' },
+		{ "vn", 0, NULL, 'v' }, { "unknown-version", 0, NULL, 'u' },
+		{ "small-initial", 0, NULL, 'i' }, { "bad-initial", 0, NULL, 'B' },
+		{ "hex", 1, NULL, 'H' }, { "wait", 1, NULL, 'w' }, { NULL, 0, NULL, 0 },
+	};
+	struct opts o = { .tag = "", .split = 2, .flows = 1, .count = 20, .size = 1000, .window = 4,
+			  .timeout_ms = 2000, .seconds = 3, .pad = 1800, .wait_ms = 500,
+			  .version = QUIC_V1 };
+	const char *mode;
+	int c;
+
+	if (argc < 2)
+		die("usage: quicsend echo|client|flood|raw [options] (see the source)");
+	mode = argv[1];
+	optind = 2;
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case 'l': o.listen = optarg; break;
+		case 'c': o.connect = optarg; break;
+		case 's': o.sni = optarg; break;
+		case 'a': o.alpn = optarg; break;
+		case 'T': o.tag = optarg; break;
+		case 'e': o.expect = optarg; break;
+		case 'o': o.order = optarg; break;
+		case 'V': o.version = atoi(optarg) == 2 ? QUIC_V2 : QUIC_V1; break;
+		case 'k': o.split = atoi(optarg); break;
+		case 'n': o.flows = atoi(optarg); break;
+		case 'm': o.count = atoi(optarg); break;
+		case 'b': o.size = atoi(optarg); break;
+		case 'W': o.window = atoi(optarg); break;
+		case 't': o.timeout_ms = atoi(optarg); break;
+		case 'S': o.seconds = atoi(optarg); break;
+		case 'p': o.pad = atoi(optarg); break;
+		case 'g': o.garbage = atoi(optarg); break;
+		case 'h': o.short_len = atoi(optarg); break;
+		case 'v': o.vn = true; break;
+		case 'u': o.unknown_version = true; break;
+		case 'i': o.small_initial = true; break;
+		case 'B': o.bad_initial = true; break;
+		case 'H': o.hex = optarg; break;
+		case 'w': o.wait_ms = atoi(optarg); break;
+		default: die("bad option");
+		}
+	}
+	if (o.split < 1 || o.split > MAX_SPLIT || o.flows < 1 || o.window < 1 ||
+	    o.size < 10 || o.size > DG_MAX - 64)
+		die("bad --split, --flows, --window or --size");
+	if (o.expect && strcmp(o.expect, "none"))
+		o.tag = o.expect;
+	if (!strcmp(mode, "echo"))
+		return run_echo(&o);
+	if (!strcmp(mode, "client"))
+		return run_client(&o, false);
+	if (!strcmp(mode, "flood"))
+		return run_client(&o, true);
+	if (!strcmp(mode, "raw"))
+		return run_raw(&o);
+	die("unknown mode %s", mode);
+}
