@@ -67,6 +67,25 @@ svc_start() {
 	printf -v "$var" '%s' "$!"
 }
 
+# svc_start_in "DIR..." VAR LOGFILE CMD...: svc_start, CMD joining the
+# cgroups DIR... (space-separated; none: plain svc_start) before it execs,
+# so every socket it creates or accepts and every child it forks is
+# charged there from the start.
+svc_start_in() {
+	local dirs=$1
+	shift
+	if [ -z "$dirs" ]; then
+		svc_start "$@"
+		return
+	fi
+	local var=$1 logf=$2
+	shift 2
+	# shellcheck disable=SC2016	# expanded by the inner sh
+	svc_start "$var" "$logf" sh -c \
+		'for d in $1; do echo $$ >"$d/cgroup.procs" || exit 126; done; shift; exec "$@"' \
+		sh "$dirs" "$@"
+}
+
 # A group is alive while a member is not a zombie: the leader stays a
 # zombie until reaped, and kill -0 succeeds on zombies.
 # shellcheck disable=SC2009	# pgrep cannot tell zombies apart

@@ -6,14 +6,18 @@
  *   ptbench bulk   --connect ADDR:PORT [--streams N] [--dir up|down]
  *   ptbench rr     --connect ADDR:PORT [--size BYTES]
  *   ptbench cps    --connect ADDR:PORT [--conc N]
+ *   ptbench mixed  --connect ADDR:PORT [--conc N] [--small BYTES] [--big BYTES]
+ *                  [--big-every N]
  *   ptbench idle   --connect ADDR:PORT [--count N] [--settle S] [--hold S]
+ *                  [--cgroup DIR]
  * Client options: [--sni NAME] [--pad-to N] [--time S] [--warmup S]
  *   [--pid PID]... [--src-spread N] [--timeout-s S]
  *
  * Every client connection starts like a TLS client's: a real ClientHello
  * for --sni (tests/lib/tlsgen), so the proxy in between routes it by SNI.
  * A 16-byte command follows it, which the proxy passes on untouched and
- * the server obeys: sink, source, echo, or reply-then-wait.  After that the
+ * the server obeys: sink, source, echo, reply-then-wait, or exchange (write
+ * N bytes while sinking, then sink).  After that the
  * stream is raw bytes; the hello is never answered, as no proxy looks past
  * the first bytes.
  *
@@ -23,6 +27,8 @@
  * workers, sslh's per-connection children).  Whole-system CPU comes from
  * /proc/stat: everything but idle and iowait, on every CPU, because with a
  * kernel data path the work runs in softirq and kworkers, not in the proxy.
+ * --cgroup names the proxy's memory cgroup (v2, or v1 with kmem): the idle
+ * test reports the kernel memory charged to it per connection.
  *
  * Output: one key=value per line on stdout.  Exit 0 iff the measurement
  * ran and no connection failed; 1 otherwise; 2 for bad arguments.
@@ -72,6 +78,7 @@ enum op {
 	OP_SOURCE = 'O',	/* write until the peer goes away */
 	OP_ECHO = 'E',		/* write back what is read */
 	OP_REPLY = 'R',		/* write `arg` bytes, then sink */
+	OP_XCHG = 'X',		/* write `arg` bytes while sinking, then sink */
 };
 
 struct opts {
@@ -91,6 +98,8 @@ struct opts {
 	double settle_s;
 	double timeout_s;
 	int src_spread;
+	uint32_t small, big, big_every;	/* mixed */
+	const char *cgroup;
 	pid_t pids[MAX_PIDS];
 	int npids;
 };
@@ -107,6 +116,9 @@ static struct opts O = {
 	.timeout_s = 10,
 	.settle_s = 1,
 	.src_spread = -1,
+	.small = 4096,
+	.big = 16 << 20,
+	.big_every = 20,
 };
 
 static struct sockaddr_storage peer_addr;
@@ -374,6 +386,117 @@ static void mem_kb(long *rss, long *pss, int *nproc)
 	free(t);
 }
 
+/* Kernel memory charged to the proxy's memory cgroup (--cgroup DIR).
+ * cgroup v2: memory.stat's kernel (slab, stacks, page tables, percpu,
+ * vmalloc, ...), sock (socket buffers) and slab, and memory.current.
+ * cgroup v1 (where the memory controller is not on v2): kmem.usage
+ * (kernel), kmem.tcp.usage (socket buffers, counted once a tcp limit is
+ * set), usage + tcp (current); no slab figure.  -1: not available. */
+struct cgmem {
+	int version;		/* 0: none */
+	long long kernel, sock, slab, current;
+};
+
+static long long read_ll(const char *dir, const char *name)
+{
+	char path[600];
+	long long v;
+	FILE *f;
+	int ok;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	ok = fscanf(f, "%lld", &v) == 1;
+	fclose(f);
+	return ok ? v : -1;
+}
+
+static void cg_read(struct cgmem *m)
+{
+	long long parts = 0, v;
+	bool has_kernel = false;
+	char path[600], key[64];
+	FILE *f;
+
+	memset(m, 0, sizeof(*m));
+	m->kernel = m->sock = m->slab = m->current = -1;
+	if (!O.cgroup)
+		return;
+	m->current = read_ll(O.cgroup, "memory.current");
+	if (m->current >= 0) {
+		m->version = 2;
+		snprintf(path, sizeof(path), "%s/memory.stat", O.cgroup);
+		f = fopen(path, "re");
+		while (f && fscanf(f, "%63s %lld", key, &v) == 2) {
+			if (!strcmp(key, "kernel")) {
+				m->kernel = v;
+				has_kernel = true;
+			} else if (!strcmp(key, "sock")) {
+				m->sock = v;
+			} else if (!strcmp(key, "slab")) {
+				m->slab = v;
+				parts += v;
+			} else if (!strcmp(key, "kernel_stack") || !strcmp(key, "pagetables") ||
+				   !strcmp(key, "percpu") || !strcmp(key, "vmalloc")) {
+				parts += v;
+			}
+		}
+		if (f)
+			fclose(f);
+		/* Before 6.1 there is no "kernel" line: its main parts. */
+		if (!has_kernel)
+			m->kernel = parts;
+		return;
+	}
+	m->kernel = read_ll(O.cgroup, "memory.kmem.usage_in_bytes");
+	if (m->kernel < 0)
+		return;
+	m->version = 1;
+	m->sock = read_ll(O.cgroup, "memory.kmem.tcp.usage_in_bytes");
+	m->current = read_ll(O.cgroup, "memory.usage_in_bytes");
+	if (m->current >= 0 && m->sock > 0)
+		m->current += m->sock;
+}
+
+/* The same, machine-wide, for a cross-check (it also holds the client's
+ * and the server's sockets, and everything else running): Slab +
+ * KernelStack + PageTables from /proc/meminfo, TCP pages from sockstat. */
+static long long sys_kmem(void)
+{
+	char line[256];
+	long long kb, total = 0, pages;
+	FILE *f = fopen("/proc/meminfo", "re");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "Slab: %lld", &kb) == 1 ||
+		    sscanf(line, "KernelStack: %lld", &kb) == 1 ||
+		    sscanf(line, "PageTables: %lld", &kb) == 1)
+			total += kb * 1024;
+	if (f)
+		fclose(f);
+	f = fopen("/proc/net/sockstat", "re");
+	while (f && fgets(line, sizeof(line), f)) {
+		char *m = strstr(line, " mem ");
+
+		if (!strncmp(line, "TCP:", 4) && m && sscanf(m, " mem %lld", &pages) == 1)
+			total += pages * sysconf(_SC_PAGESIZE);
+	}
+	if (f)
+		fclose(f);
+	return total;
+}
+
+static void print_cg_delta(const char *name, long long a, long long b, int open)
+{
+	if (a < 0 || b < 0)
+		return;
+	printf("cg_%s_base_b=%lld\ncg_%s_b=%lld\n", name, a, name, b);
+	if (open)
+		printf("%s_per_conn_b=%.0f\n", name, (double)(b - a) / open);
+}
+
 static void print_cpu(const struct snap *a, const struct snap *b, double gb)
 {
 	double sys = b->sys_busy_s - a->sys_busy_s;
@@ -391,18 +514,19 @@ static void print_cpu(const struct snap *a, const struct snap *b, double gb)
 
 /* ---- client connections ------------------------------------------------ */
 
-static void build_hello(enum op op, uint32_t arg)
+/* ClientHello + command in a new buffer; its length in *len. */
+static uint8_t *make_hello(enum op op, uint32_t arg, size_t *len)
 {
 	struct tlsgen_opts to = { .sni = O.sni, .alpn = "h2,http/1.1",
 				  .pad_to = O.pad_to };
-	uint8_t cmd[CMD_LEN] = { 0 };
+	uint8_t cmd[CMD_LEN] = { 0 }, *h;
 	uint32_t magic = htole32(CMD_MAGIC), a = htole32(arg);
 	ssize_t n;
 
-	hello = malloc(HELLO_CAP + CMD_LEN);
-	if (!hello)
+	h = malloc(HELLO_CAP + CMD_LEN);
+	if (!h)
 		die("out of memory");
-	n = tlsgen_client_hello(&to, hello, HELLO_CAP);
+	n = tlsgen_client_hello(&to, h, HELLO_CAP);
 	if (n < 0)
 		die("cannot build a ClientHello: %s", strerror((int)-n));
 	/* The server skips one TLS record: the hello must be one. */
@@ -411,8 +535,14 @@ static void build_hello(enum op op, uint32_t arg)
 	memcpy(cmd, &magic, 4);
 	cmd[4] = (uint8_t)op;
 	memcpy(cmd + 8, &a, 4);
-	memcpy(hello + n, cmd, CMD_LEN);
-	hello_len = n + CMD_LEN;
+	memcpy(h + n, cmd, CMD_LEN);
+	*len = n + CMD_LEN;
+	return h;
+}
+
+static void build_hello(enum op op, uint32_t arg)
+{
+	hello = make_hello(op, arg, &hello_len);
 }
 
 static void set_timeouts(int fd, double s)
@@ -484,8 +614,8 @@ static int read_all(int fd, void *p, size_t n)
 	return 0;
 }
 
-/* Blocking connect + hello + command.  Returns the fd or -errno. */
-static int open_conn(unsigned i, bool nodelay)
+/* Blocking connect + hello + command h.  Returns the fd or -errno. */
+static int open_conn_hello(unsigned i, bool nodelay, const uint8_t *h, size_t hlen)
 {
 	int fd = client_socket(i, false), one = 1, err;
 
@@ -499,12 +629,17 @@ static int open_conn(unsigned i, bool nodelay)
 		close(fd);
 		return err;
 	}
-	err = write_all(fd, hello, hello_len);
+	err = write_all(fd, h, hlen);
 	if (err) {
 		close(fd);
 		return err;
 	}
 	return fd;
+}
+
+static int open_conn(unsigned i, bool nodelay)
+{
+	return open_conn_hello(i, nodelay, hello, hello_len);
 }
 
 /* ---- bulk -------------------------------------------------------------- */
@@ -787,6 +922,185 @@ static int run_cps(void)
 	return ok1 > ok0 && f1 == f0 ? 0 : 1;
 }
 
+/* ---- mixed: many short connections, a few long ones --------------------- */
+
+/* Connection number i (taken from one counter by every loop, so the mix
+ * does not depend on which loop runs it) exchanges O.big bytes each way if
+ * i % big_every == big_every - 1, else O.small: by default 95 % of the
+ * connections carry 4 KB each way, 5 % 16 MiB. */
+struct mix_thr {
+	pthread_t thr;
+	_Atomic uint64_t small, big, fail, bytes;
+	int first_err;
+};
+
+static _Atomic uint64_t mix_next;
+static uint8_t *hello_small, *hello_big;
+static size_t hello_small_len, hello_big_len;
+
+static bool mix_is_big(uint64_t i)
+{
+	return O.big_every && i % O.big_every == O.big_every - 1;
+}
+
+/* One connection: connect, hello + XCHG command, then write `size` bytes
+ * while reading the server's `size`, close.  Returns 0, 1 if stopped
+ * midway (not counted), or -errno. */
+static int mix_conn(struct mix_thr *t, uint64_t i, uint8_t *out, uint8_t *in)
+{
+	bool big = mix_is_big(i);
+	uint64_t size = big ? O.big : O.small, sent = 0, got = 0;
+	int fd = open_conn_hello((unsigned)i, true, big ? hello_big : hello_small,
+				 big ? hello_big_len : hello_small_len);
+	int err = 0;
+
+	if (fd < 0)
+		return fd;
+	while (sent < size || got < size) {
+		struct pollfd p = { .fd = fd,
+				    .events = (got < size ? POLLIN : 0) |
+					      (sent < size ? POLLOUT : 0) };
+		int r = poll(&p, 1, (int)(O.timeout_s * 1000));
+		ssize_t k;
+
+		if (atomic_load_explicit(&stop, memory_order_relaxed)) {
+			err = 1;
+			break;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			err = r ? -errno : -ETIMEDOUT;
+			break;
+		}
+		if (sent < size && (p.revents & (POLLOUT | POLLERR | POLLHUP))) {
+			k = send(fd, out, size - sent < BULK_WRITE ? size - sent : BULK_WRITE,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (k > 0) {
+				sent += k;
+				atomic_fetch_add_explicit(&t->bytes, k, memory_order_relaxed);
+			} else if (k < 0 && errno != EAGAIN && errno != EINTR) {
+				err = -errno;
+				break;
+			}
+		}
+		if (got < size && (p.revents & (POLLIN | POLLERR | POLLHUP))) {
+			k = recv(fd, in, size - got < BUF_SIZE ? size - got : BUF_SIZE,
+				 MSG_DONTWAIT);
+			if (k > 0) {
+				got += k;
+				atomic_fetch_add_explicit(&t->bytes, k, memory_order_relaxed);
+			} else if (!k) {
+				err = -ECONNRESET;
+				break;
+			} else if (errno != EAGAIN && errno != EINTR) {
+				err = -errno;
+				break;
+			}
+		}
+	}
+	close(fd);
+	if (!err)
+		atomic_fetch_add_explicit(big ? &t->big : &t->small, 1, memory_order_relaxed);
+	return err;
+}
+
+static void *mix_main(void *arg)
+{
+	struct mix_thr *t = arg;
+	uint8_t *out = malloc(BULK_WRITE), *in = malloc(BUF_SIZE);
+
+	if (!out || !in) {
+		t->first_err = ENOMEM;
+		return NULL;
+	}
+	memset(out, 0x5a, BULK_WRITE);
+	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+		int err = mix_conn(t, atomic_fetch_add(&mix_next, 1), out, in);
+
+		if (err < 0) {
+			atomic_fetch_add_explicit(&t->fail, 1, memory_order_relaxed);
+			if (!t->first_err)
+				t->first_err = -err;
+			usleep(1000);
+		}
+	}
+	free(out);
+	free(in);
+	return NULL;
+}
+
+struct mix_count {
+	uint64_t small, big, fail, bytes;
+};
+
+static void mix_count(struct mix_thr *t, struct mix_count *c)
+{
+	memset(c, 0, sizeof(*c));
+	for (int i = 0; i < O.conc; i++) {
+		c->small += atomic_load_explicit(&t[i].small, memory_order_relaxed);
+		c->big += atomic_load_explicit(&t[i].big, memory_order_relaxed);
+		c->fail += atomic_load_explicit(&t[i].fail, memory_order_relaxed);
+		c->bytes += atomic_load_explicit(&t[i].bytes, memory_order_relaxed);
+	}
+}
+
+/* Connections are counted when they end inside the window, bytes (both
+ * directions, at the client) as they move. */
+static int run_mixed(void)
+{
+	struct mix_thr *t = calloc(O.conc, sizeof(*t));
+	struct mix_count c0, c1;
+	struct snap a, b;
+	uint64_t conns, bytes;
+	double secs;
+	int first_err = 0;
+
+	if (!t)
+		die("out of memory");
+	if (O.src_spread < 0)
+		O.src_spread = 16;
+	hello_small = make_hello(OP_XCHG, O.small, &hello_small_len);
+	hello_big = make_hello(OP_XCHG, O.big, &hello_big_len);
+	for (int i = 0; i < O.conc; i++)
+		if (pthread_create(&t[i].thr, NULL, mix_main, &t[i]))
+			die("pthread_create failed");
+	sleep_s(O.warmup_s);
+	take_snap(&a);
+	mix_count(t, &c0);
+	sleep_s(O.time_s);
+	mix_count(t, &c1);
+	take_snap(&b);
+	atomic_store(&stop, true);
+	for (int i = 0; i < O.conc; i++) {
+		pthread_join(t[i].thr, NULL);
+		if (!first_err)
+			first_err = t[i].first_err;
+	}
+	secs = (b.t_ns - a.t_ns) / 1e9;
+	conns = c1.small + c1.big - c0.small - c0.big;
+	bytes = c1.bytes - c0.bytes;
+	printf("mode=mixed\nconc=%d\nsmall=%u\nbig=%u\nbig_every=%u\nsecs=%.3f\n",
+	       O.conc, O.small, O.big, O.big_every, secs);
+	printf("conns=%llu\nsmall_conns=%llu\nbig_conns=%llu\nfailed=%llu\nbytes=%llu\n",
+	       (unsigned long long)conns, (unsigned long long)(c1.small - c0.small),
+	       (unsigned long long)(c1.big - c0.big),
+	       (unsigned long long)(c1.fail - c0.fail), (unsigned long long)bytes);
+	printf("conn_s=%.0f\ngbit_s=%.3f\n", conns / secs, 8 * bytes / 1e9 / secs);
+	print_cpu(&a, &b, bytes / 1e9);
+	if (conns) {
+		printf("sys_cpu_us_per_conn=%.2f\n",
+		       1e6 * (b.sys_busy_s - a.sys_busy_s) / conns);
+		if (O.npids)
+			printf("proc_cpu_us_per_conn=%.2f\n",
+			       1e6 * (b.proc_cpu_s - a.proc_cpu_s) / conns);
+	}
+	if (first_err)
+		printf("error=%s\n", strerror(first_err));
+	free(t);
+	return conns && c1.fail == c0.fail ? 0 : 1;
+}
+
 /* ---- idle: many open connections ---------------------------------------- */
 
 enum { I_NONE, I_CONNECTING, I_READING, I_OPEN, I_FAILED };
@@ -805,6 +1119,8 @@ static int run_idle(void)
 	struct iconn *c = calloc(O.count, sizeof(*c));
 	struct epoll_event evs[256];
 	long rss0, pss0, rss, pss;
+	struct cgmem cg0, cg1;
+	long long sk0, sk1;
 	int ep, next = 0, inflight = 0, open = 0, failed = 0, n0, n1;
 	int first_err = 0;
 	uint8_t resp[64];
@@ -819,6 +1135,8 @@ static int run_idle(void)
 	O.size = sizeof(resp);
 	build_hello(OP_REPLY, sizeof(resp));
 	mem_kb(&rss0, &pss0, &n0);
+	cg_read(&cg0);
+	sk0 = sys_kmem();
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	if (ep < 0)
 		die("epoll_create1: %s", strerror(errno));
@@ -911,8 +1229,27 @@ static int run_idle(void)
 	 * last epoll registrations) before looking at its memory. */
 	sleep_s(O.settle_s);
 	mem_kb(&rss, &pss, &n1);
+	cg_read(&cg1);
+	sk1 = sys_kmem();
 	printf("mode=idle\nwanted=%d\nopen=%d\nfailed=%d\nopen_secs=%.3f\n",
 	       O.count, open, failed, (t_open - t0) / 1e9);
+	if (O.cgroup && !cg0.version)
+		printf("cg_version=0\ncg_error=no memory accounting in %s\n", O.cgroup);
+	if (cg0.version) {
+		printf("cg_version=%d\n", cg0.version);
+		print_cg_delta("kernel", cg0.kernel, cg1.kernel, open);
+		print_cg_delta("sock", cg0.sock, cg1.sock, open);
+		print_cg_delta("slab", cg0.slab, cg1.slab, open);
+		print_cg_delta("current", cg0.current, cg1.current, open);
+		/* What the proxy's sockets, files, epoll and pipes cost the
+		 * kernel: everything charged but user pages. */
+		if (open && cg0.kernel >= 0 && cg1.kernel >= 0)
+			printf("kmem_per_conn_b=%.0f\n",
+			       (double)(cg1.kernel - cg0.kernel +
+					(cg0.sock >= 0 && cg1.sock >= 0 ? cg1.sock - cg0.sock : 0)) / open);
+	}
+	if (open)
+		printf("sys_kmem_per_conn_b=%.0f\n", (double)(sk1 - sk0) / open);
 	if (O.npids) {
 		printf("procs=%d\nrss_base_kb=%ld\npss_base_kb=%ld\nrss_kb=%ld\npss_kb=%ld\n",
 		       n1, rss0, pss0, rss, pss);
@@ -943,6 +1280,7 @@ struct sconn {
 	uint32_t need;		/* bytes still wanted in this state */
 	uint32_t have;		/* into hdr[] */
 	uint32_t arg;
+	uint32_t left;		/* XCHG: bytes still to write */
 	uint8_t *pend;		/* echo bytes not yet written back */
 	uint32_t npend;
 	uint8_t hdr[CMD_LEN];
@@ -998,6 +1336,28 @@ static int echo_out(struct sthr *t, struct sconn *c, const uint8_t *p, size_t n)
 	return 0;
 }
 
+/* XCHG: write what is left (at most 16 blocks a call, so one connection
+ * does not starve the others), then only sink. */
+static int xchg_out(struct sthr *t, struct sconn *c)
+{
+	for (int i = 0; i < 16 && c->left; i++) {
+		ssize_t k = send(c->fd, t->buf, c->left < BULK_WRITE ? c->left : BULK_WRITE,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && errno == EAGAIN)
+			return 0;
+		if (k <= 0)
+			return -1;
+		c->left -= k;
+	}
+	if (c->left)
+		return 0;
+	c->op = OP_SINK;
+	return sconn_events(t, c, EPOLLIN | EPOLLRDHUP);
+}
+
 /* The command is in: act on it. */
 static int sconn_start(struct sthr *t, struct sconn *c)
 {
@@ -1016,6 +1376,11 @@ static int sconn_start(struct sthr *t, struct sconn *c)
 		return 0;
 	case OP_SOURCE:
 		return sconn_events(t, c, EPOLLOUT | EPOLLRDHUP);
+	case OP_XCHG:
+		c->left = c->arg;
+		if (sconn_events(t, c, EPOLLIN | EPOLLOUT | EPOLLRDHUP))
+			return -1;
+		return xchg_out(t, c);
 	case OP_REPLY:
 		if (c->arg > BUF_SIZE)
 			return -1;
@@ -1043,6 +1408,15 @@ static int sconn_io(struct sthr *t, struct sconn *c, uint32_t ev)
 				return errno == EINTR ? 0 : -1;
 		}
 		return 0;
+	}
+	if (c->st == S_RUN && c->op == OP_XCHG) {
+		if (ev & (EPOLLHUP | EPOLLERR))
+			return -1;
+		if ((ev & EPOLLOUT) && xchg_out(t, c))
+			return -1;
+		if (!(ev & (EPOLLIN | EPOLLRDHUP)))
+			return 0;
+		/* and sink what came */
 	}
 	if (c->npend) {
 		uint8_t *p = c->pend;
@@ -1222,8 +1596,10 @@ static void usage(void)
 		"       ptbench bulk   --connect ADDR:PORT [--streams N] [--dir up|down]\n"
 		"       ptbench rr     --connect ADDR:PORT [--size BYTES]\n"
 		"       ptbench cps    --connect ADDR:PORT [--conc N] [--size BYTES]\n"
+		"       ptbench mixed  --connect ADDR:PORT [--conc N] [--small BYTES (4096)]\n"
+		"                      [--big BYTES (16 MiB)] [--big-every N (20; 0: none)]\n"
 		"       ptbench idle   --connect ADDR:PORT [--count N] [--conc N] [--settle S]\n"
-		"                      [--hold S]\n"
+		"                      [--hold S] [--cgroup DIR]\n"
 		"client options: --sni NAME (bench.example) --pad-to N --time S (3)\n"
 		"       --warmup S (0.5) --timeout-s S (10) --src-spread N\n"
 		"       --pid PID (repeatable: the proxy, for CPU and memory)\n");
@@ -1255,6 +1631,10 @@ int main(int argc, char **argv)
 		{ "pad-to", required_argument, NULL, 'P' },
 		{ "src-spread", required_argument, NULL, 'x' },
 		{ "pid", required_argument, NULL, 'p' },
+		{ "small", required_argument, NULL, 'm' },
+		{ "big", required_argument, NULL, 'B' },
+		{ "big-every", required_argument, NULL, 'E' },
+		{ "cgroup", required_argument, NULL, 'g' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1287,6 +1667,10 @@ int main(int argc, char **argv)
 		case 'S': O.sni = optarg; break;
 		case 'P': O.pad_to = (size_t)parse_num("--pad-to", optarg, 0, 16000); break;
 		case 'x': O.src_spread = (int)parse_num("--src-spread", optarg, 0, 250); break;
+		case 'm': O.small = (uint32_t)parse_num("--small", optarg, 1, 1u << 31); break;
+		case 'B': O.big = (uint32_t)parse_num("--big", optarg, 1, 1u << 31); break;
+		case 'E': O.big_every = (uint32_t)parse_num("--big-every", optarg, 0, 1 << 20); break;
+		case 'g': O.cgroup = optarg; break;
 		case 'p':
 			if (O.npids == MAX_PIDS)
 				die("--pid: at most %d", MAX_PIDS);
@@ -1312,6 +1696,8 @@ int main(int argc, char **argv)
 		return run_rr();
 	if (!strcmp(O.mode, "cps"))
 		return run_cps();
+	if (!strcmp(O.mode, "mixed"))
+		return run_mixed();
 	if (!strcmp(O.mode, "idle"))
 		return run_idle();
 	usage();
