@@ -631,18 +631,18 @@ check_targets() {
 		cmp "$r" '<=' 0.6 && ok=1
 		verdict $ok "whole-system CPU per GB: $(fmt "$v" 3) s = $r x the best peer ($bn $(fmt "$b" 3)) (<= 0.6)"
 	fi
-	# The lowest p99 of every proxy that ran (the direct connection is
-	# the floor, an ALT_PASSTHRU build another passthru).
+	# The lowest p99 of every peer that ran (the direct connection is
+	# the floor; pt-* and alt-* are passthru itself).
 	v=$(med $pt p99_us) lo='' lon=''
 	if [ -n "$v" ]; then
 		for t in $TARGETS; do
-			case $t in direct | alt-* | "$pt") continue ;; esac
+			case $t in direct | alt-* | pt-*) continue ;; esac
 			b=$(med "$t" p99_us)
 			[ -z "$b" ] && continue
 			if [ -z "$lo" ] || cmp "$b" '<' "$lo"; then lo=$b lon=$t; fi
 		done
 		ok=0; { [ -z "$lo" ] || cmp "$v" '<' "$lo"; } && ok=1
-		verdict $ok "p99 latency: $(fmt "$v" 1) µs, the lowest of all proxies (next: ${lon:--} $(fmt "$lo" 1); direct $(fmt "$(med direct p99_us)" 1))"
+		verdict $ok "p99 latency: $(fmt "$v" 1) µs, below every peer (lowest peer: ${lon:--} $(fmt "$lo" 1); direct $(fmt "$(med direct p99_us)" 1))"
 	fi
 	v=$(med $pt kmem_kb)
 	read -r b bn <<<"$(best_peer kmem_kb min)"
