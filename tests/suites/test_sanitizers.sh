@@ -23,7 +23,7 @@ rm -f "$SANOUT"/asan.*
 # bytes are fuzzed under ASan already: test_fuzz.sh); the reset tests run
 # RUNS (4) times instead of 10.
 units=$(cd "$SANOUT/tests" && ls test_* 2>/dev/null | grep -v '\.' | tr '\n' ' ')
-suites=${SAN_SUITES:-"$units core core_data routing_upstream reliability_faults reliability_source ops_metrics ops_reload ops_storm ops_upgrade"}
+suites=${SAN_SUITES:-"$units core core_data routing_upstream reliability_faults reliability_source ops_metrics ops_reload ops_storm ops_upgrade quic"}
 # shellcheck disable=SC2086
 SAN=1 RUNS=${RUNS:-4} OUTPUT=$SANOUT EXTRA=0 RESULT_PREFIX=san/ SUITE_TIMEOUT=900 tests/run.sh $suites 2>&1 |
 	sed -E '/^(PASS|FAIL|SKIP) san\//! s/^(PASS|FAIL|SKIP) /\1 san\//' |
