@@ -454,7 +454,8 @@ int main(int argc, char **argv)
 	for (int i = 0; i < cfg->nlisteners; i++)
 		pr_info("listening on %s", cfg->listeners[i].text);
 	for (int i = 0; i < cfg->nudp; i++)
-		pr_info("listening on %s (QUIC, forwarded in userspace)", cfg->udp[i].text);
+		pr_info("listening on %s (QUIC, forwarded %s)", cfg->udp[i].text,
+			udpk_ready() ? "by the kernel path once decided" : "in userspace");
 	if (resolver_start(cfg->set.resolve_interval_ms, rt.wake, rt.nworkers)) {
 		pr_err("cannot start the resolver thread");
 		status = 1;
