@@ -16,6 +16,9 @@
  * new destination is looked up by the UDP socket lookup only); otherwise
  * bpf_redirect_neigh() to the interface of the route userspace looked up
  * (an output route lookup and the neighbour, as if sent locally).
+ * Measured on loopback (quicsend flood, 8 flows, 3 rounds): TC_ACT_OK
+ * 76-80k round trips/s, bpf_redirect_neigh(lo) for everything 72-79k,
+ * direct 83-88k: the shortcut is kept where it is safe.
  *
  * Anything the program does not know or cannot handle (other protocols,
  * IP options, IPv6 extension headers, fragments, no entry) goes on
