@@ -27,6 +27,7 @@
 #include "ops/feature_probe.h"
 #include "base/resolve.h"
 #include "datapath/kpath.h"
+#include "datapath/udpk.h"
 #include "base/util.h"
 #include "conn/worker.h"
 
@@ -128,6 +129,34 @@ static int data_path_init(const struct config *cfg)
 	}
 	pr_warn("data path: splice (FALLBACK: sockmap unavailable: %s)", why);
 	return 0;
+}
+
+/* The UDP data path (QUIC flows), the TCP rule: --mode auto (and
+ * sockmap) use the kernel path when it loads, and say loudly when it
+ * does not; --mode splice, or "udp_data_path": "userspace", keep UDP in
+ * userspace.  Only with UDP listeners: the program would otherwise look
+ * at every UDP datagram of the host for nothing.  A UDP listener added
+ * by a reload runs in userspace until the next start. */
+static void udp_path_init(const struct config *cfg)
+{
+	char why[256] = "";
+
+	if (!cfg->nudp)
+		return;
+	if (cfg->set.mode == MODE_SPLICE) {
+		pr_info("udp data path: userspace (requested by --mode splice)");
+		return;
+	}
+	if (cfg->set.udp_userspace) {
+		pr_info("udp data path: userspace (requested by \"udp_data_path\": \"userspace\")");
+		return;
+	}
+	if (udpk_init((uint32_t)cfg->set.max_udp_flows, why, sizeof(why))) {
+		pr_warn("udp data path: userspace (FALLBACK: the kernel path is unavailable: %s)", why);
+		return;
+	}
+	pr_info("udp data path: udp-kernel (a tc program on %s forwards decided flows' datagrams in the kernel)",
+		udpk_ifaces());
 }
 
 static bool all_done(const struct worker *ws, int n)
@@ -354,6 +383,7 @@ int main(int argc, char **argv)
 		config_put(cfg);
 		return 1;
 	}
+	udp_path_init(cfg);
 
 	rt.nworkers = cfg->set.workers;
 	if (rt.nworkers <= 0) {
@@ -424,7 +454,8 @@ int main(int argc, char **argv)
 	for (int i = 0; i < cfg->nlisteners; i++)
 		pr_info("listening on %s", cfg->listeners[i].text);
 	for (int i = 0; i < cfg->nudp; i++)
-		pr_info("listening on %s (QUIC, forwarded in userspace)", cfg->udp[i].text);
+		pr_info("listening on %s (QUIC, forwarded %s)", cfg->udp[i].text,
+			udpk_ready() ? "by the kernel path once decided" : "in userspace");
 	if (resolver_start(cfg->set.resolve_interval_ms, rt.wake, rt.nworkers)) {
 		pr_err("cannot start the resolver thread");
 		status = 1;
@@ -479,6 +510,7 @@ out:
 	metrics_stop();
 	free(rt.workers);
 	kpath_fini();
+	udpk_fini();
 	config_put(rt.cfg ? rt.cfg : cfg);
 	return status;
 }

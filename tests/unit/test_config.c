@@ -449,7 +449,13 @@ TEST(udp_listeners)
 	CHECK_INT(c->set.max_udp_flows, 100);
 	CHECK_INT(c->set.udp_pending_datagrams, 4);
 	CHECK_INT(c->set.udp_pending_bytes, 8192);
+	CHECK(!c->set.udp_userspace);
 	config_free(c);
+	c = want_ok(_u, "{\"udp_data_path\":\"userspace\",\"servers\":{\"udp/127.0.0.1:443\":{\"QUIC\":{\"CATCHALL\":{" QFWD "}}}}}");
+	if (c) {
+		CHECK(c->set.udp_userspace);
+		config_free(c);
+	}
 	/* The defaults. */
 	c = want_ok(_u, LISTEN(CA));
 	if (c) {
@@ -483,6 +489,8 @@ TEST(udp_listeners)
 		 "same address as \"udp/127.0.0.1:443\"");
 	want_err(_u, "{\"udp_idle_timeout\":\"10ms\",\"servers\":{\"udp/127.0.0.1:1\":{\"QUIC\":{\"CATCHALL\":{" QFWD "}}}}}",
 		 "t.json: udp_idle_timeout: must be at least 100ms");
+	want_err(_u, "{\"udp_data_path\":\"bpf\",\"servers\":{\"udp/127.0.0.1:1\":{\"QUIC\":{\"CATCHALL\":{" QFWD "}}}}}",
+		 "t.json: udp_data_path: expected \"auto\" or \"userspace\"");
 	want_err(_u, "{\"udp_pending_bytes\":100,\"servers\":{\"udp/127.0.0.1:1\":{\"QUIC\":{\"CATCHALL\":{" QFWD "}}}}}",
 		 "t.json: udp_pending_bytes: must be from 1500 bytes to 1MiB");
 	want_err(_u, UDP("\"QUIC\":{\"SNI a\":{" QFWD ",\"ech\":1}}"),

@@ -365,6 +365,12 @@ static void parse_settings(struct loader *ld, const cJSON *root,
 			cfg_get_count(ld, f, p, 1, 1 << 22, &s->max_udp_flows);
 		} else if (!strcmp(k, "udp_pending_datagrams")) {
 			cfg_get_count(ld, f, p, 1, 1024, &s->udp_pending_datagrams);
+		} else if (!strcmp(k, "udp_data_path")) {
+			if (!cJSON_IsString(f) || (strcmp(f->valuestring, "auto") &&
+						   strcmp(f->valuestring, "userspace")))
+				cfg_error(ld, p, "expected \"auto\" or \"userspace\"");
+			else
+				s->udp_userspace = !strcmp(f->valuestring, "userspace");
 		} else if (!strcmp(k, "udp_pending_bytes")) {
 			if (!cfg_get_size(ld, f, p, &n)) {
 				if (n < 1500 || n > (1 << 20))

@@ -185,6 +185,9 @@ struct settings {
 	uint64_t max_udp_flows;
 	uint64_t udp_pending_datagrams;
 	uint64_t udp_pending_bytes;
+	/* "udp_data_path": "userspace" keeps UDP flows in userspace even
+	 * where the kernel path loads (read at start only). */
+	bool udp_userspace;
 };
 
 struct config {

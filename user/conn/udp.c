@@ -16,6 +16,7 @@
 #include "conn/upstream.h"
 #include "conn/worker.h"
 #include "datapath/dgram.h"
+#include "datapath/udpk.h"
 #include "proto/quic.h"
 
 #define UDP_ROUNDS	4	/* batches per readiness, then the loop goes round */
@@ -23,6 +24,7 @@
 #define QUIC_MIN_DGRAM	1200	/* a client Initial's datagram, RFC 9000 14.1 */
 #define TAB_MIN		1024
 #define TAB_MAX		(1u << 20)
+#define UDPK_SYNC_MS	1000	/* kernel-path counters read into the metrics */
 
 /* A worker's socket on one UDP listen address. */
 struct usock {
@@ -60,6 +62,8 @@ struct uflow {
 	bool has_local;
 	bool in_batch;
 	bool ended;
+	bool kernel;			/* its datagrams forwarded by udpfwd.bpf.c */
+	bool kernel_was;		/* it was (path=udp-kernel) */
 	int fd;				/* connected to the upstream, or -1 */
 	int active;			/* target counted for leastconn, or -1 */
 	uint32_t hash;
@@ -77,6 +81,10 @@ struct uflow {
 	uint64_t t0, last;		/* ms: begun, last datagram either way */
 	struct upend *pend;
 	uint64_t bytes[2], dgrams[2];	/* forwarded: [0] up, [1] down */
+	/* The kernel path: the flow's map entries, and the program's
+	 * counters as last read (in bytes[], dgrams[] and the metrics). */
+	struct udpk_flow kf;
+	uint64_t kbytes[2], kdgrams[2];
 };
 
 struct udp_worker {
@@ -248,6 +256,31 @@ static void udp_arm(struct worker *w)
 
 /* ---- the end of a flow ------------------------------------------------------------ */
 
+/* What the kernel forwarded since the last read: into the flow's counts
+ * and the rule's metrics. */
+static void kernel_account(struct worker *w, struct uflow *f, const struct udpk_count *c)
+{
+	static const int mb[2] = { MR_BYTES_UP, MR_BYTES_DOWN };
+	static const int md[2] = { MR_DGRAMS_UP, MR_DGRAMS_DOWN };
+
+	for (int i = 0; i < 2; i++) {
+		uint64_t db, dd;
+
+		if (c->packets[i] < f->kdgrams[i] || c->bytes[i] < f->kbytes[i])
+			continue;	/* not read (the entry was gone) */
+		dd = c->packets[i] - f->kdgrams[i];
+		db = c->bytes[i] - f->kbytes[i];
+		f->kdgrams[i] = c->packets[i];
+		f->kbytes[i] = c->bytes[i];
+		f->dgrams[i] += dd;
+		f->bytes[i] += db;
+		metrics_add(f->rule->mx, w->id, md[i], dd);
+		metrics_add(f->rule->mx, w->id, mb[i], db);
+	}
+	if (c->last_ms > f->last)
+		f->last = c->last_ms;
+}
+
 static void flow_log(const struct uflow *f, enum m_uend why, int err, uint64_t now)
 {
 	char peer[ADDR_STRLEN], upa[ADDR_STRLEN] = "-";
@@ -258,10 +291,11 @@ static void flow_log(const struct uflow *f, enum m_uend why, int err, uint64_t n
 	else if (r && r->action == ACT_FORWARD && r->up.text)
 		snprintf(upa, sizeof(upa), "%s", r->up.text);
 	log_msg(why == MU_END_upstream_error || why == MU_END_no_resources ? LOG_WARN : LOG_INFO,
-		"flow client=%s listen=%s proto=%s rule=\"%s\" action=%s upstream=%s path=udp up=%llu down=%llu dgrams_up=%llu dgrams_down=%llu ms=%llu end=%s%s%s%s",
+		"flow client=%s listen=%s proto=%s rule=\"%s\" action=%s upstream=%s path=%s up=%llu down=%llu dgrams_up=%llu dgrams_down=%llu ms=%llu end=%s%s%s%s",
 		addr_str(&f->client.sa, peer, sizeof(peer)), f->l->text,
 		f->proto ? f->proto : "QUIC", r ? r->key : "-",
 		!r ? "-" : r->action == ACT_FORWARD ? "FORWARD" : "REJECT", upa,
+		f->kernel_was ? "udp-kernel" : "udp",
 		(unsigned long long)f->bytes[0], (unsigned long long)f->bytes[1],
 		(unsigned long long)f->dgrams[0], (unsigned long long)f->dgrams[1],
 		(unsigned long long)(now - f->t0), metrics_uend_name(why),
@@ -275,6 +309,16 @@ static void flow_end(struct worker *w, struct uflow *f, enum m_uend why, int err
 	if (f->ended)
 		return;
 	f->ended = true;
+	if (f->kernel) {
+		struct udpk_count c;
+
+		/* The entries first, then the socket: no datagram is
+		 * rewritten toward a port that is no longer ours. */
+		udpk_del(&f->kf, &c);
+		kernel_account(w, f, &c);
+		f->kernel = false;
+		f->kernel_was = true;
+	}
 	flow_log(f, why, err, now_ms());
 	metrics_add(f->l->mx, w->id, ML_UDP_END + why, 1);
 	if (f->rule)
@@ -377,6 +421,38 @@ static void send_pending(struct worker *w, struct uflow *f)
 		send_up(w, f, n);
 }
 
+/* Hand a forwarding flow to the kernel path, if it runs: the two map
+ * entries, then (flow_decide) the kept datagrams, sent by us.  So the
+ * upstream's every answer, which can only follow them, meets the entry
+ * and comes back in order.  A client datagram that reached the listening
+ * socket before the entries (in this batch, or queued) is still read and
+ * forwarded here: nothing is lost, but it may arrive after one the
+ * program forwarded meanwhile (UDP may reorder; a QUIC client waits for
+ * the server's answer to its Initials before it sends much more).  Where
+ * the entries cannot be made (no route, an IPv6 client to an IPv4
+ * upstream, the map full), the flow stays in userspace.  The program's
+ * counters are read every UDPK_SYNC_MS (metrics at most that late) and
+ * at the idle deadline. */
+static void kernel_take(struct worker *w, struct uflow *f, uint64_t now)
+{
+	union paddr client = f->client, local = f->local, sock;
+	socklen_t len = sizeof(sock);
+
+	if (!udpk_ready() || (f->us->any && !f->has_local))
+		return;
+	if (getsockname(f->fd, &sock.sa, &len))
+		return;
+	/* A [::] listener sees IPv4 clients as ::ffff:a.b.c.d; the wire
+	 * has IPv4. */
+	addr_unmap(&client);
+	addr_unmap(&local);
+	if (udpk_add(&f->kf, &client, &local, &sock, &f->upaddr))
+		return;
+	f->kernel = f->kernel_was = true;
+	if (f->last + f->cfg->set.udp_idle_timeout_ms > now + UDPK_SYNC_MS)
+		timer_set(&w->udp->th, &f->tm, now + UDPK_SYNC_MS);
+}
+
 /* The route is known: connect (FORWARD) or keep dropping (REJECT). */
 static void flow_decide(struct worker *w, struct uflow *f, uint64_t now)
 {
@@ -442,6 +518,7 @@ static void flow_decide(struct worker *w, struct uflow *f, uint64_t now)
 	}
 	f->state = UF_FORWARD;
 	metrics_add(f->rule->mx, w->id, MR_FORWARDED, 1);
+	kernel_take(w, f, now);
 	send_pending(w, f);
 	pend_put(u, f->pend);
 	f->pend = NULL;
@@ -745,10 +822,18 @@ void udp_timers(struct worker *w, uint64_t now)
 		struct uflow *f = container_of(t, struct uflow, tm);
 		uint64_t idle = f->cfg->set.udp_idle_timeout_ms;
 
+		if (f->kernel) {
+			struct udpk_count c;
+
+			/* The kernel's datagrams move last-seen on. */
+			if (!udpk_read(&f->kf, &c))
+				kernel_account(w, f, &c);
+		}
 		if (f->state == UF_DECIDING)
 			flow_end(w, f, MU_END_undecided, 0);
 		else if (f->last + idle > now)
-			timer_set(&u->th, &f->tm, f->last + idle);
+			timer_set(&u->th, &f->tm, f->kernel && f->last + idle > now + UDPK_SYNC_MS
+				  ? now + UDPK_SYNC_MS : f->last + idle);
 		else
 			flow_end(w, f, f->state == UF_FORWARD ? MU_END_idle
 				 : f->rule ? MU_END_rejected : MU_END_no_route, 0);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* QUIC on UDP listeners ("udp/ADDR"): flows routed on the SNI and ALPN of
- * the client's Initial packets, forwarded in userspace in batches.
+ * the client's Initial packets, forwarded in userspace in batches or,
+ * once decided, by the kernel path (datapath/udpk.h) where it runs.
  *
  * Each worker has its own SO_REUSEPORT socket on every UDP listen
  * address, like TCP: the kernel hashes a client's address and port to

@@ -11,6 +11,7 @@
 
 #include "ops/feature_probe.h"
 #include "datapath/kpath.h"
+#include "datapath/udpk.h"
 #include "base/util.h"
 
 static void line(bool ok, const char *what, const char *detail)
@@ -53,6 +54,16 @@ int feature_probe_report(void)
 	line(!err, "load, attach, and redirect bytes on loopback",
 	     err ? why : "passthru's verdict program forwarded a test stream");
 	kpath_fini();
+	{
+		char uwhy[256] = "";
+		int uerr = udpk_init(16, uwhy, sizeof(uwhy));
+
+		line(!uerr, "UDP kernel path (tc program, QUIC flows)",
+		     uerr ? uwhy : "forwarded test datagrams both ways on loopback");
+		udpk_fini();
+		printf("udp data path: %s%s%s\n", uerr ? "userspace (fallback: " : "udp-kernel",
+		       uerr ? uwhy : "", uerr ? ")" : "");
+	}
 	line(true, "splice(2) fallback", "always available");
 	if (!err) {
 		printf("data path: sockmap (in-kernel redirect; userspace never touches payload)\n");

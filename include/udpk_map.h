@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The UDP kernel path's map (bpf/udpfwd.bpf.c and user/datapath/udpk.c).
+ *
+ * One entry per direction of a flow, keyed by the datagram as it arrives:
+ *   client -> listener          rewritten to  flow socket -> upstream
+ *   upstream -> flow socket     rewritten to  listener -> client
+ * Addresses in network order; an IPv4 address is the first 4 bytes of
+ * its 16, the rest zero.  Ports in network order. */
+#ifndef PT_UDPK_MAP_H
+#define PT_UDPK_MAP_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+struct udpk_key {
+	__u8 family;			/* 4 or 6 */
+	__u8 pad[3];
+	__u16 sport, dport;
+	__u8 saddr[16], daddr[16];
+};
+
+struct udpk_val {
+	/* What the datagram becomes, and where it leaves. */
+	__u8 saddr[16], daddr[16];
+	__u16 sport, dport;
+	__u32 oif;			/* ifindex of the route to daddr (lo: local) */
+	/* Forwarded by the program (atomic adds; payload bytes). */
+	__u64 packets, bytes;
+	__u64 last_ns;			/* bpf_ktime_get_ns: CLOCK_MONOTONIC */
+};
+
+#endif /* PT_UDPK_MAP_H */
