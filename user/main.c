@@ -340,7 +340,7 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
 	if (takeover) {
-		if (takeover_receive(&rt, &in)) {
+		if (takeover_prepare(&rt, &in)) {
 			inherited_free(&in);
 			config_put(cfg);
 			return 1;
@@ -434,6 +434,12 @@ int main(int argc, char **argv)
 			goto out_workers;
 		}
 		rt.wake[i] = rt.workers[i].wakefd;
+	}
+	/* Programs loaded and proven, workers ready: only now does the
+	 * predecessor pause, for as long as its sockets take to cross. */
+	if (takeover && takeover_receive(&rt, &in)) {
+		status = 1;
+		goto out_workers;
 	}
 	if (takeover ? takeover_adopt(&rt, &in) : 0) {
 		status = 1;

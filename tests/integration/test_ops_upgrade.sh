@@ -32,6 +32,24 @@ tk_check() {
 		grep -qF 'data path: sockmap (taken over: same maps, this binary'"'"'s programs)' "$2" ||
 			{ echo "the successor did not take the kernel path over: $(grep 'data path' "$2")"; return 1; }
 	fi
+	# The pause (HELLO to OK) is the sockets crossing, not the verifier:
+	# the successor loaded its programs while the predecessor served on.
+	grep -q 'takeover: pid [0-9]* prepares on our maps' "$1" ||
+		{ echo "the predecessor logged no 'prepares on our maps': $(grep takeover "$1" | tail -n 2)"; return 1; }
+	local tload tpause
+	tload=$(grep -m 1 'data path: ' "$2" | cut -d' ' -f1)
+	tpause=$(grep 'pausing the workers' "$1" | tail -n 1 | cut -d' ' -f1)
+	if [ -z "$tload" ] || [ -z "$tpause" ] || [[ "$tpause" < "$tload" ]]; then
+		echo "the predecessor paused at ${tpause:-?}, before the successor's data path was ready at ${tload:-?}"
+		return 1
+	fi
+}
+
+# tk_pause_ms LOG: how long the predecessor's workers were paused (its
+# "pausing the workers" to its "exiting"), from the log's timestamps.
+tk_pause_ms() {
+	grep -E 'pausing the workers|: exiting$' "$1" | tail -n 2 | cut -d' ' -f1 |
+		awk -F'[T:Z]' '{ t = ($2 * 60 + $3) * 60 + $4; if (NR == 1) a = t; else printf "%d", (t - a) * 1000 }'
 }
 
 # 1 GB through the kernel path across two successive upgrades (the second
@@ -85,7 +103,7 @@ t_upgrade_1g() {
 	grep -qE " path=sockmap .*up=$((hl + (1 << 30))) down=0 .*end=eof" <<<"$line" ||
 		{ fail "$CUR_TEST" "want path=sockmap up=$((hl + (1 << 30))) down=0 end=eof in the last process's line: ${line:-none}"; return; }
 	pass "$CUR_TEST"
-	echo "# 1 GB in $(field "$D/cli.rep" ms) ms across 2 upgrades; $(cat "$D"/*.loop | wc -l) short connections meanwhile, 0 failed"
+	echo "# 1 GB in $(field "$D/cli.rep" ms) ms across 2 upgrades (workers paused $(tk_pause_ms "$PT_LOG") and $(tk_pause_ms "$log2") ms); $(cat "$D"/*.loop | wc -l) short connections meanwhile, 0 failed"
 }
 
 # check_proxied CLIENT_REP SERVER_REP PAYLOAD_FILE BYTES: the client sent a

@@ -328,6 +328,16 @@ upg_sent_found() {
 	comm -23 "$D/cli_sent" "$D/up_recv"
 }
 
+# upg_log_of REPORT_LINE: what every process logged of that client's
+# connection (its local= is the client= of passthru's line).
+upg_log_of() {
+	local cli
+	cli=$(sed -n 's/.* local=\([^ ]*\) .*/\1/p' <<<"$1")
+	[ -n "$cli" ] || return 0
+	echo "passthru's log of client=$cli: $(cat "$PT_LOG" "$T/passthru.old.log" "$D"/gen*.log 2>/dev/null |
+		grep -F "client=$cli " | tr '\n' ' ')"
+}
+
 t_upgrades() {
 	newdir
 	local pids=() why=() i n gen=1 ups=0 upfail=0 k
@@ -384,7 +394,7 @@ t_upgrades() {
 	# ---- the checks ----
 	awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] } print f["recv"], f["recv_sha256"] }' \
 		"$D"/xc.rep "$D"/xh1.rep "$D"/xh2.rep | sort -u >"$D/up_recv"
-	local ncrst nurst nslow nhalf timeouts bad
+	local ncrst nurst nslow nhalf timeouts bad first
 	ncrst=$(cat "$D"/crst-*.rep 2>/dev/null | wc -l)
 	nurst=$(cat "$D"/urst-*.rep 2>/dev/null | wc -l)
 	nslow=$(cat "$D"/slow-*.rep 2>/dev/null | wc -l)
@@ -394,16 +404,20 @@ t_upgrades() {
 	[ "$timeouts" != 0 ] && why+=("$timeouts connections hung (timed out): $(grep -h 'result=error:timeout' "$D"/*.rep | head -n 1)")
 	# Client resets: the upstream got all the client sent.
 	bad=$(upg_sent_found "$D"/crst-*.rep | wc -l)
-	[ "$bad" != 0 ] && why+=("$bad of $ncrst resetting clients' bytes did not all reach the upstream")
+	first=$(upg_sent_found "$D"/crst-*.rep | head -n 1 | cut -d' ' -f2)
+	[ -n "$first" ] && first=$(cat "$D"/crst-*.rep | grep -F "sent_sha256=$first " | head -n 1)
+	[ "$bad" != 0 ] && why+=("$bad of $ncrst resetting clients' bytes did not all reach the upstream: $first; $(upg_log_of "$first")")
 	# Upstream resets: the client got exactly what was sent, then the reset.
 	for k in urst:$((512 << 10)) slow:$((3 << 20)); do
 		bad=$(cat "$D"/"${k%%:*}"-*.rep 2>/dev/null |
 			grep -vcE "recv=${k#*:} .*result=error:recv-ECONNRESET diag=none$")
-		[ "$bad" != 0 ] && why+=("$bad ${k%%:*} clients did not get the ${k#*:} bytes then the reset: $(cat "$D"/"${k%%:*}"-*.rep | grep -vE "recv=${k#*:} .*result=error:recv-ECONNRESET diag=none$" | head -n 1)")
+		first=$(cat "$D"/"${k%%:*}"-*.rep 2>/dev/null | grep -vE "recv=${k#*:} .*result=error:recv-ECONNRESET diag=none$" | head -n 1)
+		[ "$bad" != 0 ] && why+=("$bad ${k%%:*} clients did not get the ${k#*:} bytes then the reset: $first; $(upg_log_of "$first")")
 	done
 	# Half-closes: everything both ways.
 	bad=$(cat "$D"/hcli-*.rep "$D"/hup-*.rep 2>/dev/null | grep -vcE "recv=$((2 << 20)) .*result=ok diag=none$")
-	[ "$bad" != 0 ] && why+=("$bad half-closing clients did not get the upstream's 2 MiB exactly: $(cat "$D"/hcli-*.rep "$D"/hup-*.rep | grep -vE "recv=$((2 << 20)) .*result=ok diag=none$" | head -n 1)")
+	first=$(cat "$D"/hcli-*.rep "$D"/hup-*.rep 2>/dev/null | grep -vE "recv=$((2 << 20)) .*result=ok diag=none$" | head -n 1)
+	[ "$bad" != 0 ] && why+=("$bad half-closing clients did not get the upstream's 2 MiB exactly: $first; $(upg_log_of "$first")")
 	bad=$(upg_sent_found "$D"/hcli-*.rep "$D"/hup-*.rep | wc -l)
 	[ "$bad" != 0 ] && why+=("$bad half-closing clients' streams did not reach an upstream whole")
 	n=$(cat "$PT_LOG" "$T/passthru.old.log" "$D"/gen*.log 2>/dev/null | grep -c ' conn .*end=kernel-error')

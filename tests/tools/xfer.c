@@ -13,7 +13,8 @@
  *   xfer gen --send BYTES [--seed S] [--prefix-file FILE] [--banner TEXT]
  *
  * Every connection ends with one report line:
- *   peer=IP:PORT sent=N sent_sha256=HEX recv=N recv_sha256=HEX ms=N result=ok|error:WHY
+ *   peer=IP:PORT [local=IP:PORT] sent=N sent_sha256=HEX recv=N recv_sha256=HEX ms=N result=ok|error:WHY
+ * (local: a client's own address, the client= of its line in passthru's log)
  * "sent" counts every byte written (prefix or banner, then payload), "recv"
  * every byte read.  The payload is a deterministic pseudo-random stream
  * (splitmix64 words, little-endian) from --seed: the client's default seed is
@@ -365,6 +366,7 @@ struct conn {
 	const struct opts *o;
 	int fd;
 	char peer[80];
+	char local[80];			/* a client's own address: its line in passthru's log */
 	int64_t start, deadline;	/* us */
 	const uint8_t *pre;		/* prefix or banner, sent first */
 	size_t pre_len, pre_off;
@@ -412,8 +414,8 @@ static void report(struct conn *c)
 	sha256_final(&c->h_recv, d);
 	sha256_hex(d, hr);
 	n = snprintf(line, sizeof(line),
-		     "peer=%s sent=%llu sent_sha256=%s recv=%llu recv_sha256=%s ms=%lld result=%s%s\n",
-		     c->peer, (unsigned long long)c->sent, hs, (unsigned long long)c->recv, hr,
+		     "peer=%s%s%s sent=%llu sent_sha256=%s recv=%llu recv_sha256=%s ms=%lld result=%s%s\n",
+		     c->peer, c->local[0] ? " local=" : "", c->local, (unsigned long long)c->sent, hs, (unsigned long long)c->recv, hr,
 		     (long long)((clock_us() - c->start) / 1000), c->result,
 		     c->o->diag ? streamdiag_str(&c->diag, dg, sizeof(dg)) : "");
 
@@ -785,6 +787,13 @@ static int connect_to(struct conn *c)
 	if (connect(c->fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) {
 		set_error(c, "connect", errno);
 		return -1;
+	}
+	{
+		struct sockaddr_storage me;
+		socklen_t ml = sizeof(me);
+
+		if (!getsockname(c->fd, (struct sockaddr *)&me, &ml))
+			fmt_addr(&me, c->local, sizeof(c->local));
 	}
 	for (;;) {
 		struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };

@@ -170,8 +170,15 @@ static void tick_later(struct conn *c)
 static int kernel_drain(struct conn *c, int di)
 {
 	struct dir *d = &c->d[di];
-	int r = kpath_drained(d->src->fd, d->dst->fd, &d->snap, true);
+	int r = kpath_drained(d->src->fd, d->dst->fd, &d->snap, true, c->d[!di].shut);
 
+	if (r == -ECONNRESET) {
+		log_msg(LOG_WARN, "conn fd %d: %s: the end of the stream was a reset: delivering the rest, then the reset",
+			c->cli.fd, di == DIR_UP ? "client" : "upstream");
+		d->eof = false;	/* flow_failed: no FIN to pass on */
+		flow_failed(c, d->src, ECONNRESET);
+		return 0;
+	}
 	if (r <= 0)
 		return r;
 	if (shutdown(d->dst->fd, SHUT_WR) && errno != ENOTCONN)
@@ -207,6 +214,8 @@ static void kernel_tick(struct conn *c)
 		}
 		if (r > 0 && d->eof && !d->shut)
 			r = kernel_drain(c, i);
+		if (c->st != CS_FLOW || c->failed)
+			return;	/* kernel_drain found a reset: failed_tick() goes on */
 		if (r < 0) {
 			conn_end(c, i == DIR_UP ? ME_upstream_reset : ME_client_reset, -r);
 			return;
@@ -497,7 +506,7 @@ static int failed_drained(struct conn *c, int di)
 	if (d->kernel && d->frozen)
 		r = kernel_thaw(c, di);	/* moves it to splice once it can */
 	if (r > 0 && d->kernel)
-		r = kpath_drained(d->src->fd, d->dst->fd, &d->snap, !d->no_fin);
+		r = kpath_drained(d->src->fd, d->dst->fd, &d->snap, !d->no_fin, true);
 	if (r > 0 && !d->kernel) {
 		err = d->relay ? relay_pump(d, c->w->peekbuf, SNIFF_MAX_LIMIT, true, true, &bad)
 			       : splice_pump(d, &bad);

@@ -53,6 +53,8 @@ int kpath_sndbuf(void)
  * window scale is chosen from it at the handshake) and on each upstream
  * socket before its connect. */
 #define RCVBUF_MIN (4u << 20)
+/* include/net/tcp_states.h: the uapi has no name for it. */
+#define PT_TCP_CLOSE 7
 
 static uint64_t tcp_rmem_max(void)
 {
@@ -193,7 +195,7 @@ static int sent_fresh(int fd, uint64_t *tx, bool exact)
 	return 0;
 }
 
-int kpath_drained(int src, int dst, const struct ksnap *s, bool fin)
+int kpath_drained(int src, int dst, const struct ksnap *s, bool fin, bool src_shut)
 {
 	struct tcp_info ti;
 	uint64_t total, delivered;
@@ -202,6 +204,11 @@ int kpath_drained(int src, int dst, const struct ksnap *s, bool fin)
 	err = tcp_info_get(src, &ti);
 	if (err)
 		return err;
+	/* A FIN leaves a socket we never shut down in CLOSE_WAIT; CLOSE
+	 * there is a reset whose EPOLLERR someone else read first.  Its
+	 * peer must get the reset, not a FIN one byte early. */
+	if (fin && !src_shut && ti.tcpi_state == PT_TCP_CLOSE)
+		return -ECONNRESET;
 	/* Past its FIN, the FIN is in bytes_received whatever the state:
 	 * CLOSE_WAIT, or CLOSE once our own FIN was acked.  A reset is not. */
 	total = ti.tcpi_bytes_received - fin - s->rx0;

@@ -68,8 +68,10 @@ void kpath_forget(const uint64_t cookie[2]);
 /* Has every byte the source received after the snapshot entered the
  * target's socket?  Call only once the source is done: after its FIN
  * (EPOLLRDHUP; fin true, TCP counts it as a byte) or its reset (fin
- * false).  1 yes, 0 not yet, -errno on error. */
-int kpath_drained(int src, int dst, const struct ksnap *s, bool fin);
+ * false).  1 yes, 0 not yet, -errno on error; -ECONNRESET when a FIN was
+ * expected but the source was reset instead (closed while we never shut
+ * it down: src_shut false), its error already taken. */
+int kpath_drained(int src, int dst, const struct ksnap *s, bool fin, bool src_shut);
 
 /* The mmapped per-direction state. */
 struct pt_dir *kpath_dir(uint32_t idx);

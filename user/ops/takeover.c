@@ -3,16 +3,24 @@
  *
  *   successor                         running passthru
  *   ---------                         ----------------
- *   HELLO abi            ─────────>   every worker exports its
+ *   PREPARE abi          ─────────>
+ *                        <─────────   STATE + BPF map/prog/link fds
+ *   load and prove its programs on
+ *   those maps, set its workers up    (serves on meanwhile)
+ *   HELLO                ─────────>   every worker exports its
  *                                     connections and listeners, then
  *                                     waits (the kernel keeps splicing)
- *                        <─────────   STATE + BPF map/prog/link fds
+ *                        <─────────   STATE
  *                        <─────────   LISTEN + fd   (each socket)
  *                        <─────────   CONN + fds    (each connection)
  *                        <─────────   END
  *   adopt maps, sockets,
  *   connections; OK      ─────────>   _exit(0): its fds close, ours stay
  *
+ * The pause, from HELLO to OK, is only the sockets crossing: loading BPF
+ * programs (the verifier: 0.1 s idle, seconds on a loaded machine) comes
+ * before it.  A predecessor that does not know PREPARE closes the socket:
+ * the successor then sends HELLO first, as before, and pauses it longer.
  * If the successor fails or goes silent before OK, the running process
  * resumes as if nothing happened.  SOCK_SEQPACKET keeps messages whole. */
 #include <errno.h>
@@ -35,7 +43,10 @@
 #define TK_MAGIC 0x50544b31u	/* "PTK1" */
 #define TK_MAX_FDS 16
 
-enum { TK_HELLO = 1, TK_STATE, TK_LISTEN, TK_CONN, TK_END, TK_OK };
+enum { TK_HELLO = 1, TK_STATE, TK_LISTEN, TK_CONN, TK_END, TK_OK, TK_PREPARE };
+
+/* How long a successor may take to load its programs before its HELLO. */
+#define TK_PREPARE_MS 120000
 
 struct tk_hdr {
 	uint32_t magic;
@@ -160,17 +171,24 @@ static struct {
 	bool running;
 } C = { .lfd = -1, .stop = { -1, -1 } };
 
-static int hand_over(int sock, struct handover *h)
+/* What the successor needs first: the maps its programs load against. */
+static int send_state(int sock, const struct handover *h, bool with_bpf)
 {
 	struct tk_state st = { 0 };
-	int bpf[KP_NFDS], err;
+	int bpf[KP_NFDS];
 
 	st.max_connections = (uint32_t)C.rt->cfg->set.max_connections;
-	st.nls = h->nls;
-	st.nconns = h->nconns;
+	st.nls = h ? h->nls : 0;
+	st.nconns = h ? h->nconns : 0;
 	st.kernel = kpath_ready() && !kpath_export(bpf, st.cgroup, sizeof(st.cgroup));
-	err = send_msg(sock, TK_STATE, &st, sizeof(st), bpf,
-		       st.kernel ? (bpf[KP_LINK] >= 0 ? KP_NFDS : KP_NFDS - 1) : 0);
+	return send_msg(sock, TK_STATE, &st, sizeof(st), bpf,
+			st.kernel && with_bpf ? (bpf[KP_LINK] >= 0 ? KP_NFDS : KP_NFDS - 1) : 0);
+}
+
+static int hand_over(int sock, struct handover *h, bool with_bpf)
+{
+	int err = send_state(sock, h, with_bpf);
+
 	for (int i = 0; !err && i < h->nls; i++)
 		err = send_msg(sock, TK_LISTEN, &h->ls[i], sizeof(h->ls[i]), &h->lfds[i], 1);
 	for (int i = 0; !err && i < h->nconns; i++)
@@ -179,6 +197,23 @@ static int hand_over(int sock, struct handover *h)
 	if (!err)
 		err = send_msg(sock, TK_END, NULL, 0, NULL, 0);
 	return err;
+}
+
+/* The successor's next message, or our own shutdown, whichever first. */
+static int wait_readable(int sock, int stopfd, int timeout_ms)
+{
+	struct pollfd p[2] = { { .fd = sock, .events = POLLIN },
+			       { .fd = stopfd, .events = POLLIN } };
+	int n;
+
+	do
+		n = poll(p, 2, timeout_ms);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if (!n)
+		return -ETIMEDOUT;
+	return p[1].revents ? -ESHUTDOWN : 0;
 }
 
 static void serve(int sock)
@@ -194,8 +229,28 @@ static void serve(int sock)
 	int fds[TK_MAX_FDS], nfds, err;
 	char buf[64];
 
+	bool prepared = false;
+
 	err = recv_msg(sock, &hdr, buf, sizeof(buf), fds, &nfds, 2000);
 	close_all(fds, nfds);
+	if (!err && hdr.type == TK_PREPARE) {
+		getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &clen);
+		pr_info("takeover: pid %d prepares on our maps; serving on until its HELLO",
+			cred.pid);
+		err = send_state(sock, NULL, true);
+		if (!err)
+			err = wait_readable(sock, C.stop[0], TK_PREPARE_MS);
+		if (!err)
+			err = recv_msg(sock, &hdr, buf, sizeof(buf), fds, &nfds, 0);
+		if (!err)
+			close_all(fds, nfds);
+		if (err) {
+			pr_warn("takeover: pid %d went away while preparing (%s): carrying on",
+				cred.pid, strerror(-err));
+			return;
+		}
+		prepared = true;
+	}
 	if (err || hdr.type != TK_HELLO) {
 		pr_warn("takeover: refused a request: %s",
 			err == -EPROTONOSUPPORT ? "incompatible passthru build" :
@@ -214,7 +269,7 @@ static void serve(int sock)
 		pthread_mutex_lock(&h.mu);
 	}
 	pthread_mutex_unlock(&h.mu);
-	err = h.paused == rt->nworkers ? hand_over(sock, &h) : -ETIMEDOUT;
+	err = h.paused == rt->nworkers ? hand_over(sock, &h, !prepared) : -ETIMEDOUT;
 	if (!err)
 		err = recv_msg(sock, &hdr, buf, sizeof(buf), fds, &nfds, 30000);
 	if (!err && hdr.type == TK_OK) {
@@ -321,19 +376,12 @@ void control_stop(void)
 
 /* ---- the successor --------------------------------------------------------- */
 
-int takeover_receive(const struct runtime *rt, struct inherited *in)
+static int tk_connect(const struct runtime *rt, struct inherited *in)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct tk_state st;
-	struct tk_hdr h;
 	char path[108];
-	int fds[TK_MAX_FDS], nfds, err;
+	int err = control_path(rt, path, sizeof(path));
 
-	memset(in, 0, sizeof(*in));
-	in->sock = -1;
-	for (int i = 0; i < KP_NFDS; i++)
-		in->bpf[i] = -1;
-	err = control_path(rt, path, sizeof(path));
 	if (err)
 		return err;
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
@@ -345,22 +393,92 @@ int takeover_receive(const struct runtime *rt, struct inherited *in)
 		pr_err("takeover: no running passthru at %s: %s", path, strerror(-err));
 		return err;
 	}
-	err = send_msg(in->sock, TK_HELLO, NULL, 0, NULL, 0);
+	return 0;
+}
+
+/* STATE, the answer to PREPARE or HELLO: the maps come with the first. */
+static int recv_state(struct inherited *in, struct tk_state *st, uint16_t asked)
+{
+	struct tk_hdr h;
+	int fds[TK_MAX_FDS], nfds, err;
+
+	err = send_msg(in->sock, asked, NULL, 0, NULL, 0);
 	if (!err)
-		err = recv_msg(in->sock, &h, &st, sizeof(st), fds, &nfds, 10000);
-	if (err || h.type != TK_STATE || h.len != sizeof(st)) {
-		if (!err)
-			close_all(fds, nfds);
-		pr_err("takeover: %s", err == -EPROTONOSUPPORT ?
-		       "the running passthru is an incompatible build" :
-		       err ? strerror(-err) : "unexpected answer");
-		return err ? err : -EPROTO;
+		err = recv_msg(in->sock, &h, st, sizeof(*st), fds, &nfds, 10000);
+	if (!err && (h.type != TK_STATE || h.len != sizeof(*st))) {
+		close_all(fds, nfds);
+		err = -EPROTO;
 	}
-	in->kernel = st.kernel;
-	in->max_connections = st.max_connections;
-	snprintf(in->cgroup, sizeof(in->cgroup), "%s", st.cgroup);
-	for (int i = 0; i < nfds && i < KP_NFDS; i++)
-		in->bpf[i] = fds[i];
+	if (err)
+		return err;
+	if (in->prepared) {
+		close_all(fds, nfds);	/* the maps came with PREPARE's answer */
+		return 0;
+	}
+	in->kernel = st->kernel;
+	in->max_connections = st->max_connections;
+	snprintf(in->cgroup, sizeof(in->cgroup), "%s", st->cgroup);
+	for (int i = 0; i < nfds; i++) {
+		if (i < KP_NFDS)
+			in->bpf[i] = fds[i];
+		else
+			close(fds[i]);
+	}
+	return 0;
+}
+
+static void tk_failed(int err)
+{
+	pr_err("takeover: %s", err == -EPROTONOSUPPORT ?
+	       "the running passthru is an incompatible build" :
+	       err == -EPROTO ? "unexpected answer" : strerror(-err));
+}
+
+int takeover_prepare(const struct runtime *rt, struct inherited *in)
+{
+	struct tk_state st;
+	int err;
+
+	memset(in, 0, sizeof(*in));
+	in->sock = -1;
+	for (int i = 0; i < KP_NFDS; i++)
+		in->bpf[i] = -1;
+	err = tk_connect(rt, in);
+	if (err)
+		return err;
+	err = recv_state(in, &st, TK_PREPARE);
+	if (err == -ECONNRESET) {
+		/* A predecessor from before PREPARE: it pauses from HELLO. */
+		pr_info("takeover: the running passthru does not prepare: it pauses while this one loads");
+		close(in->sock);
+		in->sock = -1;
+		err = tk_connect(rt, in);
+		if (!err)
+			err = takeover_receive(rt, in);
+		return err;
+	}
+	if (err) {
+		tk_failed(err);
+		return err;
+	}
+	in->prepared = true;
+	return 0;
+}
+
+int takeover_receive(const struct runtime *rt, struct inherited *in)
+{
+	struct tk_state st;
+	struct tk_hdr h;
+	int fds[TK_MAX_FDS], nfds, err;
+
+	(void)rt;
+	if (in->received)
+		return 0;
+	err = recv_state(in, &st, TK_HELLO);
+	if (err) {
+		tk_failed(err);
+		return err;
+	}
 	in->ls = calloc(st.nls + 1, sizeof(*in->ls));
 	in->conns = calloc(st.nconns + 1, sizeof(*in->conns));
 	in->cfds = calloc(st.nconns + 1, sizeof(*in->cfds));
@@ -393,9 +511,10 @@ int takeover_receive(const struct runtime *rt, struct inherited *in)
 			return -EPROTO;
 		}
 	}
+	in->received = true;
 	pr_info("takeover: received %d listening socket%s and %d connection%s%s",
 		in->nls, in->nls == 1 ? "" : "s", in->nconns, in->nconns == 1 ? "" : "s",
-		in->kernel ? ", and the kernel path's maps" : "");
+		in->kernel && !in->prepared ? ", and the kernel path's maps" : "");
 	return 0;
 }
 

@@ -63,8 +63,15 @@ struct inherited {
 	struct xconn *conns;
 	int (*cfds)[XCONN_MAX_FDS];
 	int sock;			/* to say OK (or close to abort) */
+	bool prepared;			/* the maps came before the pause */
+	bool received;			/* sockets and connections too */
 };
 
+/* The predecessor's maps (and sizes), while it serves on: the programs
+ * load before the pause.  Against a predecessor that does not know it,
+ * everything is received here (takeover_receive then does nothing). */
+int takeover_prepare(const struct runtime *rt, struct inherited *in);
+/* HELLO: the predecessor pauses; its sockets and connections arrive. */
 int takeover_receive(const struct runtime *rt, struct inherited *in);
 /* Give each worker its sockets and connections (workers set up, not
  * started).  Then tell the predecessor to go. */
