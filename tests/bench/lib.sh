@@ -15,8 +15,9 @@ elapsed() { awk -v a="$T_START" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b 
 
 port_busy() { [ -n "$(ss -Htln "sport = :$1" 2>/dev/null)" ]; }
 
-# free_port VAR: a TCP port nobody uses, below the ephemeral range (the
-# cps test churns through that), not handed out before.  Sets VAR rather
+# free_port VAR: a port nobody uses on TCP or UDP (the quic test's
+# listeners and echo are UDP), below the ephemeral range (the cps test
+# churns through that), not handed out before.  Sets VAR rather
 # than printing, so the list of given ports survives (no subshell).
 USED_PORTS=" "
 free_port() {
@@ -26,13 +27,15 @@ free_port() {
 	for ((_i = 0; _i < 200; _i++)); do
 		_p=$((10000 + (RANDOM * 32768 + RANDOM) % (_lo - 10000)))
 		case $USED_PORTS in *" $_p "*) continue ;; esac
-		[ -n "$(ss -Htan "( sport = :$_p or dport = :$_p )" 2>/dev/null)" ] && continue
+		[ -n "$(ss -Htuan "( sport = :$_p or dport = :$_p )" 2>/dev/null)" ] && continue
 		USED_PORTS="$USED_PORTS$_p "
 		printf -v "$1" '%s' "$_p"
 		return 0
 	done
 	die "no free port found"
 }
+
+udp_bound() { [ -n "$(ss -Huan "sport = :$1" 2>/dev/null)" ]; }
 
 wait_port() { # PORT SECONDS
 	local i n=$(($2 * 20))
@@ -101,6 +104,17 @@ svc_stop() {
 	done
 	kill -KILL -- "-$pg" 2>/dev/null || true
 	wait "$pg" 2>/dev/null || true
+}
+
+# svc_stop_one PID: svc_stop, and forget the group: once it is gone its id
+# may be handed to someone else's process, which svc_stop_all must not hit.
+svc_stop_one() {
+	local pg kept=()
+	svc_stop "$1"
+	for pg in "${SVC_PGIDS[@]}"; do
+		[ "$pg" = "$1" ] || kept+=("$pg")
+	done
+	SVC_PGIDS=("${kept[@]}")
 }
 
 # All at once: TERM every group, then wait for them together.

@@ -17,8 +17,11 @@
 # (64-byte request/response latency), cps (connections per second and CPU
 # per connection), mixed (95 % of the connections 4 KB each way, 5 %
 # 16 MiB; CPU per connection and per GB), idle (the proxy's RSS and the
-# kernel memory charged to its cgroup, with N open connections).  Runs
-# are interleaved:
+# kernel memory charged to its cgroup, with N open connections), quic
+# (QUIC-shaped datagrams on UDP, `quicsend flood` against a `quicsend
+# echo` upstream: datagrams/s, MB/s, whole-system and proxy CPU per GB;
+# direct, pt-auto on the UDP kernel path, pt-splice on the userspace UDP
+# path; the peers do not pass QUIC through by SNI).  Runs are interleaved:
 #   for run in 1..N: for target: for test: measure
 # and reported as medians (CSV: also min and max).
 #
@@ -44,8 +47,11 @@ ALL_TARGETS="direct pt-auto pt-sockmap pt-splice haproxy nginx sslh-select snipr
 # ALT_PASSTHRU=/path/to/other/passthru adds alt-auto, alt-sockmap and
 # alt-splice: a patched build measured interleaved with the current one.
 [ -n "${ALT_PASSTHRU:-}" ] && ALL_TARGETS="$ALL_TARGETS alt-auto alt-sockmap alt-splice"
-ALL_TESTS="bulk rr cps mixed idle"
+ALL_TESTS="bulk rr cps mixed idle quic"
 PEERS="haproxy nginx sslh-select sniproxy"
+# The quic test's targets.  pt-sockmap is left out: --mode picks the TCP
+# data path only, its UDP path is pt-auto's (the same tc program).
+QUIC_TARGETS="direct pt-auto pt-splice alt-auto alt-splice"
 
 usage() {
 	sed -n '3,/^set /{/^#/p}' "$0" | sed 's/^# \{0,1\}//'
@@ -71,6 +77,13 @@ while [ $# -gt 0 ]; do
 	shift
 done
 TESTS=${TESTS//,/ }
+# Everything but quic runs through one TCP instance of each target.
+TCP_TESTS=
+for t in $TESTS; do
+	[ "$t" = quic ] || TCP_TESTS="$TCP_TESTS $t"
+done
+TCP_TESTS=${TCP_TESTS# }
+has_test() { case " $TESTS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 # Durations (seconds).  Measured windows are short, runs many: the spread
 # between runs tells more than one long run.
@@ -81,10 +94,20 @@ TESTS=${TESTS//,/ }
 if [ "$QUICK" = 1 ]; then
 	: "${RUNS:=2}" "${IDLE_N:=1000}"
 	BULK_T=0.4 BULK_W=0.2 RR_T=0.4 CPS_T=0.4 MIX_T=0.6 SETTLE=0.2 BUDGET=100 SSLH_IDLE=300
+	QUIC_T=1 QUIC_W=0.3 QUIC_BUDGET=15
 else
 	: "${RUNS:=5}" "${IDLE_N:=10000}"
 	BULK_T=1.2 BULK_W=0.4 RR_T=1.2 CPS_T=1.2 MIX_T=1.5 SETTLE=0.5 BUDGET=570 SSLH_IDLE=450
+	QUIC_T=2 QUIC_W=0.5 QUIC_BUDGET=45
 fi
+# quic: per measurement ~QUIC_W + QUIC_T, plus ~0.5 s to start and stop
+# passthru; 3 targets a run.  Its own share of the budget, so adding it
+# does not cost the other tests a run (4 fit in 570 s on the dev VM).
+has_test quic && BUDGET=$((BUDGET + QUIC_BUDGET))
+# quic flood: 8 flows (8 client sockets, spread over passthru's workers
+# by SO_REUSEPORT), 16 datagrams of 1200 bytes (QUIC's usual size) in
+# flight on each.
+QUIC_FLOWS=8 QUIC_WINDOW=16 QUIC_SIZE=1200
 # mixed: MIX_CONC loops; connection i carries MIX_BIG bytes each way if
 # i % MIX_EVERY = MIX_EVERY - 1 (5 %), else MIX_SMALL.
 MIX_CONC=8 MIX_SMALL=4096 MIX_BIG=$((16 << 20)) MIX_EVERY=20
@@ -106,6 +129,10 @@ done
 if [ ! -x "$PASSTHRU" ] || [ ! -x "$PTB" ]; then
 	die "build first: make $OUTPUT/passthru $OUTPUT/tests/ptbench"
 fi
+QS=$OUTPUT/tests/quicsend
+if has_test quic && [ ! -x "$QS" ]; then
+	die "build first: make $OUTPUT/tests/quicsend"
+fi
 
 # ---- dependencies, from Debian, only what is missing ----------------------
 
@@ -113,6 +140,7 @@ need_pkgs() {
 	local pkgs=()
 	command -v gnuplot >/dev/null || pkgs+=(gnuplot-nox)
 	command -v ss >/dev/null || pkgs+=(iproute2)
+	[ -n "$TCP_TESTS" ] || { [ ${#pkgs[@]} -eq 0 ] || apt_install "${pkgs[@]}"; return 0; }
 	case " $TARGETS " in *" haproxy "*) command -v haproxy >/dev/null || pkgs+=(haproxy) ;; esac
 	case " $TARGETS " in *" nginx "*)
 		command -v nginx >/dev/null || pkgs+=(nginx)
@@ -121,6 +149,11 @@ need_pkgs() {
 	case " $TARGETS " in *" sslh-select "*) command -v sslh-select >/dev/null || pkgs+=(sslh) ;; esac
 	case " $TARGETS " in *" sniproxy "*) command -v sniproxy >/dev/null || pkgs+=(sniproxy) ;; esac
 	[ ${#pkgs[@]} -eq 0 ] && return 0
+	apt_install "${pkgs[@]}"
+}
+
+apt_install() {
+	local pkgs=("$@")
 	log "installing ${pkgs[*]}"
 	# No services are started here (no init system); policy-rc.d or not,
 	# the packages' own daemons are never used by the bench.
@@ -133,7 +166,7 @@ need_pkgs() {
 
 # ---- targets ----------------------------------------------------------------
 
-declare -A ADDR PID PORT CGDIRS CGMEMDIR
+declare -A ADDR PID PORT CGDIRS CGMEMDIR QPORT QMISSING
 CG_MADE=()
 W=$(mktemp -d /tmp/ptbench.XXXXXX)
 chmod 755 "$W"		# sniproxy and sslh may drop privileges
@@ -245,6 +278,12 @@ cg_remove_all() {
 start_target() { # NAME -> sets ADDR, PID, PORT; returns 1 if it cannot run
 	local t=$1 p pid cg
 	free_port p
+	# The quic test starts its own passthru for each measurement (see
+	# quic_start); with no other test, the TCP instance is not needed.
+	if [ -z "$TCP_TESTS" ]; then
+		ADDR[$t]='' PORT[$t]='' PID[$t]=''
+		return 0
+	fi
 	if [ "$t" = direct ]; then
 		ADDR[$t]=127.0.0.1:$UP PORT[$t]=$UP PID[$t]=
 		return 0
@@ -305,6 +344,14 @@ RAW=$OUT/raw.csv METRICS=$OUT/metrics.csv
 echo "run,target,test,key,value" >"$RAW"
 echo "run,target,metric,value" >"$METRICS"
 
+# The budget holds even when the machine is slower than planned (other
+# load): what does not fit is left out of the table.
+budget_used() {
+	cmp "$(elapsed)" '>' "$((BUDGET - 3))" || return 1
+	[ -n "${OVER_BUDGET:-}" ] || log "time budget (${BUDGET}s) used up: skipping the remaining measurements"
+	OVER_BUDGET=1
+}
+
 # measure RUN TARGET TEST ARGS...: one ptbench client run -> $W/r/..kv,
 # every key appended to raw.csv.
 measure() {
@@ -313,11 +360,7 @@ measure() {
 	t0=$(elapsed)
 	f=$W/r/$run.$t.$test.kv
 	mkdir -p "$W/r"
-	# The budget holds even when the machine is slower than planned
-	# (other load): what does not fit is left out of the table.
-	if cmp "$(elapsed)" '>' "$((BUDGET - 3))"; then
-		[ -n "${OVER_BUDGET:-}" ] || log "time budget (${BUDGET}s) used up: skipping the remaining measurements"
-		OVER_BUDGET=1
+	if budget_used; then
 		: >"$f"
 		return 0
 	fi
@@ -339,10 +382,99 @@ measure() {
 
 metric() { echo "$1,$2,$3,$4" >>"$METRICS"; }
 
+# ---- quic ------------------------------------------------------------------------
+#
+# A passthru with a UDP listener in --mode auto attaches a tc program at
+# ingress of every interface, lo included, which every other target's
+# packets would then cross.  So the quic test starts its own passthru
+# (UDP listener only) for each of its measurements and stops it after:
+# the TCP tests and the direct flows never run with it there.
+
+# quic_start RUN TARGET: its passthru, up, on the UDP data path the target
+# stands for; sets QPID.  Returns 1 (QMISSING says why) otherwise.
+quic_start() {
+	local run=$1 t=$2 bin=$PASSTHRU mode=() lg i want
+	[ "${t%%-*}" = alt ] && bin=$ALT_PASSTHRU
+	# pt-auto: no --mode, as for TCP: what a user gets.
+	[ "${t#*-}" = auto ] || mode=(--mode "${t#*-}")
+	[ -n "${CGDIRS[$t-quic]+set}" ] || cg_make "$t-quic"
+	lg=$W/$t.quic.$run.log
+	render "$HERE/passthru-quic.json.in" "$W/$t-quic.json" PORT="${QPORT[$t]}" UP="$QUP" SNI="$SNI"
+	svc_start_in "${CGDIRS[$t-quic]}" QPID "$lg" "$bin" -c "$W/$t-quic.json" "${mode[@]}" -w 2
+	for ((i = 0; i < 100; i++)); do
+		grep -q ' started: ' "$lg" 2>/dev/null && udp_bound "${QPORT[$t]}" && break
+		kill -0 "$QPID" 2>/dev/null || break
+		sleep 0.05
+	done
+	# The kernel path can fall back to userspace (no privilege, an old
+	# kernel, a failed self-test): then there is no kernel figure to give.
+	want='udp data path: userspace '
+	[ "${t#*-}" = auto ] && want='udp data path: udp-kernel '
+	if ! grep -q ' started: ' "$lg" || ! grep -q "$want" "$lg"; then
+		QMISSING[$t]="no '${want% }' at start: $(grep -m 1 -e 'udp data path' -e error "$lg" | cut -c 1-200)"
+		svc_stop_one "$QPID"
+		return 1
+	fi
+}
+
+# measure_quic RUN TARGET: one flood through the target -> $W/r/..quic.kv
+# and metrics.  Datagrams/s counts what the proxy forwards: the client's
+# datagrams up plus the echo's down (2 x round trips); MB/s is their UDP
+# payload, both ways; CPU per GB of that payload.
+measure_quic() {
+	local run=$1 t=$2 f addr pid='' why='' n
+	f=$W/r/$run.$t.quic.kv
+	mkdir -p "$W/r"
+	: >"$f"
+	budget_used && return 0
+	if [ -n "${QMISSING[$t]:-}" ]; then
+		return 0
+	elif [ "$t" = direct ]; then
+		addr=127.0.0.1:$QUP
+	else
+		quic_start "$run" "$t" || { log "run $run $t quic: missing: ${QMISSING[$t]}"; return 0; }
+		addr=127.0.0.1:${QPORT[$t]} pid=$QPID
+	fi
+	timeout -k 3 "$(awk -v a="$QUIC_W" -v b="$QUIC_T" 'BEGIN { print int(a + b + 15) }')" \
+		"$QS" flood --connect "$addr" --sni "$SNI" --expect Q: --flows "$QUIC_FLOWS" \
+		--window "$QUIC_WINDOW" --size "$QUIC_SIZE" --seconds "$QUIC_T" --warmup "$QUIC_W" \
+		${pid:+--pid "$pid"} >"$f.line" 2>"$f.err" ||
+		why="quicsend exited $?: $(head -c 300 "$f.line" "$f.err" | tr '\n' ' ')"
+	if [ -n "$pid" ]; then
+		# Its flows end (and log their path) as it stops.
+		svc_stop_one "$pid"
+		n=$(grep -c ' flow client=.* path=' "$W/$t.quic.$run.log" || true)
+		if [ "${t#*-}" = auto ] && [ -z "$why" ] &&
+			grep -q ' flow client=.* path=udp ' "$W/$t.quic.$run.log"; then
+			why="flows forwarded in userspace, not by the kernel path: $(grep -c ' path=udp ' "$W/$t.quic.$run.log") of $n"
+		fi
+	fi
+	if [ -n "$why" ]; then
+		log "run $run $t quic: $why (no figures)"
+		return 0
+	fi
+	# One line of key=value words; the numeric ones are the report.
+	tr ' ' '\n' <"$f.line" | grep -E '^[a-z_]+=[0-9.]+$' >"$f" || true
+	awk -F= -v p="$run,$t,quic" '{ print p "," $1 "," $2 }' "$f" >>"$RAW"
+	awk -F= -v run="$run" -v t="$t" '
+		{ v[$1] = $2 }
+		END {
+			s = v["win_s"]; b = v["win_bytes_up"] + v["win_bytes_down"]
+			if (s <= 0 || b <= 0) exit
+			printf "%s,%s,quic_dgrams_both_s,%.0f\n", run, t, (v["win_dgrams_up"] + v["win_dgrams_down"]) / s
+			printf "%s,%s,quic_mb_both_s,%.1f\n", run, t, b / s / 1e6
+			printf "%s,%s,quic_cpu_s_gb,%.4f\n", run, t, v["win_sys_cpu_s"] / (b / 1e9)
+			if ("win_proc_cpu_s" in v)
+				printf "%s,%s,quic_proc_ms_gb,%.3f\n", run, t, 1000 * v["win_proc_cpu_s"] / (b / 1e9)
+		}' "$f" >>"$METRICS"
+}
+
 measure_target() { # RUN TARGET
 	local run=$1 t=$2 f d s n test
 	for test in $TESTS; do
 		case $test in
+		quic)
+			case " $QUIC_TARGETS " in *" $t "*) measure_quic "$run" "$t" ;; esac ;;
 		bulk)
 			for s in 1 4; do
 				for d in up down; do
@@ -414,12 +546,31 @@ measure_target() { # RUN TARGET
 }
 
 need_pkgs
-free_port UP
-svc_start UP_PID "$W/upstream.log" "$PTB" server --listen "127.0.0.1:$UP" --threads 2
-wait_port "$UP" 5 || die "ptbench server did not start: $(cat "$W/upstream.log")"
+if [ -n "$TCP_TESTS" ]; then
+	free_port UP
+	svc_start UP_PID "$W/upstream.log" "$PTB" server --listen "127.0.0.1:$UP" --threads 2
+	wait_port "$UP" 5 || die "ptbench server did not start: $(cat "$W/upstream.log")"
+fi
+if has_test quic; then
+	# One thread, as every target's flows meet the same one.
+	free_port QUP
+	svc_start QUP_PID "$W/quic-echo.log" "$QS" echo --listen "127.0.0.1:$QUP" --tag Q:
+	for ((i = 0; i < 100; i++)); do udp_bound "$QUP" && break; sleep 0.05; done
+	udp_bound "$QUP" || die "quicsend echo did not start: $(cat "$W/quic-echo.log")"
+	q_skip=
+	for t in $TARGETS; do
+		case " $QUIC_TARGETS " in *" $t "*) free_port "QPORT[$t]" ;; *) q_skip="$q_skip $t" ;; esac
+	done
+	[ -n "$q_skip" ] && log "quic: not measured for${q_skip}: the peers route TCP by SNI and none passes QUIC through by the SNI of its Initials; pt-sockmap's UDP path is pt-auto's"
+fi
 
 RUN_TARGETS=
 for t in $TARGETS; do
+	# A target with no test of its own to run (a peer or pt-sockmap in a
+	# quic-only run) is not started at all.
+	if [ -z "$TCP_TESTS" ] && [ -z "${QPORT[$t]+set}" ] && [ "$t" != direct ]; then
+		continue
+	fi
 	if start_target "$t"; then
 		RUN_TARGETS="$RUN_TARGETS $t"
 	else
@@ -429,6 +580,7 @@ done
 TARGETS=${RUN_TARGETS# }
 log "targets: $TARGETS; tests: $TESTS; $RUNS runs; idle conns $IDLE_N; budget ${BUDGET}s"
 for t in $TARGETS; do
+	[ -n "$TCP_TESTS" ] || break
 	case $t in pt-* | alt-*)
 		log "$t: $(grep -m 1 -o 'data path: [a-z]*' "$W/$t.log")${CGDIRS[$t]:+, cgroups ${CGDIRS[$t]}}"
 		{ grep -i 'back-pressure' "$W/$t.log" || true; } | head -n 2 | while read -r l; do log "$t: $l"; done ;;
@@ -464,12 +616,22 @@ cg_remove_all
 # sockmap, splice.
 PATHS=
 for t in $TARGETS; do
+	[ -n "$TCP_TESTS" ] || break
 	case $t in pt-* | alt-*)
 		PATHS="$PATHS$t: $({ grep -o ' path=[a-z]*' "$W/$t.log" || true; } | sort | uniq -c |
 			awk '{ printf "%s%s %s", n++ ? ", " : "", $2, $1 }')"$'\n' ;;
 	esac
 done
 [ -n "$PATHS" ] && printf '%s' "$PATHS" | while read -r l; do log "connections by path: $l"; done
+# The same for the quic test's flows (udp-kernel or udp), every run.
+if has_test quic; then
+	for t in $TARGETS; do
+		if [ -z "${QPORT[$t]+set}" ] || [ "$t" = direct ]; then continue; fi
+		l=$(cat "$W/$t".quic.*.log 2>/dev/null | { grep -o ' flow client=.* path=[a-z-]*' || true; } |
+			sed 's/.* path=//' | sort | uniq -c | awk '{ printf "%s%s %s", n++ ? ", " : "", $2, $1 }')
+		log "quic flows by path: $t: ${l:-none}${QMISSING[$t]:+ (missing: ${QMISSING[$t]})}"
+	done
+fi
 
 # ---- report --------------------------------------------------------------------
 
@@ -483,9 +645,13 @@ DAT_COLS="thr_1_up thr_1_down thr_4_up thr_4_down cpu_gb proc_ms_gb p50_us p99_u
 # (medians, min/max, ratio to direct), the three tables' rows, the chart's
 # data.
 awk -F, -v targets="$TARGETS" -v results="$OUT/results.csv" -v dat="$OUT/bench.dat" \
-	-v cols="$DAT_COLS" -v rows="$W/rows" '
+	-v cols="$DAT_COLS" -v rows="$W/rows" -v qts=" $QUIC_TARGETS " '
 function unit(m) {
 	if (m ~ /^thr_/ || m == "mix_gbit") return "Gbit/s"
+	if (m == "quic_dgrams_both_s") return "datagrams/s (up + down)"
+	if (m == "quic_mb_both_s") return "MB/s (payload up + down)"
+	if (m == "quic_cpu_s_gb") return "cpu_s/GB"
+	if (m == "quic_proc_ms_gb") return "cpu_ms/GB"
 	if (m == "cpu_gb" || m == "mix_sys_s_gb") return "cpu_s/GB"
 	if (m == "proc_ms_gb" || m == "mix_proc_ms_gb") return "cpu_ms/GB"
 	if (m ~ /_us$/) return "us"
@@ -530,6 +696,10 @@ END {
 			num(med[t, "mix_cps"], 0), num(med[t, "mix_gbit"], 2), num(med[t, "mix_sys_us"], 0),
 			num(med[t, "mix_sys_s_gb"], 3), num(med[t, "mix_proc_us"], 0),
 			num(med[t, "mix_proc_ms_gb"], 1) >(rows ".mixed")
+		if (med[t, "quic_dgrams_both_s"] != "" || t == "direct" || index(qts, " " t " "))
+			printf "| %s | %s | %s | %s | %s |\n", t,
+				cell(t, "quic_dgrams_both_s", 0), cell(t, "quic_mb_both_s", 1),
+				cell(t, "quic_cpu_s_gb", 3), num(med[t, "quic_proc_ms_gb"], 1) >(rows ".quic")
 		printf "%s", t >dat
 		for (j = 1; j <= nm; j++)
 			printf " %s", med[t, M[j]] == "" ? "NaN" : med[t, M[j]] >dat
@@ -544,34 +714,55 @@ v1) KMEM_HOW="cgroup v1 (the memory controller is not on v2 here): memory.kmem.u
 esac
 {
 	echo "Medians of $RUNS_DONE interleaved runs${OVER_BUDGET:+ (the last one cut short by the ${BUDGET}s budget)}; in parentheses the ratio to direct."
-	echo
-	echo "Per byte. Throughput in Gbit/s, 1 or 4 streams, up = client to server, down = server to client."
-	echo "CPU s/GB: whole-system CPU (all CPUs, /proc/stat) per GB over the 4 bulk tests; proxy ms/GB: the proxy's own processes."
-	echo "p50/p99: 64-byte request/response on one connection, µs."
-	echo
-	echo "| target | 1↑ | 1↓ | 4↑ | 4↓ | CPU s/GB | proxy ms/GB | p50 µs | p99 µs |"
-	echo "|---|---|---|---|---|---|---|---|---|"
-	cat "$W/rows.bytes"
-	echo
-	echo "Per connection. conn/s: connect, ClientHello, 64-byte reply, close; 4 loops. CPU µs/conn: whole-system CPU per"
-	echo "connection in that test; proxy µs/conn: the proxy's own. RSS at 10k: all the proxy's processes, measured with N idle"
-	echo "connections open (N = $IDLE_N, sslh-select $SSLH_IDLE, all it can hold with select(2); 'open' = how many of N it held) and"
-	echo "scaled to 10,000 by the per-connection slope. kernel KiB/conn: kernel memory charged to the proxy's cgroup per idle"
-	echo "connection ($KMEM_HOW): its two sockets, files, epoll, pipes; not the client's and upstream's sockets."
-	echo "machine KiB/conn: the same from the whole machine (/proc/meminfo Slab + KernelStack + PageTables, sockstat TCP pages):"
-	echo "every socket (direct: the client's and the upstream's, the floor), also what no cgroup is charged for; other load adds noise."
-	echo
-	echo "| target | conn/s | CPU µs/conn | proxy µs/conn | RSS MiB at 10k | kernel KiB/conn | machine KiB/conn | open |"
-	echo "|---|---|---|---|---|---|---|---|"
-	cat "$W/rows.conn"
-	echo
-	echo "Mixed: $MIX_CONC loops; connection i exchanges $((MIX_BIG >> 20)) MiB each way if i % $MIX_EVERY = $((MIX_EVERY - 1)), else $MIX_SMALL bytes"
-	echo "($((100 / MIX_EVERY)) % long, $((100 - 100 / MIX_EVERY)) % short); connections ended per second, Gbit/s of payload (both ways), CPU per"
-	echo "connection and per GB: whole system (CPU) and the proxy's own (proxy)."
-	echo
-	echo "| target | conn/s | Gbit/s | CPU µs/conn | CPU s/GB | proxy µs/conn | proxy ms/GB |"
-	echo "|---|---|---|---|---|---|---|"
-	cat "$W/rows.mixed"
+	# A table only for the tests that ran.
+	if has_test bulk || has_test rr; then
+		echo
+		echo "Per byte. Throughput in Gbit/s, 1 or 4 streams, up = client to server, down = server to client."
+		echo "CPU s/GB: whole-system CPU (all CPUs, /proc/stat) per GB over the 4 bulk tests; proxy ms/GB: the proxy's own processes."
+		echo "p50/p99: 64-byte request/response on one connection, µs."
+		echo
+		echo "| target | 1↑ | 1↓ | 4↑ | 4↓ | CPU s/GB | proxy ms/GB | p50 µs | p99 µs |"
+		echo "|---|---|---|---|---|---|---|---|---|"
+		cat "$W/rows.bytes"
+	fi
+	if has_test cps || has_test idle; then
+		echo
+		echo "Per connection. conn/s: connect, ClientHello, 64-byte reply, close; 4 loops. CPU µs/conn: whole-system CPU per"
+		echo "connection in that test; proxy µs/conn: the proxy's own. RSS at 10k: all the proxy's processes, measured with N idle"
+		echo "connections open (N = $IDLE_N, sslh-select $SSLH_IDLE, all it can hold with select(2); 'open' = how many of N it held) and"
+		echo "scaled to 10,000 by the per-connection slope. kernel KiB/conn: kernel memory charged to the proxy's cgroup per idle"
+		echo "connection ($KMEM_HOW): its two sockets, files, epoll, pipes; not the client's and upstream's sockets."
+		echo "machine KiB/conn: the same from the whole machine (/proc/meminfo Slab + KernelStack + PageTables, sockstat TCP pages):"
+		echo "every socket (direct: the client's and the upstream's, the floor), also what no cgroup is charged for; other load adds noise."
+		echo
+		echo "| target | conn/s | CPU µs/conn | proxy µs/conn | RSS MiB at 10k | kernel KiB/conn | machine KiB/conn | open |"
+		echo "|---|---|---|---|---|---|---|---|"
+		cat "$W/rows.conn"
+	fi
+	if has_test mixed; then
+		echo
+		echo "Mixed: $MIX_CONC loops; connection i exchanges $((MIX_BIG >> 20)) MiB each way if i % $MIX_EVERY = $((MIX_EVERY - 1)), else $MIX_SMALL bytes"
+		echo "($((100 / MIX_EVERY)) % long, $((100 - 100 / MIX_EVERY)) % short); connections ended per second, Gbit/s of payload (both ways), CPU per"
+		echo "connection and per GB: whole system (CPU) and the proxy's own (proxy)."
+		echo
+		echo "| target | conn/s | Gbit/s | CPU µs/conn | CPU s/GB | proxy µs/conn | proxy ms/GB |"
+		echo "|---|---|---|---|---|---|---|"
+		cat "$W/rows.mixed"
+	fi
+	if has_test quic; then
+		echo
+		echo "QUIC on UDP: quicsend flood, $QUIC_FLOWS flows x $QUIC_WINDOW datagrams of $QUIC_SIZE bytes in flight, to a UDP echo,"
+		echo "${QUIC_T}s after ${QUIC_W}s of warm-up. Datagrams/s: what the proxy forwards, up + down (2 x round trips);"
+		echo "MB/s: their payload, up + down; CPU s/GB: whole-system CPU per GB of it; proxy ms/GB: passthru's own."
+		echo "pt-auto: the UDP kernel path (tc), checked at start and on every flow's line; pt-splice: userspace UDP."
+		echo
+		echo "| target | datagrams/s | MB/s | CPU s/GB | proxy ms/GB |"
+		echo "|---|---|---|---|---|"
+		cat "$W/rows.quic"
+		for t in $TARGETS; do
+			if [ -n "${QMISSING[$t]:-}" ]; then echo "$t: missing: ${QMISSING[$t]}"; fi
+		done
+	fi
 } >"$OUT/table.md"
 
 # Medians for the checks below, without a process per look-up.
@@ -601,6 +792,11 @@ verdict() { # OK? TEXT
 	if [ "$1" = 1 ]; then echo "MET      $2"; else echo "NOT MET  $2"; fi
 }
 check_targets() {
+	[ -z "$TCP_TESTS" ] || check_tcp_targets
+	if has_test quic; then check_quic_targets; fi
+	return 0
+}
+check_tcp_targets() {
 	local pt=pt-auto m v b bn ok r t lo lon
 	case " $TARGETS " in *" $pt "*) ;; *) echo "(pt-auto did not run: no target checks)"; return ;; esac
 	v=$(med $pt cps)
@@ -646,7 +842,9 @@ check_targets() {
 	fi
 	v=$(med $pt kmem_kb)
 	read -r b bn <<<"$(best_peer kmem_kb min)"
-	if [ -n "$v" ]; then
+	if ! has_test idle; then
+		:
+	elif [ -n "$v" ]; then
 		verdict 1 "kernel memory per idle connection reported: $(fmt "$v" 2) KiB (pt-sockmap $(fmt "$(med pt-sockmap kmem_kb)" 2), pt-splice $(fmt "$(med pt-splice kmem_kb)" 2), lowest peer ${bn:--} $(fmt "$b" 2))"
 	else
 		verdict 0 "kernel memory per idle connection: not measured ($KMEM_HOW)"
@@ -677,9 +875,56 @@ check_targets() {
 	return 0
 }
 
+# QUIC on UDP against the direct flow (the peers do not route it).  The
+# kernel path adds a lookup, a rewrite and two checksum updates per
+# datagram in the softirq that already carries it: near direct in rate
+# (>= 0.85) and whole-system CPU per GB (<= 1.2), and of passthru's own
+# CPU only its reading of the counters each second (<= 0.01 x what the
+# userspace path costs it).  The userspace path receives and sends every datagram
+# once more (recvmmsg/sendmmsg, ~4 µs each on this VM), on the same 2 CPUs
+# as the client and the echo: >= 0.5 of direct.
+check_quic_targets() {
+	local d v r ok t b
+	d=$(med direct quic_dgrams_both_s)
+	if [ -z "$d" ]; then
+		echo "NOT MET  QUIC: no direct figure to compare with"
+		return 0
+	fi
+	for t in pt-auto pt-splice; do
+		case " $TARGETS " in *" $t "*) ;; *) continue ;; esac
+		v=$(med $t quic_dgrams_both_s)
+		if [ -z "$v" ]; then
+			verdict 0 "QUIC $t: missing${QMISSING[$t]:+: ${QMISSING[$t]}}"
+			continue
+		fi
+		r=$(ratio "$v" "$d") ok=0
+		if [ $t = pt-auto ]; then
+			cmp "$r" '>=' 0.85 && ok=1
+			verdict $ok "QUIC datagrams/s, UDP kernel path: $(fmt "$v" 0) = $r x direct ($(fmt "$d" 0)) (>= 0.85)"
+			v=$(med $t quic_cpu_s_gb) ok=0
+			r=$(ratio "$v" "$(med direct quic_cpu_s_gb)")
+			cmp "$r" '<=' 1.2 && ok=1
+			verdict $ok "QUIC whole-system CPU per GB, UDP kernel path: $(fmt "$v" 3) s = $r x direct ($(fmt "$(med direct quic_cpu_s_gb)" 3)) (<= 1.2)"
+			v=$(med $t quic_proc_ms_gb) b=$(med pt-splice quic_proc_ms_gb)
+			if [ -n "$b" ]; then
+				r=$(ratio "$v" "$b") ok=0
+				cmp "$r" '<=' 0.01 && ok=1
+				verdict $ok "QUIC passthru's own CPU per GB, UDP kernel path: $(fmt "$v" 1) ms = $r x the userspace path's ($(fmt "$b" 1)) (<= 0.01)"
+			fi
+		else
+			cmp "$r" '>=' 0.5 && ok=1
+			verdict $ok "QUIC datagrams/s, userspace UDP path: $(fmt "$v" 0) = $r x direct ($(fmt "$d" 0)) (>= 0.5)"
+		fi
+	done
+	return 0
+}
+
 # ---- chart ------------------------------------------------------------------------
 
-if command -v gnuplot >/dev/null; then
+# The chart is the TCP tests'; a quic-only run leaves none (not an old one).
+if [ -z "$TCP_TESTS" ]; then
+	rm -f "$OUT/bench.png"
+elif command -v gnuplot >/dev/null; then
 	gnuplot -e "datafile='$OUT/bench.dat'; outfile='$OUT/bench.png'; runs=$RUNS_DONE; idle_n=$IDLE_N" \
 		"$HERE/plot.gp" 2>"$W/gnuplot.err" || log "gnuplot failed: $(head -n 3 "$W/gnuplot.err")"
 else

@@ -14,9 +14,13 @@
  *       reply must be TAG + what was sent, in the order sent.  --expect
  *       none: no reply may come (REJECT).  Prints one line:
  *       result=ok|fail flows_ok= flows_silent= flows_bad= ... why=...
- *   quicsend flood  (client options) --seconds S
+ *   quicsend flood  (client options) --seconds S [--warmup S] [--pid PID]
  *       the same flows, then datagrams kept W in flight per flow for S
- *       seconds: prints round trips per second.
+ *       seconds (fractions allowed) after --warmup seconds: prints round
+ *       trips per second and, over that window alone (win_*), datagrams
+ *       and bytes each way, whole-system CPU (/proc/stat, every CPU, all
+ *       but idle and iowait) and the CPU of process PID (the proxy: all
+ *       its threads), for the benchmark (tests/bench/run.sh).
  *   quicsend raw    --connect ADDR:PORT (--garbage N | --hex HEX | --vn |
  *                   --short N | --unknown-version | --small-initial |
  *                   --bad-initial) [--wait MS]
@@ -25,6 +29,7 @@
  *
  * Exit status: 0 result=ok, 1 result=fail, 2 usage or setup error. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <netinet/in.h>
@@ -48,7 +53,8 @@
 struct opts {
 	const char *listen, *connect, *sni, *alpn, *tag, *expect, *order;
 	uint32_t version;
-	int split, flows, count, size, window, timeout_ms, seconds, pad;
+	int split, flows, count, size, window, timeout_ms, pad, pid;
+	double seconds, warmup;
 	int garbage, short_len;
 	bool vn, unknown_version, small_initial, bad_initial;
 	const char *hex;
@@ -138,6 +144,80 @@ static int run_echo(const struct opts *o)
 	}
 }
 
+/* ---- CPU over the flood's window ------------------------------------------------ */
+
+/* Whole-system busy seconds: a kernel data path runs in softirq, not in
+ * any process, so only the machine's total shows its cost. */
+static double sys_busy_s(void)
+{
+	unsigned long long v[8] = { 0 };
+	double busy = 0;
+	FILE *f = fopen("/proc/stat", "re");
+
+	if (!f)
+		return 0;
+	/* cpu user nice system idle iowait irq softirq steal */
+	if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+		   &v[3], &v[4], &v[5], &v[6], &v[7]) == 8)
+		busy = (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]);
+	fclose(f);
+	return busy / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* CPU of a process, every thread of it, in seconds; -1 if gone.  The
+ * threads' schedstat (ns): a kernel path leaves the proxy a few ms a
+ * second, below the 10 ms ticks of utime + stime, the fallback. */
+static double proc_cpu_s(int pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut, st, ns, sum = 0;
+	bool any = false;
+	struct dirent *de;
+	size_t n;
+	DIR *d;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	while (d && (de = readdir(d))) {
+		char sp[96];
+
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		snprintf(sp, sizeof(sp), "/proc/%d/task/%d/schedstat", pid, atoi(de->d_name));
+		f = fopen(sp, "re");
+		if (f && fscanf(f, "%llu", &ns) == 1) {
+			sum += ns;
+			any = true;
+		}
+		if (f)
+			fclose(f);
+	}
+	if (d)
+		closedir(d);
+	if (any)
+		return (double)sum / 1e9;
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* comm may hold spaces: count fields from its closing parenthesis. */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+			 &ut, &st) != 2)
+		return -1;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+struct win {
+	int64_t t_us;
+	uint64_t sent, recvd, up, down;
+	double sys_s, proc_s;
+};
+
 /* ---- client flows ------------------------------------------------------------ */
 
 struct dg {
@@ -156,6 +236,22 @@ struct flow {
 	struct dg *ring;		/* what was sent, not yet answered */
 	int ring_n;
 };
+
+/* Called between bursts, when nothing is in flight: the window's
+ * datagrams are then whole round trips. */
+static void win_snap(const struct opts *o, const struct flow *fl, int n, struct win *w)
+{
+	memset(w, 0, sizeof(*w));
+	for (int i = 0; i < n; i++) {
+		w->sent += (uint64_t)fl[i].sent;
+		w->recvd += (uint64_t)fl[i].recvd;
+		w->up += fl[i].bytes_up;
+		w->down += fl[i].bytes_down;
+	}
+	w->sys_s = sys_busy_s();
+	w->proc_s = o->pid ? proc_cpu_s(o->pid) : -1;
+	w->t_us = clock_us();
+}
 
 /* The Initials of one flow: its hello cut in K pieces, each sealed in a
  * 1200-byte datagram; init[] holds them in the order they are sent. */
@@ -309,8 +405,10 @@ static int run_client(const struct opts *o, bool flood)
 	struct flow *fl = calloc((size_t)n, sizeof(*fl));
 	bool expect_none = o->expect && !strcmp(o->expect, "none");
 	int64_t t0, t1;
-	uint64_t up = 0, down = 0, rtts = 0;
+	uint64_t up = 0, down = 0;
 	const char *why = "";
+	struct win w0 = { 0 }, w1;
+	bool in_win = !flood || o->warmup <= 0;
 
 	if (!o->connect || !o->sni)
 		die("client needs --connect and --sni");
@@ -332,12 +430,18 @@ static int run_client(const struct opts *o, bool flood)
 		}
 	}
 	t0 = clock_us();
+	if (in_win)
+		win_snap(o, fl, n, &w0);
 	for (int seq = 0; !expect_none;) {
 		int burst = o->window;
 
 		if (!flood && seq >= o->count)
 			break;
-		if (flood && clock_us() - t0 > (int64_t)o->seconds * 1000000)
+		if (!in_win && clock_us() - t0 >= (int64_t)(o->warmup * 1e6)) {
+			win_snap(o, fl, n, &w0);
+			in_win = true;
+		}
+		if (flood && in_win && clock_us() - w0.t_us > (int64_t)(o->seconds * 1e6))
 			break;
 		if (!flood && seq + burst > o->count)
 			burst = o->count - seq;
@@ -360,13 +464,14 @@ static int run_client(const struct opts *o, bool flood)
 			fl[i].ring_n = 0;
 		}
 	}
-	t1 = clock_us();
+	win_snap(o, fl, n, &w1);
+	t1 = w1.t_us;
+	t0 = w0.t_us;
 	for (int i = 0; i < n; i++) {
 		struct flow *f = &fl[i];
 
 		up += f->bytes_up;
 		down += f->bytes_down;
-		rtts += (uint64_t)f->recvd;
 		if (f->bad) {
 			bad++;
 			why = f->why;
@@ -383,12 +488,23 @@ static int run_client(const struct opts *o, bool flood)
 		ok = silent;
 		silent = 0;
 	}
-	if (flood)
-		printf("result=%s flows_ok=%d flows_silent=%d flows_bad=%d replies=%llu seconds=%.2f rtt_per_s=%.0f bytes_up=%llu bytes_down=%llu why=\"%s\"\n",
-		       bad || silent ? "fail" : "ok", ok, silent, bad, (unsigned long long)rtts,
-		       (double)(t1 - t0) / 1e6, (double)rtts / ((double)(t1 - t0) / 1e6),
-		       (unsigned long long)up, (unsigned long long)down, why);
-	else
+	if (flood) {
+		double s = (double)(t1 - t0) / 1e6;
+
+		/* replies and rtt_per_s: the window's; bytes_*: the whole run,
+		 * Initials included.  A sample of the proxy's CPU needs the
+		 * process there at both ends of the window. */
+		printf("result=%s flows_ok=%d flows_silent=%d flows_bad=%d replies=%llu seconds=%.2f rtt_per_s=%.0f bytes_up=%llu bytes_down=%llu win_s=%.4f win_dgrams_up=%llu win_dgrams_down=%llu win_bytes_up=%llu win_bytes_down=%llu win_sys_cpu_s=%.3f",
+		       bad || silent ? "fail" : "ok", ok, silent, bad,
+		       (unsigned long long)(w1.recvd - w0.recvd), s,
+		       s > 0 ? (double)(w1.recvd - w0.recvd) / s : 0, (unsigned long long)up,
+		       (unsigned long long)down, s, (unsigned long long)(w1.sent - w0.sent),
+		       (unsigned long long)(w1.recvd - w0.recvd), (unsigned long long)(w1.up - w0.up),
+		       (unsigned long long)(w1.down - w0.down), w1.sys_s - w0.sys_s);
+		if (w0.proc_s >= 0 && w1.proc_s >= 0)
+			printf(" win_proc_cpu_s=%.3f", w1.proc_s - w0.proc_s);
+		printf(" why=\"%s\"\n", why);
+	} else
 		printf("result=%s flows_ok=%d flows_silent=%d flows_bad=%d bytes_up=%llu bytes_down=%llu why=\"%s\"\n",
 		       bad || (silent && !o->expect) ? "fail" : "ok", ok, silent, bad,
 		       (unsigned long long)up, (unsigned long long)down, why);
@@ -492,7 +608,8 @@ int main(int argc, char **argv)
 		{ "pad", 1, NULL, 'p' }, { "garbage", 1, NULL, 'g' }, { "short", 1, NULL, 'h' },
 		{ "vn", 0, NULL, 'v' }, { "unknown-version", 0, NULL, 'u' },
 		{ "small-initial", 0, NULL, 'i' }, { "bad-initial", 0, NULL, 'B' },
-		{ "hex", 1, NULL, 'H' }, { "wait", 1, NULL, 'w' }, { NULL, 0, NULL, 0 },
+		{ "hex", 1, NULL, 'H' }, { "wait", 1, NULL, 'w' }, { "warmup", 1, NULL, 'U' },
+		{ "pid", 1, NULL, 'P' }, { NULL, 0, NULL, 0 },
 	};
 	struct opts o = { .tag = "", .split = 2, .flows = 1, .count = 20, .size = 1000, .window = 4,
 			  .timeout_ms = 2000, .seconds = 3, .pad = 1800, .wait_ms = 500,
@@ -520,7 +637,9 @@ int main(int argc, char **argv)
 		case 'b': o.size = atoi(optarg); break;
 		case 'W': o.window = atoi(optarg); break;
 		case 't': o.timeout_ms = atoi(optarg); break;
-		case 'S': o.seconds = atoi(optarg); break;
+		case 'S': o.seconds = atof(optarg); break;
+		case 'U': o.warmup = atof(optarg); break;
+		case 'P': o.pid = atoi(optarg); break;
 		case 'p': o.pad = atoi(optarg); break;
 		case 'g': o.garbage = atoi(optarg); break;
 		case 'h': o.short_len = atoi(optarg); break;
