@@ -203,22 +203,6 @@ struct snap {
 	double proc_cpu_s;	/* --pid trees */
 };
 
-static double sys_busy_s(void)
-{
-	unsigned long long v[10] = { 0 };
-	double busy = 0;
-	FILE *f = fopen("/proc/stat", "re");
-
-	if (!f)
-		return 0;
-	/* cpu user nice system idle iowait irq softirq steal guest guest_nice;
-	 * guest time is already inside user. */
-	if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
-		   &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) == 8)
-		busy = (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]);
-	fclose(f);
-	return busy / sysconf(_SC_CLK_TCK);
-}
 
 struct pinfo {
 	pid_t pid, ppid;

@@ -146,24 +146,6 @@ static int run_echo(const struct opts *o)
 
 /* ---- CPU over the flood's window ------------------------------------------------ */
 
-/* Whole-system busy seconds: a kernel data path runs in softirq, not in
- * any process, so only the machine's total shows its cost. */
-static double sys_busy_s(void)
-{
-	unsigned long long v[8] = { 0 };
-	double busy = 0;
-	FILE *f = fopen("/proc/stat", "re");
-
-	if (!f)
-		return 0;
-	/* cpu user nice system idle iowait irq softirq steal */
-	if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
-		   &v[3], &v[4], &v[5], &v[6], &v[7]) == 8)
-		busy = (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]);
-	fclose(f);
-	return busy / (double)sysconf(_SC_CLK_TCK);
-}
-
 /* CPU of a process, every thread of it, in seconds; -1 if gone.  The
  * threads' schedstat (ns): a kernel path leaves the proxy a few ms a
  * second, below the 10 ms ticks of utime + stime, the fallback. */
