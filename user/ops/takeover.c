@@ -228,22 +228,21 @@ static void serve(int sock)
 	uint64_t deadline;
 	int fds[TK_MAX_FDS], nfds, err;
 	char buf[64];
-
 	bool prepared = false;
 
 	err = recv_msg(sock, &hdr, buf, sizeof(buf), fds, &nfds, 2000);
 	close_all(fds, nfds);
+	getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &clen);
 	if (!err && hdr.type == TK_PREPARE) {
-		getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &clen);
 		pr_info("takeover: pid %d prepares on our maps; serving on until its HELLO",
 			cred.pid);
 		err = send_state(sock, NULL, true);
 		if (!err)
 			err = wait_readable(sock, C.stop[0], TK_PREPARE_MS);
-		if (!err)
+		if (!err) {
 			err = recv_msg(sock, &hdr, buf, sizeof(buf), fds, &nfds, 0);
-		if (!err)
 			close_all(fds, nfds);
+		}
 		if (err) {
 			pr_warn("takeover: pid %d went away while preparing (%s): carrying on",
 				cred.pid, strerror(-err));
@@ -257,7 +256,6 @@ static void serve(int sock)
 			err ? strerror(-err) : "not a HELLO");
 		return;
 	}
-	getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &clen);
 	pr_info("takeover: pid %d asks for everything: pausing the workers", cred.pid);
 	for (int i = 0; i < rt->nworkers; i++)
 		worker_run(&rt->workers[i], &job);
