@@ -202,21 +202,11 @@ void listen_resume(struct worker *w)
 	}
 }
 
-/* The listener is level-triggered: a wake that leaves connections in the
- * queue is followed by another.  So a wake accepts as many as the last one
- * found (doubling while the queue outlasts it) and does not call once
- * more to hear EAGAIN: one connection at a time, that last call was one
- * syscall in twenty. */
 void listen_accept(struct worker *w, struct lsock *ls)
 {
 	static __thread uint64_t last_warn;
-	int budget = ls->budget ? ls->budget : 1;
 
 	for (int i = 0; i < ACCEPT_BATCH && !w->stop; i++) {
-		if (i == budget) {
-			ls->budget = (uint8_t)(2 * budget < ACCEPT_BATCH ? 2 * budget : ACCEPT_BATCH);
-			return;
-		}
 		struct sockaddr_storage peer;
 		socklen_t len = sizeof(peer);
 		int fd;
@@ -237,7 +227,6 @@ void listen_accept(struct worker *w, struct lsock *ls)
 		if (fd < 0) {
 			switch (errno) {
 			case EAGAIN:
-				ls->budget = (uint8_t)(i ? i : 1);
 				return;
 			case EINTR:
 			case ECONNABORTED:

@@ -31,7 +31,6 @@ struct lsock {
 	struct evsrc ev;
 	int fd;
 	bool paused;			/* out of epoll: fd limit hit */
-	uint8_t budget;			/* accepts to try next wake (listen_accept) */
 	const struct listener *l;
 	struct worker *w;
 };
