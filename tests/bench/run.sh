@@ -506,7 +506,8 @@ measure_target() { # RUN TARGET
 			metric "$run" "$t" cps "$(kv "$f" conn_s)"
 			metric "$run" "$t" cps_failed "$(kv "$f" failed)"
 			metric "$run" "$t" cps_sys_us "$(kv "$f" sys_cpu_us_per_conn)"
-			metric "$run" "$t" cps_proc_us "$(kv "$f" proc_cpu_us_per_conn)" ;;
+			metric "$run" "$t" cps_proc_us "$(kv "$f" proc_cpu_us_per_conn)"
+			metric "$run" "$t" cps_runs "$(kv "$f" proc_runs_per_conn)" ;;
 		mixed)
 			measure "$run" "$t" mixed mixed --conc "$MIX_CONC" --small "$MIX_SMALL" \
 				--big "$MIX_BIG" --big-every "$MIX_EVERY" --time "$MIX_T" --warmup 0.3
@@ -688,8 +689,9 @@ END {
 			cell(t, "thr_1_up", 1), cell(t, "thr_1_down", 1), cell(t, "thr_4_up", 1),
 			cell(t, "thr_4_down", 1), cell(t, "cpu_gb", 3), num(med[t, "proc_ms_gb"], 1),
 			num(med[t, "p50_us"], 1), num(med[t, "p99_us"], 1) >(rows ".bytes")
-		printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", t,
+		printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", t,
 			cell(t, "cps", 0), num(med[t, "cps_sys_us"], 0), num(med[t, "cps_proc_us"], 0),
+			num(med[t, "cps_runs"], 2),
 			num(med[t, "rss10k_mb"], 1), num(med[t, "kmem_kb"], 2),
 			num(med[t, "sys_kmem_kb"], 1), num(med[t, "idle_open"], 0) >(rows ".conn")
 		printf "| %s | %s | %s | %s | %s | %s | %s |\n", t,
@@ -728,15 +730,16 @@ esac
 	if has_test cps || has_test idle; then
 		echo
 		echo "Per connection. conn/s: connect, ClientHello, 64-byte reply, close; 4 loops. CPU µs/conn: whole-system CPU per"
-		echo "connection in that test; proxy µs/conn: the proxy's own. RSS at 10k: all the proxy's processes, measured with N idle"
+		echo "connection in that test; proxy µs/conn: the proxy's own; proxy runs/conn: how often its threads were put on a CPU"
+		echo "(schedstat timeslices: wake-ups and preemptions) per connection. RSS at 10k: all the proxy's processes, measured with N idle"
 		echo "connections open (N = $IDLE_N, sslh-select $SSLH_IDLE, all it can hold with select(2); 'open' = how many of N it held) and"
 		echo "scaled to 10,000 by the per-connection slope. kernel KiB/conn: kernel memory charged to the proxy's cgroup per idle"
 		echo "connection ($KMEM_HOW): its two sockets, files, epoll, pipes; not the client's and upstream's sockets."
 		echo "machine KiB/conn: the same from the whole machine (/proc/meminfo Slab + KernelStack + PageTables, sockstat TCP pages):"
 		echo "every socket (direct: the client's and the upstream's, the floor), also what no cgroup is charged for; other load adds noise."
 		echo
-		echo "| target | conn/s | CPU µs/conn | proxy µs/conn | RSS MiB at 10k | kernel KiB/conn | machine KiB/conn | open |"
-		echo "|---|---|---|---|---|---|---|---|"
+		echo "| target | conn/s | CPU µs/conn | proxy µs/conn | proxy runs/conn | RSS MiB at 10k | kernel KiB/conn | machine KiB/conn | open |"
+		echo "|---|---|---|---|---|---|---|---|---|"
 		cat "$W/rows.conn"
 	fi
 	if has_test mixed; then

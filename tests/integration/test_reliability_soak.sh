@@ -330,12 +330,17 @@ upg_sent_found() {
 
 # upg_log_of REPORT_LINE: what every process logged of that client's
 # connection (its local= is the client= of passthru's line).
+# The lines go to $D/diag, printed after the FAIL line one by one: CI
+# folds a line past 1000 characters and shows only a part of it.
 upg_log_of() {
 	local cli
 	cli=$(sed -n 's/.* local=\([^ ]*\) .*/\1/p' <<<"$1")
 	[ -n "$cli" ] || return 0
-	echo "passthru's log of client=$cli: $(cat "$PT_LOG" "$T/passthru.old.log" "$D"/gen*.log 2>/dev/null |
-		grep -F "client=$cli " | tr '\n' ' ')"
+	echo "passthru's log of client=$cli: below"
+	{
+		echo "report: $1"
+		cat "$PT_LOG" "$T/passthru.old.log" "$D"/gen*.log 2>/dev/null | grep -F "client=$cli "
+	} >>"$D/diag"
 }
 
 t_upgrades() {
@@ -356,7 +361,7 @@ t_upgrades() {
 	for k in crst urst slow hcli hup; do
 		"$MKHELLO" --sni "$k.example" >"$D/hello_$k" || { fail "$CUR_TEST" "mkhello"; return; }
 	done
-	pt_start "$D/c.json" --mode "$MODE" || return
+	pt_start "$D/c.json" --mode "$MODE" ${UPG_VERBOSE:+-v} || return
 	renice -n 10 -p $$ >/dev/null
 	xfer_server xc "127.0.0.1:$XC" --count 0 --send 0 --mode recv-first --timeout-s 60 &&
 	xfer_server xu "127.0.0.1:$XU" --count 0 --send 4m --rst-after 512k --timeout-s 60 &&
@@ -364,18 +369,18 @@ t_upgrades() {
 	xfer_server xh1 "127.0.0.1:$XH1" --count 0 --send 2m --mode recv-first --timeout-s 60 &&
 	xfer_server xh2 "127.0.0.1:$XH2" --count 0 --send 2m --mode send-first --timeout-s 60 ||
 		{ fail "$CUR_TEST" "xfer servers"; return; }
-	for i in 1 2 3 4; do upg_loop crst "$i" & pids+=($!); done
-	for i in 1 2 3 4; do upg_loop urst "$i" & pids+=($!); done
-	for i in 1 2 3; do upg_loop slow "$i" & pids+=($!); done
-	for i in 1 2 3; do upg_loop hcli "$i" & pids+=($!); done
-	for i in 1 2 3; do upg_loop hup "$i" & pids+=($!); done
+	for i in $(seq "${UPG_CRST:-4}"); do upg_loop crst "$i" & pids+=($!); done
+	for i in $(seq "${UPG_URST:-4}"); do upg_loop urst "$i" & pids+=($!); done
+	for i in $(seq "${UPG_SLOW:-3}"); do upg_loop slow "$i" & pids+=($!); done
+	for i in $(seq "${UPG_HCLI:-3}"); do upg_loop hcli "$i" & pids+=($!); done
+	for i in $(seq "${UPG_HUP:-3}"); do upg_loop hup "$i" & pids+=($!); done
 	END=$((SECONDS + UPG_S))
 	echo "$END" >"$D/go"
 	sleep 2
 	# Upgrades back to back until the end.
 	while [ "$SECONDS" -lt "$END" ]; do
 		gen=$((gen + 1))
-		if pt_takeover "$D/c.json" "$D/gen$gen.log" --mode "$MODE"; then
+		if pt_takeover "$D/c.json" "$D/gen$gen.log" --mode "$MODE" ${UPG_VERBOSE:+-v}; then
 			ups=$((ups + 1))
 			PT_LOG=$D/gen$gen.log
 			[ "$OLD_RC" = 0 ] || why+=("upgrade $gen: the predecessor exited with status $OLD_RC")
@@ -417,7 +422,10 @@ t_upgrades() {
 	# Half-closes: everything both ways.
 	bad=$(cat "$D"/hcli-*.rep "$D"/hup-*.rep 2>/dev/null | grep -vcE "recv=$((2 << 20)) .*result=ok diag=none$")
 	first=$(cat "$D"/hcli-*.rep "$D"/hup-*.rep 2>/dev/null | grep -vE "recv=$((2 << 20)) .*result=ok diag=none$" | head -n 1)
-	[ "$bad" != 0 ] && why+=("$bad half-closing clients did not get the upstream's 2 MiB exactly: $first; $(upg_log_of "$first")")
+	if [ "$bad" != 0 ]; then
+		why+=("$bad half-closing clients did not get the upstream's 2 MiB exactly: $first; $(upg_log_of "$first")")
+		grep -hv 'result=ok' "$D"/xh1.rep "$D"/xh2.rep 2>/dev/null | head -n 3 | sed 's/^/upstream failed: /' >>"$D/diag"
+	fi
 	bad=$(upg_sent_found "$D"/hcli-*.rep "$D"/hup-*.rep | wc -l)
 	[ "$bad" != 0 ] && why+=("$bad half-closing clients' streams did not reach an upstream whole")
 	n=$(cat "$PT_LOG" "$T/passthru.old.log" "$D"/gen*.log 2>/dev/null | grep -c ' conn .*end=kernel-error')
@@ -432,6 +440,7 @@ t_upgrades() {
 		pass "$CUR_TEST"
 	else
 		fail "$CUR_TEST" "$(printf '%s; ' "${why[@]}")"
+		[ -s "$D/diag" ] && cut -c1-900 "$D/diag" | sed 's/^/# /'
 	fi
 	echo "# $UPG_S s, $ups upgrades back to back: $ncrst client resets, $nurst upstream resets," \
 		"$nslow upstream resets to slow readers, $nhalf half-closes, every byte checked"

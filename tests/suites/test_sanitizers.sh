@@ -5,6 +5,10 @@
 # SAN=1 into $OUTPUT/san.  A sanitizer report aborts the process (UBSan
 # does not recover), a leak at shutdown makes passthru exit non-zero, and
 # the suites count both as failures.  Results are named "san/...".
+# Eleven suites and the unit tests, each bounded inside (SUITE_TIMEOUT
+# 900): the runner's 600 s for the whole killed it in CI, in its fifth
+# suite (2-CPU machine), so the whole has its own bound:
+# suite-timeout: 2400
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 1

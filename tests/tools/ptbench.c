@@ -201,6 +201,7 @@ struct snap {
 	uint64_t t_ns;
 	double sys_busy_s;	/* all CPUs, all but idle + iowait */
 	double proc_cpu_s;	/* --pid trees */
+	uint64_t proc_runs;	/* times their threads were put on a CPU */
 };
 
 
@@ -290,7 +291,7 @@ static int proc_tree(struct pinfo **out)
 
 /* CPU of one process in seconds: schedstat (ns, per live thread) when the
  * kernel has it, else utime + stime ticks; plus the reaped children. */
-static double pinfo_cpu_s(const struct pinfo *p)
+static double pinfo_cpu_s(const struct pinfo *p, uint64_t *runs)
 {
 	double tick = 1.0 / sysconf(_SC_CLK_TCK), sum = 0;
 	char path[64];
@@ -302,7 +303,7 @@ static double pinfo_cpu_s(const struct pinfo *p)
 	d = opendir(path);
 	while (d && (de = readdir(d))) {
 		char sp[96];
-		unsigned long long ns;
+		unsigned long long ns, wait_ns, n;
 		FILE *f;
 
 		if (!isdigit((unsigned char)de->d_name[0]))
@@ -310,8 +311,11 @@ static double pinfo_cpu_s(const struct pinfo *p)
 		snprintf(sp, sizeof(sp), "/proc/%d/task/%d/schedstat", p->pid,
 			 atoi(de->d_name));
 		f = fopen(sp, "re");
-		if (f && fscanf(f, "%llu", &ns) == 1) {
+		/* run ns, wait ns, timeslices: a slice is a wake-up (or a
+		 * preemption), what a connection costs beyond its syscalls. */
+		if (f && fscanf(f, "%llu %llu %llu", &ns, &wait_ns, &n) == 3) {
 			sum += ns / 1e9;
+			*runs += n;
 			ok = true;
 		}
 		if (f)
@@ -330,8 +334,9 @@ static void take_snap(struct snap *s)
 	int n = proc_tree(&t);
 
 	s->proc_cpu_s = 0;
+	s->proc_runs = 0;
 	for (int i = 0; i < n; i++)
-		s->proc_cpu_s += pinfo_cpu_s(&t[i]);
+		s->proc_cpu_s += pinfo_cpu_s(&t[i], &s->proc_runs);
 	free(t);
 	s->sys_busy_s = sys_busy_s();
 	s->t_ns = now_ns();
@@ -897,8 +902,9 @@ static int run_cps(void)
 		printf("sys_cpu_us_per_conn=%.2f\n",
 		       1e6 * (b.sys_busy_s - a.sys_busy_s) / (ok1 - ok0));
 		if (O.npids)
-			printf("proc_cpu_us_per_conn=%.2f\n",
-			       1e6 * (b.proc_cpu_s - a.proc_cpu_s) / (ok1 - ok0));
+			printf("proc_cpu_us_per_conn=%.2f\nproc_runs_per_conn=%.2f\n",
+			       1e6 * (b.proc_cpu_s - a.proc_cpu_s) / (ok1 - ok0),
+			       (double)(b.proc_runs - a.proc_runs) / (ok1 - ok0));
 	}
 	if (first_err)
 		printf("error=%s\n", strerror(first_err));
