@@ -132,6 +132,24 @@ static int kernel_thaw(struct conn *c, int di)
 	if (backlog > pd->limit / 2)
 		return 0;
 	err = kpath_thaw(d->src->fd, slots_cookie(&c->w->slots, c->slot)[di], 2 * c->slot + di);
+	if (err == -EBUSY && c->tick_ms < TICK_MAX_MS) {
+		/* The kernel would not link the socket again yet (seen on
+		 * 6.18 in fast freeze/thaw cycles right after a live
+		 * upgrade: its psock still busy with the last unlink).
+		 * Still out of the verdict map, its bytes wait: try again
+		 * on the next ticks, backing off. */
+		kpath_refreeze(2 * c->slot + di);
+		pr_debug("conn fd %d: %s: the kernel path is busy, thawing later",
+			 c->cli.fd, di == DIR_UP ? "client->upstream" : "upstream->client");
+		return 0;
+	}
+	if (err == -EBUSY) {
+		kpath_refreeze(2 * c->slot + di);
+		log_msg(LOG_WARN, "conn fd %d: %s: the kernel refused the socket back for %d ms: it goes on through splice",
+			c->cli.fd, di == DIR_UP ? "client->upstream" : "upstream->client",
+			TICK_MAX_MS);
+		err = -EOPNOTSUPP;
+	}
 	if (err == -EOPNOTSUPP) {
 		/* The source is no longer ESTABLISHED (a FIN went one way or
 		 * the other), and the kernel refuses such sockets.  Once the

@@ -410,6 +410,13 @@ int kpath_thaw(int src, uint64_t cookie, uint32_t idx)
 	return set_rcvlowat(src, 1);
 }
 
+void kpath_refreeze(uint32_t idx)
+{
+	/* kpath_thaw marked it redirecting before the link that failed. */
+	if (idx < K.ndirs)
+		__atomic_store_n(&K.dirs[idx].mode, PT_MODE_FROZEN, __ATOMIC_RELEASE);
+}
+
 int kpath_stat(uint32_t k, uint64_t *v)
 {
 	int ncpu = libbpf_num_possible_cpus();

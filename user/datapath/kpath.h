@@ -92,6 +92,8 @@ int kpath_backlog(int dst, const struct ksnap *s, uint64_t redirected,
 		  uint64_t *backlog);
 /* Put the source back and make the verdict take what queued meanwhile. */
 int kpath_thaw(int src, uint64_t cookie, uint32_t idx);
+/* A thaw whose link failed: the direction is frozen again. */
+void kpath_refreeze(uint32_t idx);
 
 /* tcpi_bytes_acked: how far the peer of a TCP socket has taken its bytes
  * (a slow reader moves it, a stopped one does not). */
