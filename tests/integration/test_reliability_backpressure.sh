@@ -214,6 +214,46 @@ t_write_first() {
 	echo "# write-first $WF each way in $(field "$D/cli.rep" ms) ms, peak growth $(mib "$GROWTH") MiB, freezes $f"
 }
 
+# The kernel refusing a thaw (EBUSY: seen on 6.18, rarely, in fast
+# freeze/thaw cycles right after a live upgrade) must cost nothing but
+# time.  PT_TEST_THAW_EBUSY=N makes passthru's next N thaws fail that way:
+#   retry     N=3: the thaws are tried again and succeed, no direction
+#             leaves the kernel path for it (one still does at its FIN,
+#             as always: the kernel takes no half-closed socket)
+#   fallback  N=huge: every thaw fails, the directions go on through
+#             splice (after ~0.2 s of retries)
+# 24 MiB up and 16 MiB down, both readers at 16 MiB/s, conn_buffer 256 KiB:
+# both directions freeze and thaw.  Every byte, both ways, and a clean EOF.
+t_thaw_busy() {
+	local kind=$1 n why= line
+	newdir
+	[ "$kind" = retry ] && n=3 || n=1000000000
+	export PT_TEST_THAW_EBUSY=$n
+	bp_start 262144 || { unset PT_TEST_THAW_EBUSY; return; }
+	unset PT_TEST_THAW_EBUSY
+	xfer_server up "127.0.0.1:$PA" --mode duplex --send 16m --read-rate 16m --timeout-s 60 ||
+		{ fail "$CUR_TEST" "xfer server"; return; }
+	xfer_client cli "127.0.0.1:$PT" --prefix-file "$D/hello" --send 24m --read-rate 16m \
+		--mode duplex --timeout-s 60
+	wait_conns 1 10
+	line=$(conn_lines | tail -n 1)
+	if ! why=$(check_transfer "$D/cli.rep" "$D/up.rep" $((HL + (24 << 20))) $((16 << 20))); then
+		:
+	elif ! grep -q 'end=eof' <<<"$line"; then
+		why="did not end in EOF: $line"
+	elif ! grep -q 'the kernel path is busy, thawing later' "$PT_LOG"; then
+		why="no thaw was refused (no freeze?): freezes $(pt_stat 4)"
+	elif [ "$kind" = retry ] && grep -q 'refused the socket back' "$PT_LOG"; then
+		why="3 refusals made a direction leave the kernel path: $(grep -m1 'refused the socket back' "$PT_LOG")"
+	elif [ "$kind" = fallback ] && ! grep -q 'refused the socket back' "$PT_LOG"; then
+		why="no direction fell back to splice"
+	fi
+	[ -z "$why" ] && pass "$CUR_TEST" || fail "$CUR_TEST" "$why"
+	echo "# $(grep -c 'busy, thawing later' "$PT_LOG") thaws refused, $(grep -c 'refused the socket back' "$PT_LOG") fallbacks: $(grep -o 'path=.*' <<<"$line")"
+}
+
+run_test reliability/backpressure/thaw-refused-retried t_thaw_busy retry
+run_test reliability/backpressure/thaw-refused-falls-back-to-splice t_thaw_busy fallback
 run_test reliability/backpressure/upstream-stalls-2g t_flood up
 run_test reliability/backpressure/control-unlimited-upstream-stalls t_control up
 run_test reliability/backpressure/client-stalls-2g t_flood down

@@ -403,6 +403,10 @@ int kpath_thaw(int src, uint64_t cookie, uint32_t idx)
 	/* No verdict runs for src while it is out of pt_verdict, so this
 	 * write cannot race one. */
 	__atomic_store_n(&K.dirs[idx].mode, PT_MODE_REDIRECT, __ATOMIC_RELEASE);
+	for (long n = __atomic_load_n(&K.thaw_refuse, __ATOMIC_RELAXED); n > 0;)
+		if (__atomic_compare_exchange_n(&K.thaw_refuse, &n, n - 1, false,
+						__ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			return -EBUSY;
 	err = map_put_sock(K.verdict_fd, cookie, src);
 	if (err)
 		return err;

@@ -30,6 +30,9 @@ struct kpath {
 	pthread_mutex_t events_mu;
 	void (*handle)(const struct pt_event *ev, void *ctx);
 	void *handle_ctx;
+	/* Tests: PT_TEST_THAW_EBUSY=N makes the next N thaws fail with
+	 * EBUSY before the kernel is asked, as 6.18 rarely does itself. */
+	long thaw_refuse;
 };
 
 extern struct kpath K;

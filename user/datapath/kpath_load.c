@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -177,6 +178,7 @@ static int take_skel(struct passthru_bpf *skel, char *why, size_t whylen)
 	K.skel = skel;
 	K.ndirs = entries;
 	K.test_slot = entries / 2 - 1;
+	K.thaw_refuse = getenv("PT_TEST_THAW_EBUSY") ? atol(getenv("PT_TEST_THAW_EBUSY")) : 0;
 	K.batch_targets = K.batch_verdict = true;
 	K.targets_fd = bpf_map__fd(skel->maps.pt_targets);
 	K.verdict_fd = bpf_map__fd(skel->maps.pt_verdict);
