@@ -120,6 +120,17 @@ static __always_inline int rcvq_empty(struct bpf_sock *sk)
 	return tp->inet_conn.icsk_inet.sk.sk_receive_queue.qlen == 0;
 }
 
+/* A socket in a sock map has a psock in sk_user_data. */
+static __always_inline int in_sockmap(struct bpf_sock *sk)
+{
+	struct tcp_sock *tp;
+
+	if (!sk)
+		return 0;
+	tp = bpf_skc_to_tcp_sock(sk);
+	return tp && tp->inet_conn.icsk_inet.sk.sk_user_data;
+}
+
 static __always_inline void notify(struct pt_dir *d, __u64 cookie, __u32 idx)
 {
 	struct pt_event *ev;
@@ -286,6 +297,11 @@ int pt_sock_ops(struct bpf_sock_ops *ops)
 	default:
 		return 1;
 	}
+	/* Most sockets never reach the kernel path (relayed short
+	 * connections): no psock, nothing to freeze, and no need for the
+	 * cookie and hash lookup on each of their packets. */
+	if (!in_sockmap(ops->sk))
+		return 1;
 	cookie = bpf_get_socket_cookie(ops);
 	idx = bpf_map_lookup_elem(&pt_index, &cookie);
 	if (idx)
