@@ -76,7 +76,7 @@ $(OUTPUT) $(OUTPUT)/obj $(OUTPUT)/tests $(OUTPUT)/tests/lib $(OUTPUT)/fuzz $(OUT
 	$(Q)mkdir -p $@
 
 # BPF: .bpf.c -> .tmp.bpf.o -> (static link) .bpf.o -> .skel.h
-$(OUTPUT)/%.tmp.bpf.o: bpf/%.bpf.c include/passthru.h include/udpk_map.h vmlinux/vmlinux.h | $(OUTPUT)
+$(OUTPUT)/%.tmp.bpf.o: bpf/%.bpf.c include/passthru.h include/udpk_map.h include/steer_map.h vmlinux/vmlinux.h | $(OUTPUT)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
@@ -92,13 +92,18 @@ $(OUTPUT)/udpfwd.skel.h: $(OUTPUT)/udpfwd.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name udpfwd_bpf > $@
 
+# Accept steering among the workers (bpf/steer.bpf.c): its own skeleton.
+$(OUTPUT)/steer.skel.h: $(OUTPUT)/steer.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name steer_bpf > $@
+
 $(OUTPUT)/obj/%.o: user/%.c $(USER_HDRS) | $(OUTPUT)/obj
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 # Only the kernel path includes the skeleton.
-$(filter $(OUTPUT)/obj/datapath/%,$(USER_OBJS)): $(SKEL) $(OUTPUT)/udpfwd.skel.h
+$(filter $(OUTPUT)/obj/datapath/%,$(USER_OBJS)): $(SKEL) $(OUTPUT)/udpfwd.skel.h $(OUTPUT)/steer.skel.h
 
 $(OUTPUT)/passthru: $(USER_OBJS)
 	$(call msg,BINARY,$@)

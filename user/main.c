@@ -27,6 +27,7 @@
 #include "ops/feature_probe.h"
 #include "base/resolve.h"
 #include "datapath/kpath.h"
+#include "datapath/steer.h"
 #include "datapath/udpk.h"
 #include "base/util.h"
 #include "conn/worker.h"
@@ -129,6 +130,28 @@ static int data_path_init(const struct config *cfg)
 	}
 	pr_warn("data path: splice (FALLBACK: sockmap unavailable: %s)", why);
 	return 0;
+}
+
+/* Accept steering: with one worker there is nothing to choose; without
+ * BPF the kernel's hash spreads connections, as in every SO_REUSEPORT
+ * server. */
+static void steer_start(const struct config *cfg, int nworkers)
+{
+	char why[256] = "";
+
+	if (nworkers < 2)
+		return;
+	if (cfg->set.steer_hash) {
+		pr_info("accept steering: hash (worker_steering \"hash\": the kernel spreads new connections over the %d workers)",
+			nworkers);
+		return;
+	}
+	if (steer_init(nworkers, why, sizeof(why)))
+		pr_warn("accept steering: hash (FALLBACK: %s): every worker wakes for its share of new connections",
+			why);
+	else
+		pr_info("accept steering: pack (a reuseport BPF program gives a new connection to the first of the %d workers using less than %d%% of a CPU)",
+			nworkers, steer_full_permille() / 10);
 }
 
 /* The UDP data path (QUIC flows), the TCP rule: --mode auto (and
@@ -393,6 +416,7 @@ int main(int argc, char **argv)
 	}
 	if ((uint64_t)rt.nworkers > cfg->set.max_connections)
 		rt.nworkers = (int)cfg->set.max_connections;
+	steer_start(cfg, rt.nworkers);
 	kpath_set_limit(cfg->set.conn_buffer);
 	{
 		int rb = kpath_rcvbuf();
@@ -517,6 +541,7 @@ out:
 	free(rt.workers);
 	kpath_fini();
 	udpk_fini();
+	steer_fini();
 	config_put(rt.cfg ? rt.cfg : cfg);
 	return status;
 }

@@ -33,7 +33,7 @@ if ! "$TOUT/passthru" --version >/dev/null 2>&1; then
 fi
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=0:exitcode=66:second_deadlock_stack=1:log_path=$TOUT/tsan}
 rm -f "$TOUT"/tsan.*
-suites=${TSAN_SUITES:-"ops_reload ops_storm ops_upgrade ops_metrics routing_upstream reliability_soak quic"}
+suites=${TSAN_SUITES:-"ops_reload ops_storm ops_upgrade ops_metrics routing_upstream reliability_soak quic steer"}
 # SAN relaxes the suites' speed expectations, as under ASan.
 # shellcheck disable=SC2086
 SAN=tsan PT_PREFIX="$WRAP" RUNS=${RUNS:-4} OUTPUT=$TOUT EXTRA=0 RESULT_PREFIX=tsan/ SUITE_TIMEOUT=900 \

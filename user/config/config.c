@@ -371,6 +371,12 @@ static void parse_settings(struct loader *ld, const cJSON *root,
 				cfg_error(ld, p, "expected \"auto\" or \"userspace\"");
 			else
 				s->udp_userspace = !strcmp(f->valuestring, "userspace");
+		} else if (!strcmp(k, "worker_steering")) {
+			if (!cJSON_IsString(f) || (strcmp(f->valuestring, "pack") &&
+						   strcmp(f->valuestring, "hash")))
+				cfg_error(ld, p, "expected \"pack\" or \"hash\"");
+			else
+				s->steer_hash = !strcmp(f->valuestring, "hash");
 		} else if (!strcmp(k, "udp_pending_bytes")) {
 			if (!cfg_get_size(ld, f, p, &n)) {
 				if (n < 1500 || n > (1 << 20))

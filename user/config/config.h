@@ -188,6 +188,9 @@ struct settings {
 	/* "udp_data_path": "userspace" keeps UDP flows in userspace even
 	 * where the kernel path loads (read at start only). */
 	bool udp_userspace;
+	/* "worker_steering": "hash" leaves new connections to the kernel's
+	 * reuseport hash instead of the first worker not busy (start only). */
+	bool steer_hash;
 };
 
 struct config {

@@ -16,6 +16,7 @@
 #include "conn/udp.h"
 #include "base/log.h"
 #include "datapath/kpath.h"
+#include "datapath/steer.h"
 #include "base/util.h"
 #include "conn/worker.h"
 
@@ -131,6 +132,7 @@ static int ls_append(struct worker *w, const struct listener *l, int fd)
 	if (err)
 		return err;
 	w->nls++;
+	steer_join(fd, w->id);
 	return 0;
 }
 
@@ -186,6 +188,8 @@ void listen_pause(struct worker *w, bool timed)
 		epoll_ctl(w->loop.epfd, EPOLL_CTL_DEL, w->ls[i].fd, NULL);
 		w->ls[i].paused = true;
 	}
+	w->accept_paused = true;
+	listen_steer(w);
 	if (timed)
 		timer_set(&w->loop.timers, &w->accept_retry, now_ms() + ACCEPT_PAUSE_MS);
 }
@@ -200,6 +204,35 @@ void listen_resume(struct worker *w)
 		if (!epoll_ctl(w->loop.epfd, EPOLL_CTL_ADD, w->ls[i].fd, &e))
 			w->ls[i].paused = false;
 	}
+	w->accept_paused = false;
+	listen_steer(w);
+}
+
+/* Accept steering gives new connections to a worker with room: not at
+ * its share of max_connections, of max_sniffing (past it the oldest
+ * sniffing connection would be evicted while another worker has room),
+ * or of the kernel path's slots. */
+void listen_steer(struct worker *w)
+{
+	bool full = w->accept_paused || w->nsniff >= w->max_sniff ||
+		    (w->slots.n && !w->slots.nfree);
+
+	if (full != w->steer_full) {
+		w->steer_full = full;
+		steer_closed(w->id, full);
+	}
+}
+
+/* Resumed when a connection ends. */
+static void at_limit(struct worker *w)
+{
+	static __thread uint64_t last_warn;
+
+	listen_pause(w, false);
+	if (now_ms() - last_warn > 1000) {
+		last_warn = now_ms();
+		pr_warn("worker %d: %u connections, the limit: not accepting", w->id, w->nconns);
+	}
 }
 
 void listen_accept(struct worker *w, struct lsock *ls)
@@ -212,13 +245,7 @@ void listen_accept(struct worker *w, struct lsock *ls)
 		int fd;
 
 		if (w->nconns >= w->max_conns) {
-			/* Resumed when a connection ends. */
-			listen_pause(w, false);
-			if (now_ms() - last_warn > 1000) {
-				last_warn = now_ms();
-				pr_warn("worker %d: %u connections, the limit: not accepting",
-					w->id, w->nconns);
-			}
+			at_limit(w);
 			return;
 		}
 		memset(&peer, 0, sizeof(peer));
@@ -250,6 +277,14 @@ void listen_accept(struct worker *w, struct lsock *ls)
 			}
 		}
 		conn_accept(w, ls, fd, &peer);
+		/* At a limit now: say so before the next connection comes,
+		 * or steering would queue it here rather than on a worker
+		 * that can take it. */
+		if (w->nconns >= w->max_conns) {
+			at_limit(w);
+			return;
+		}
+		listen_steer(w);
 	}
 }
 
@@ -309,6 +344,7 @@ int listen_adopt(struct worker *w, const struct config *ncfg)
 				continue;
 			}
 			loop_watch(&w->loop, &ls->ev, ls->fd, EPOLLIN | EP_ON, &cur);
+			steer_join(ls->fd, w->id);
 		}
 		n++;
 	}
@@ -316,6 +352,7 @@ int listen_adopt(struct worker *w, const struct config *ncfg)
 		if (taken[j] || w->ls[j].fd < 0)
 			continue;
 		epoll_ctl(w->loop.epfd, EPOLL_CTL_DEL, w->ls[j].fd, NULL);
+		steer_leave(w->ls[j].fd);
 		close(w->ls[j].fd);
 	}
 	free(taken);
@@ -330,6 +367,7 @@ void listen_close(struct worker *w)
 		if (w->ls[i].fd < 0)
 			continue;
 		epoll_ctl(w->loop.epfd, EPOLL_CTL_DEL, w->ls[i].fd, NULL);
+		steer_leave(w->ls[i].fd);
 		close(w->ls[i].fd);
 		w->ls[i].fd = -1;
 	}

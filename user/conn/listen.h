@@ -30,6 +30,8 @@ int worker_add_listener(struct worker *w, const struct sockaddr_storage *addr,
 void listen_accept(struct worker *w, struct lsock *ls);
 void listen_pause(struct worker *w, bool timed);
 void listen_resume(struct worker *w);
+/* Tell accept steering whether this worker has room (cheap: call often). */
+void listen_steer(struct worker *w);
 int listen_adopt(struct worker *w, const struct config *ncfg);
 void listen_free_retired(struct worker *w);
 void listen_close(struct worker *w);

@@ -268,6 +268,7 @@ static void *worker_main(void *arg)
 			pr_err("worker %d: epoll_wait: %s", w->id, strerror(errno));
 			break;
 		}
+		steer_report(&w->meter, w->id);
 		for (int i = 0; i < n; i++) {
 			struct evsrc *ev = evs[i].data.ptr;
 
@@ -322,6 +323,7 @@ static void *worker_main(void *arg)
 			if (!w->nconns && splice_pool_size())
 				timer_set(&w->loop.timers, &w->pipes_idle, now + PIPES_IDLE_MS);
 		}
+		listen_steer(w);
 		if (w->nconns && w->pipes_idle.idx >= 0)
 			timer_cancel(&w->loop.timers, &w->pipes_idle);
 	}

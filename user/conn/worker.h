@@ -13,6 +13,7 @@
 #include "base/loop.h"
 #include "passthru.h"
 #include "datapath/slots.h"
+#include "datapath/steer.h"
 #include "base/timer.h"
 
 /* What an epoll event points at; first member of everything registered. */
@@ -71,6 +72,9 @@ struct worker {
 	uint32_t nsetup_pool;
 	uint32_t nsniff, max_sniff;
 	struct slots slots;		/* its range of pt_dirs: owners are conns */
+	struct steer_meter meter;	/* its busy share, for accept steering */
+	bool accept_paused;		/* listen_pause: at the limit or out of fds */
+	bool steer_full;		/* what steering was last told (listen_steer) */
 	pthread_mutex_t evmu;		/* freeze requests from other workers */
 	struct pt_event *evq;
 	int nevq, capevq;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "datapath/steer.h"
 #include "conn/admit.h"
 #include "conn/conn.h"
 #include "base/log.h"
@@ -295,4 +296,9 @@ void handover_worker(struct worker *w, void *arg)
 	while (!h->resume)
 		pthread_cond_wait(&h->cv, &h->mu);
 	pthread_mutex_unlock(&h->mu);
+	/* The successor failed; it may have attached its steering program,
+	 * whose workers are gone: ours again. */
+	for (int i = 0; i < w->nls; i++)
+		if (w->ls[i].fd >= 0)
+			steer_join(w->ls[i].fd, w->id);
 }

@@ -22,6 +22,7 @@
 #include "ops/metrics_http.h"
 #include "base/metrics_int.h"
 #include "datapath/kpath.h"
+#include "datapath/steer.h"
 #include "base/util.h"
 
 /* The endpoint's thread. */
@@ -261,6 +262,28 @@ char *metrics_render(size_t *len)
 			if (tcp_block(m))
 				bprintf(&b, "%s{%s} %llu\n", lmetrics[i].name, m->labels,
 					(unsigned long long)sum(m->v, m->nctr, lmetrics[i].idx));
+	}
+	family(&b, "passthru_worker_connections_accepted_total", "counter",
+	       "Connections accepted, by worker: accept steering keeps them on the first workers not busy.");
+	for (int w = 0; w < metrics_nworkers; w++) {
+		uint64_t n = 0;
+
+		for (m = M.head; m; m = m->next)
+			if (tcp_block(m))
+				n += __atomic_load_n(&m->v[w * m->nctr + ML_ACCEPTED], __ATOMIC_RELAXED);
+		bprintf(&b, "passthru_worker_connections_accepted_total{worker=\"%d\"} %llu\n", w,
+			(unsigned long long)n);
+	}
+	if (steer_ready()) {
+		uint64_t picked, spread;
+
+		steer_counts(&picked, &spread);
+		family(&b, "passthru_accept_steering_total", "counter",
+		       "New connections placed by accept steering: on the first worker not busy (first), or by the kernel's hash when every worker was busy (hash).");
+		bprintf(&b, "passthru_accept_steering_total{placed=\"first\"} %llu\n",
+			(unsigned long long)picked);
+		bprintf(&b, "passthru_accept_steering_total{placed=\"hash\"} %llu\n",
+			(unsigned long long)spread);
 	}
 	family(&b, "passthru_source_refused_total", "counter",
 	       "Connections reset at accept by a per-source limit: max_conns_per_source (conns), new_conns_per_source (rate).");

@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Accept steering: which worker's listening socket a new connection
+ * joins (see include/steer_map.h).  Attached to each listen address's
+ * SO_REUSEPORT group; without it, the kernel hashes the 4-tuple, which
+ * spreads a few connections over every worker and wakes each of them
+ * for every one. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include "steer_map.h"
+
+#define SK_PASS 1
+
+/* Slot group * STEER_MAX_WORKERS + worker: that worker's socket of the
+ * group (a selected socket must belong to the group being looked up). */
+struct {
+	__uint(type, BPF_MAP_TYPE_REUSEPORT_SOCKARRAY);
+	__uint(max_entries, STEER_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} steer_socks SEC(".maps");
+
+/* A listening socket's cookie -> its group's first slot. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, STEER_SLOTS);
+	__type(key, __u64);
+	__type(value, __u32);
+} steer_groups SEC(".maps");
+
+struct steer_load loads[STEER_MAX_WORKERS];	/* written by the workers (mmapped .bss) */
+__u64 picked, spread;				/* connections placed here / left to the hash */
+
+const volatile __u32 nworkers = 1;
+const volatile __u32 full = 900;		/* per mille: a worker this busy takes no more */
+
+SEC("sk_reuseport")
+int pt_steer(struct sk_reuseport_md *md)
+{
+	__u64 cookie = bpf_get_socket_cookie(md->sk), now;
+	__u32 *base, i;
+
+	base = bpf_map_lookup_elem(&steer_groups, &cookie);
+	if (!base)
+		return SK_PASS;	/* not a group we know: the kernel's hash */
+	now = bpf_ktime_get_ns();
+	for (i = 0; i < STEER_MAX_WORKERS && i < nworkers; i++) {
+		struct steer_load *l = &loads[i];
+		__u32 key = *base + i;
+
+		if (l->closed || (l->busy >= full && now - l->stamp_ns < STEER_STALE_NS))
+			continue;
+		/* Fails when that worker has no socket in the group (it
+		 * stopped listening): the next one. */
+		if (!bpf_sk_select_reuseport(md, &steer_socks, &key, 0)) {
+			__sync_fetch_and_add(&picked, 1);
+			return SK_PASS;
+		}
+	}
+	__sync_fetch_and_add(&spread, 1);
+	return SK_PASS;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Accept steering (issue 10): with several workers, a reuseport BPF program
+# gives each new connection to the first worker that is not busy, so that
+# a lightly loaded passthru runs one awake thread instead of waking every
+# worker in turn; busy workers spill to the others; a worker at its
+# connection limit takes none; "worker_steering": "hash" keeps the
+# kernel's spread.  Checked from passthru_worker_connections_accepted_total,
+# across a reload that adds a listener and a live upgrade.
+. "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/../lib/ops.sh"
+
+require_root
+require_cmd "$PASSTHRU" "$OUTPUT/tests/ptbench" curl
+
+PTB=$OUTPUT/tests/ptbench
+# Connections a test needs done; fewer under the sanitizers (SAN), where
+# passthru runs several times slower.
+MIN=$([ -n "${SAN:-}" ] && echo 10 || echo 50)
+# Under SAN a worker may pass the busy threshold at one connection at a
+# time: the tests that are not about that threshold move it out of reach.
+# (t_spill sets its own.)
+[ -n "${SAN:-}" ] && export PT_TEST_STEER_FULL=1001
+
+# steer_cfg FILE PORT UP METRICS [SETTINGS] [PORT2]
+steer_cfg() {
+	local extra=
+	[ -n "${6:-}" ] && extra=",\"127.0.0.1:$6\":{\"TLS\":{\"SNI bench.example\":{\"action\":\"FORWARD\",\"to_addr\":\"127.0.0.1:$3\"}}}"
+	cat >"$1" <<-EOF
+	{"version":"v0.2.0","metrics":"127.0.0.1:$4","control_socket":"$D/ctl.sock",${5:-}
+	 "servers":{"127.0.0.1:$2":{"TLS":{"SNI bench.example":{"action":"FORWARD","to_addr":"127.0.0.1:$3"}}}$extra}}
+	EOF
+}
+
+# accepted METRICS_PORT: "W0 W1" connections accepted by workers 0 and 1.
+accepted() {
+	scrape "127.0.0.1:$1" "$D/m" || { echo "x x"; return; }
+	echo "$(mval "$D/m" passthru_worker_connections_accepted_total 'worker="0"') $(mval "$D/m" passthru_worker_connections_accepted_total 'worker="1"')"
+}
+
+# cps PORT CONC SECONDS: short connections (hello, 64-byte reply, close);
+# prints how many completed.
+cps() {
+	"$PTB" cps --connect "127.0.0.1:$1" --conc "$2" --size 64 --time "$3" --warmup 0 >"$D/cps.out" 2>&1
+	sed -n 's/.*conns=\([0-9]*\).*/\1/p' "$D/cps.out" | head -n 1
+}
+
+up_start() {
+	"$PTB" server --listen "127.0.0.1:$1" --threads 2 >"$D/srv.log" 2>&1 &
+	wait_port 127.0.0.1 "$1" 5
+}
+
+# A light load (one connection at a time) stays on worker 0: on the
+# listener passthru started with, on one a reload added, and after a live
+# upgrade (the successor's program replaces the predecessor's).  The
+# kernel's hash would give worker 1 about half of them.
+t_pack() {
+	newdir
+	local pt pt2 up pm a b n
+	pt=$(free_port) pt2=$(free_port) up=$(free_port) pm=$(free_port)
+	steer_cfg "$D/c.json" "$pt" "$up" "$pm"
+	up_start "$up" || { fail "$CUR_TEST" "ptbench server did not start"; return; }
+	pt_start "$D/c.json" -w 2 || return
+	grep -q 'accept steering: pack' "$PT_LOG" ||
+		{ fail "$CUR_TEST" "no 'accept steering: pack' line: $(grep -i steering "$PT_LOG")"; return; }
+	n=$(cps "$pt" 1 0.6)
+	read -r a b <<<"$(accepted "$pm")"
+	[ "${n:-0}" -ge "$MIN" ] && [ "$a" -ge "$n" ] && [ "$b" = 0 ] ||
+		{ fail "$CUR_TEST" "$n connections one at a time: worker 0 accepted $a, worker 1 $b (want all on worker 0)"; return; }
+
+	steer_cfg "$D/c.json" "$pt" "$up" "$pm" "" "$pt2"
+	kill -HUP "$PT_PID"
+	wait_for 5 _listening "$pt2" || { fail "$CUR_TEST" "the reload did not add 127.0.0.1:$pt2"; return; }
+	n=$(cps "$pt2" 1 0.6)
+	read -r a b <<<"$(accepted "$pm")"
+	[ "${n:-0}" -ge "$MIN" ] && [ "$b" = 0 ] ||
+		{ fail "$CUR_TEST" "after a reload, $n connections on the new listener: worker 1 accepted $b (want 0)"; return; }
+
+	pt_takeover "$D/c.json" "$D/gen2.log" -w 2 || { fail "$CUR_TEST" "upgrade: $TK_WHY"; return; }
+	PT_LOG=$D/gen2.log
+	wait_for 5 scrape "127.0.0.1:$pm" "$D/m" || { fail "$CUR_TEST" "no metrics after the upgrade"; return; }
+	n=$(cps "$pt" 1 0.6)
+	read -r a b <<<"$(accepted "$pm")"
+	[ "${n:-0}" -ge "$MIN" ] && [ "$a" -ge "$n" ] && [ "$b" = 0 ] ||
+		{ fail "$CUR_TEST" "after a live upgrade, $n connections: worker 0 accepted $a, worker 1 $b (want all on worker 0)"; return; }
+	pass "$CUR_TEST"
+}
+
+# Workers past the busy threshold take no more: the kernel's hash spreads
+# the connections.  PT_TEST_STEER_FULL=0 makes a threshold every worker
+# that reports is past, so both share four concurrent clients.
+t_spill() {
+	newdir
+	local pt up pm a b n
+	pt=$(free_port) up=$(free_port) pm=$(free_port)
+	steer_cfg "$D/c.json" "$pt" "$up" "$pm"
+	up_start "$up" || { fail "$CUR_TEST" "ptbench server did not start"; return; }
+	PT_WRAP="env PT_TEST_STEER_FULL=0" pt_start "$D/c.json" -w 2 || return
+	n=$(cps "$pt" 4 1)
+	read -r a b <<<"$(accepted "$pm")"
+	[ "${n:-0}" -ge $((2 * MIN)) ] && [ "$b" -ge $((n / 5)) ] && [ "$a" -ge $((n / 5)) ] ||
+		{ fail "$CUR_TEST" "$n connections with every worker busy: worker 0 accepted $a, worker 1 $b (want each >= 20%)"; return; }
+	[ "$(mval "$D/m" passthru_accept_steering_total 'placed="hash"')" -gt 0 ] ||
+		{ fail "$CUR_TEST" "passthru_accept_steering_total{placed=\"hash\"} did not move: $(grep steering_total "$D/m")"; return; }
+	pass "$CUR_TEST"
+}
+
+# A worker at its share of max_connections stops taking any, at once: with
+# max_connections 6 and two workers, three connections held open on worker
+# 0 must not make the next ones queue behind them.  (Once every worker is at
+# its limit, the kernel's hash places them, as without steering.)
+t_limit() {
+	newdir
+	local pt up pm a b n
+	pt=$(free_port) up=$(free_port) pm=$(free_port)
+	steer_cfg "$D/c.json" "$pt" "$up" "$pm" '"max_connections":6,"sniff_timeout":"20s",'
+	up_start "$up" || { fail "$CUR_TEST" "ptbench server did not start"; return; }
+	pt_start "$D/c.json" -w 2 || return
+	exec 7<>"/dev/tcp/127.0.0.1/$pt" 8<>"/dev/tcp/127.0.0.1/$pt" 9<>"/dev/tcp/127.0.0.1/$pt" ||
+		{ fail "$CUR_TEST" "cannot connect"; return; }
+	wait_for 5 grep -q 'worker 0: 3 connections, the limit: not accepting' "$PT_LOG" ||
+		{ exec 7>&- 8>&- 9>&-; fail "$CUR_TEST" "no 'worker 0: 3 connections, the limit' line after three connections: $(grep limit "$PT_LOG")"; return; }
+	n=$(cps "$pt" 1 0.5)
+	read -r a b <<<"$(accepted "$pm")"
+	exec 7>&- 8>&- 9>&-
+	[ "${n:-0}" -ge $((MIN / 2)) ] && [ "$a" = 3 ] && [ "$b" -ge "$n" ] ||
+		{ fail "$CUR_TEST" "with worker 0 at its limit, $n connections completed in 0.5 s: worker 0 accepted $a, worker 1 $b (want 3 and all the others)"; return; }
+	pass "$CUR_TEST"
+}
+
+# "worker_steering": "hash": no program, the kernel spreads them.
+t_hash() {
+	newdir
+	local pt up pm a b n
+	pt=$(free_port) up=$(free_port) pm=$(free_port)
+	steer_cfg "$D/c.json" "$pt" "$up" "$pm" '"worker_steering":"hash",'
+	up_start "$up" || { fail "$CUR_TEST" "ptbench server did not start"; return; }
+	pt_start "$D/c.json" -w 2 || return
+	grep -q 'accept steering: hash (worker_steering' "$PT_LOG" ||
+		{ fail "$CUR_TEST" "no 'accept steering: hash' line: $(grep -i steering "$PT_LOG")"; return; }
+	n=$(cps "$pt" 2 0.6)
+	read -r a b <<<"$(accepted "$pm")"
+	[ "${n:-0}" -ge "$MIN" ] && [ "$a" -ge $((n / 5)) ] && [ "$b" -ge $((n / 5)) ] ||
+		{ fail "$CUR_TEST" "$n connections: worker 0 accepted $a, worker 1 $b (want each >= 20%)"; return; }
+	steer_cfg "$D/c.json" "$pt" "$up" "$pm" '"worker_steering":"spread",'
+	"$PASSTHRU" -c "$D/c.json" --check >"$D/check.out" 2>&1 &&
+		{ fail "$CUR_TEST" "worker_steering \"spread\" was accepted"; return; }
+	grep -q 'worker_steering' "$D/check.out" ||
+		{ fail "$CUR_TEST" "the error does not name worker_steering: $(cat "$D/check.out")"; return; }
+	pass "$CUR_TEST"
+}
+
+run_test steer/pack/light-load-stays-on-one-worker t_pack
+run_test steer/pack/busy-workers-spill t_spill
+run_test steer/pack/worker-at-its-limit-takes-none t_limit
+run_test steer/hash/setting-spreads t_hash
+

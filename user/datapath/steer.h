@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Accept steering: a reuseport BPF program (bpf/steer.bpf.c) gives a new
+ * connection to the first worker that is not busy, instead of the
+ * kernel's hash over all of them (include/steer_map.h says why). */
+#ifndef PT_STEER_H_USER
+#define PT_STEER_H_USER
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* A worker's clock for its busy share (zeroed with the worker). */
+struct steer_meter {
+	uint64_t t0_ns, cpu0_ns;
+};
+
+/* Load the program for nworkers; 0, or -errno with why filled. */
+int steer_init(int nworkers, char *why, size_t whylen);
+bool steer_ready(void);
+/* A worker using this much of a CPU (per mille) takes no new connection. */
+unsigned steer_full_permille(void);
+/* A worker's listening socket (bound and listening): steered from now
+ * on.  Without the program, a program a predecessor attached is taken
+ * off (its workers no longer report).  0 or -errno (the socket then
+ * gets connections by the kernel's hash). */
+int steer_join(int fd, int worker);
+/* Before the socket closes. */
+void steer_leave(int fd);
+/* Once per round of the worker's loop: publishes its busy share when
+ * the window is over. */
+void steer_report(struct steer_meter *m, int worker);
+/* A worker that stopped accepting (out of fds or connections) takes
+ * none; the others do. */
+void steer_closed(int worker, bool closed);
+/* Connections the program placed, and those it left to the hash (every
+ * worker full). */
+void steer_counts(uint64_t *picked, uint64_t *spread);
+void steer_fini(void);
+
+#endif
