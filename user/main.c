@@ -351,6 +351,7 @@ int main(int argc, char **argv)
 	if (!user && cfg->set.user[0])
 		user = cfg->set.user;
 	rt.cfg = cfg;
+	__atomic_store_n(&rt.max_connections, cfg->set.max_connections, __ATOMIC_RELAXED);
 
 	raise_nofile();
 	signal(SIGPIPE, SIG_IGN);

@@ -103,6 +103,7 @@ int reload(struct runtime *rt)
 		       !rt->workers[i].done && now_ms() < deadline)
 			usleep(1000);
 	rt->cfg = n;
+	__atomic_store_n(&rt->max_connections, n->set.max_connections, __ATOMIC_RELAXED);
 	config_put(cur);
 	for (int i = 0; i < n->nlisteners; i++)
 		for (int g = 0; g < n->listeners[i].ngroups; g++)

@@ -13,7 +13,10 @@ struct runtime {
 	const char *file;
 	struct settings cli;		/* command-line overrides */
 	unsigned cli_set;
-	struct config *cfg;		/* the current configuration (a ref) */
+	struct config *cfg;		/* the current configuration (a ref; main thread) */
+	/* Its max_connections, for the takeover thread (a reload frees the
+	 * configuration it would read). */
+	uint64_t max_connections;
 	struct worker *workers;
 	int nworkers;
 	int wake[MAX_WORKERS];		/* workers' eventfds, for the resolver */

@@ -177,7 +177,7 @@ static int send_state(int sock, const struct handover *h, bool with_bpf)
 	struct tk_state st = { 0 };
 	int bpf[KP_NFDS];
 
-	st.max_connections = (uint32_t)C.rt->cfg->set.max_connections;
+	st.max_connections = (uint32_t)__atomic_load_n(&C.rt->max_connections, __ATOMIC_RELAXED);
 	st.nls = h ? h->nls : 0;
 	st.nconns = h ? h->nconns : 0;
 	st.kernel = kpath_ready() && !kpath_export(bpf, st.cgroup, sizeof(st.cgroup));
