@@ -208,14 +208,23 @@ void listen_resume(struct worker *w)
 	listen_steer(w);
 }
 
-/* Accept steering gives new connections to a worker with room: not at
+/* Accept steering gives new connections to a worker with room: not near
  * its share of max_connections, of max_sniffing (past it the oldest
  * sniffing connection would be evicted while another worker has room),
- * or of the kernel path's slots. */
+ * or of the kernel path's slots.  Near: an eighth of the share before
+ * it, because the kernel has already queued on this worker's socket the
+ * connections of a burst that it has not accepted yet (a flood of 10k
+ * silent clients overshot by a dozen). */
+static bool near(uint32_t used, uint32_t share)
+{
+	return used + share / 8 >= share;
+}
+
 void listen_steer(struct worker *w)
 {
-	bool full = w->accept_paused || w->nsniff >= w->max_sniff ||
-		    (w->slots.n && !w->slots.nfree);
+	bool full = w->accept_paused || near(w->nconns, w->max_conns) ||
+		    near(w->nsniff, w->max_sniff) ||
+		    (w->slots.n && near(w->slots.n - w->slots.nfree, w->slots.n));
 
 	if (full != w->steer_full) {
 		w->steer_full = full;
