@@ -15,14 +15,17 @@ MAX_SYSCALLS=${MAX_SYSCALLS:-20}
 
 # syscalls MODE: "CALLS CONNS" for about 1.5 s of short connections.
 syscalls() {
-	local mode=$1 pt up n0 n1 st
+	local mode=$1 pt up n0 n1 st srv
 	pt=$(free_port) up=$(free_port)
 	cat >"$D/c.json" <<-EOF
 	{"servers":{"127.0.0.1:$pt":{"TLS":{"SNI bench.example":{"action":"FORWARD","to_addr":"127.0.0.1:$up"}}}}}
 	EOF
+	# Called in $(...): the subshell's children outlive it unless killed
+	# here (the harness only reaps its own descendants).
 	"$PTB" server --listen "127.0.0.1:$up" --threads 2 >"$D/srv.$mode" 2>&1 &
-	wait_port 127.0.0.1 "$up" 5 || { echo "ptbench server did not start"; return 1; }
-	pt_start "$D/c.json" --mode "$mode" || return 1
+	srv=$!
+	wait_port 127.0.0.1 "$up" 5 || { kill "$srv"; echo "ptbench server did not start"; return 1; }
+	pt_start "$D/c.json" --mode "$mode" || { kill "$srv"; return 1; }
 	# Warm: the workers' first connections pay for their pools.
 	"$PTB" cps --connect "127.0.0.1:$pt" --conc 2 --size 64 --time 0.3 --warmup 0 >/dev/null 2>&1
 	strace -f -c -o "$D/strace.$mode" -p "$PT_PID" 2>/dev/null &
@@ -36,6 +39,8 @@ syscalls() {
 	kill -INT "$st"
 	wait "$st" 2>/dev/null
 	pt_stop >/dev/null 2>&1
+	kill "$srv"
+	wait "$srv" 2>/dev/null
 	# strace -c: % time, seconds, usecs/call, calls, [errors,] syscall.
 	echo "$(awk '$NF == "total" { print $4 }' "$D/strace.$mode") $((n1 - n0))"
 }
@@ -102,14 +107,16 @@ IDLE_N=${IDLE_N:-4000}
 # idle_cost MODE: passthru (in its cgroup) holding IDLE_N idle connections,
 # routed and forwarded; "RSS_PER_CONN KERNEL_PER_CONN OPEN".
 idle_cost() {
-	local mode=$1 pt up mp ip k
+	local mode=$1 pt up mp ip k srv
 	pt=$(free_port) up=$(free_port) mp=$(free_port)
 	cat >"$D/m.json" <<-EOF
 	{"metrics":"127.0.0.1:$mp","servers":{"127.0.0.1:$pt":{"TLS":{"SNI bench.example":{"action":"FORWARD","to_addr":"127.0.0.1:$up"}}}}}
 	EOF
 	"$PTB" server --listen "127.0.0.1:$up" --threads 2 >"$D/srv.m.$mode" 2>&1 &
-	wait_port 127.0.0.1 "$up" 5 || { echo "ptbench server did not start"; return 1; }
-	PT_WRAP=${MEMCG:+$D/cgexec} pt_start "$D/m.json" --mode "$mode" -w 2 --log-level warn || return 1
+	srv=$!
+	wait_port 127.0.0.1 "$up" 5 || { kill "$srv"; echo "ptbench server did not start"; return 1; }
+	PT_WRAP=${MEMCG:+$D/cgexec} pt_start "$D/m.json" --mode "$mode" -w 2 --log-level warn ||
+		{ kill "$srv"; return 1; }
 	"$PTB" idle --connect "127.0.0.1:$pt" --count "$IDLE_N" --settle 1 --hold 4 \
 		--timeout-s 20 --pid "$PT_PID" >"$D/idle.$mode" 2>&1 &
 	ip=$!
@@ -119,6 +126,8 @@ idle_cost() {
 	"$PASSTHRU" stats --metrics "127.0.0.1:$mp" --json >"$D/stats.$mode" 2>&1
 	wait "$ip" 2>/dev/null
 	pt_stop >/dev/null 2>&1
+	kill "$srv"
+	wait "$srv" 2>/dev/null
 	k=$(json_num "$D/stats.$mode" kernel_per_connection_bytes 2>/dev/null)
 	echo "$(sed -n 's/^rss_per_conn_b=//p' "$D/idle.$mode") ${k:--} $(sed -n 's/^open=//p' "$D/idle.$mode")"
 }
