@@ -252,23 +252,25 @@ t_upgrade_metrics() {
 # may sit in its pipes at that moment).
 t_upgrade_splice() {
 	newdir
-	local pt pa hl cli why
+	local pt pa hl cli why rate=4m
 	pt=$(free_port) pa=$(free_port)
+	# It must outlast the upgrade, which takes seconds under the sanitizers.
+	[ -n "${SAN:-}" ] && rate=1m
 	cat >"$D/c.json" <<-EOF
 	{"version":"v0.2.0","control_socket":"$D/ctl.sock","mode":"splice",
 	 "servers":{"127.0.0.1:$pt":{"TLS":{"SNI a.example":$(fwd "$pa")}}}}
 	EOF
 	"$MKHELLO" --sni a.example >"$D/hello"
 	hl=$(size "$D/hello")
-	xfer_server up "127.0.0.1:$pa" --send 16m --rate 4m --timeout-s 30 || { fail "$CUR_TEST" "xfer server"; return; }
+	xfer_server up "127.0.0.1:$pa" --send 16m --rate "$rate" --timeout-s 40 || { fail "$CUR_TEST" "xfer server"; return; }
 	pt_start "$D/c.json" || return
-	xfer_client cli "127.0.0.1:$pt" --prefix-file "$D/hello" --send 16m --rate 4m --timeout-s 30 &
+	xfer_client cli "127.0.0.1:$pt" --prefix-file "$D/hello" --send 16m --rate "$rate" --timeout-s 40 &
 	cli=$!
 	sleep 1.5
 	pt_takeover "$D/c.json" "$D/gen2.log" || { fail "$CUR_TEST" "$TK_WHY"; return; }
 	why=$(tk_check "$PT_LOG" "$D/gen2.log" 1 splice) || { fail "$CUR_TEST" "$why"; return; }
 	_alive "$cli" || { fail "$CUR_TEST" "the transfer was over at the upgrade: $(tail -n 1 "$D/cli.rep")"; return; }
-	wait_pid "$cli" 30
+	wait_pid "$cli" 40
 	why=$(check_transfer "$D/cli.rep" "$D/up.rep" $((hl + (16 << 20))) $((16 << 20))) || { fail "$CUR_TEST" "$why"; return; }
 	wait_log "conn .*upstream=127\.0\.0\.1:$pa .*end=" 5 "$D/gen2.log"
 	grep -qE " path=splice .*end=eof" <<<"$(conn_line "$pa" "$D/gen2.log")" ||
@@ -283,8 +285,11 @@ t_upgrade_splice() {
 # both exact.
 t_upgrade_relay() {
 	newdir
-	local pt pa pb hl c1 c2 why
+	local pt pa pb hl c1 c2 why rate=4m rrate=2m
 	pt=$(free_port) pa=$(free_port) pb=$(free_port)
+	# Both must outlast the upgrade, which takes seconds under the
+	# sanitizers (TSan: a 4 s transfer was over before it).
+	[ -n "${SAN:-}" ] && rate=1m rrate=1m
 	cat >"$D/c.json" <<-EOF
 	{"version":"v0.2.0","control_socket":"$D/ctl.sock","kernel_after":"1GiB",
 	 "servers":{"127.0.0.1:$pt":{"TLS":{"SNI a.example":$(fwd "$pa"),"SNI b.example":$(fwd "$pb")}}}}
@@ -292,22 +297,22 @@ t_upgrade_relay() {
 	"$MKHELLO" --sni a.example >"$D/hello_a"
 	"$MKHELLO" --sni b.example >"$D/hello_b"
 	hl=$(size "$D/hello_a")
-	xfer_server ua "127.0.0.1:$pa" --send 16m --rate 4m --timeout-s 30 --diag "1:$hl" &&
-		xfer_server ub "127.0.0.1:$pb" --send 16m --mode send-first --timeout-s 30 ||
+	xfer_server ua "127.0.0.1:$pa" --send 16m --rate "$rate" --timeout-s 40 --diag "1:$hl" &&
+		xfer_server ub "127.0.0.1:$pb" --send 16m --mode send-first --timeout-s 40 ||
 		{ fail "$CUR_TEST" "xfer server"; return; }
 	pt_start "$D/c.json" || return
-	xfer_client ca "127.0.0.1:$pt" --prefix-file "$D/hello_a" --send 16m --rate 4m --timeout-s 30 --diag 2:0 &
+	xfer_client ca "127.0.0.1:$pt" --prefix-file "$D/hello_a" --send 16m --rate "$rate" --timeout-s 40 --diag 2:0 &
 	c1=$!
 	xfer_client cb "127.0.0.1:$pt" --prefix-file "$D/hello_b" --send 0 --mode recv-first \
-		--read-rate 2m --timeout-s 30 --diag 2:0 &
+		--read-rate "$rrate" --timeout-s 40 --diag 2:0 &
 	c2=$!
 	sleep 1.5
 	pt_takeover "$D/c.json" "$D/gen2.log" || { fail "$CUR_TEST" "$TK_WHY"; return; }
 	why=$(tk_check "$PT_LOG" "$D/gen2.log" 2) || { fail "$CUR_TEST" "$why"; return; }
 	_alive "$c1" && _alive "$c2" ||
 		{ fail "$CUR_TEST" "a transfer was over at the upgrade: $(tail -q -n 1 "$D/ca.rep" "$D/cb.rep" 2>/dev/null)"; return; }
-	wait_pid "$c1" 30
-	wait_pid "$c2" 30
+	wait_pid "$c1" 40
+	wait_pid "$c2" 40
 	why=$(check_transfer "$D/ca.rep" "$D/ua.rep" $((hl + (16 << 20))) $((16 << 20))) ||
 		{ fail "$CUR_TEST" "duplex: $why"; return; }
 	why=$(check_transfer "$D/cb.rep" "$D/ub.rep" "$hl" $((16 << 20))) ||
