@@ -366,17 +366,9 @@ static void parse_settings(struct loader *ld, const cJSON *root,
 		} else if (!strcmp(k, "udp_pending_datagrams")) {
 			cfg_get_count(ld, f, p, 1, 1024, &s->udp_pending_datagrams);
 		} else if (!strcmp(k, "udp_data_path")) {
-			if (!cJSON_IsString(f) || (strcmp(f->valuestring, "auto") &&
-						   strcmp(f->valuestring, "userspace")))
-				cfg_error(ld, p, "expected \"auto\" or \"userspace\"");
-			else
-				s->udp_userspace = !strcmp(f->valuestring, "userspace");
+			cfg_get_either(ld, f, p, "auto", "userspace", &s->udp_userspace);
 		} else if (!strcmp(k, "worker_steering")) {
-			if (!cJSON_IsString(f) || (strcmp(f->valuestring, "pack") &&
-						   strcmp(f->valuestring, "hash")))
-				cfg_error(ld, p, "expected \"pack\" or \"hash\"");
-			else
-				s->steer_hash = !strcmp(f->valuestring, "hash");
+			cfg_get_either(ld, f, p, "pack", "hash", &s->steer_hash);
 		} else if (!strcmp(k, "udp_pending_bytes")) {
 			if (!cfg_get_size(ld, f, p, &n)) {
 				if (n < 1500 || n > (1 << 20))

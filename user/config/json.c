@@ -119,6 +119,17 @@ int cfg_get_count(struct loader *ld, const cJSON *v, const char *path,
 	return -EINVAL;
 }
 
+int cfg_get_either(struct loader *ld, const cJSON *v, const char *path,
+		   const char *a, const char *b, bool *is_b)
+{
+	if (cJSON_IsString(v) && (!strcmp(v->valuestring, a) || !strcmp(v->valuestring, b))) {
+		*is_b = !strcmp(v->valuestring, b);
+		return 0;
+	}
+	cfg_error(ld, path, "expected \"%s\" or \"%s\"", a, b);
+	return -EINVAL;
+}
+
 /* A key that appeared before in its object: cfg_check_duplicates said so;
  * parsing it again would only overwrite (and leak) the first. */
 bool cfg_dup_before(const cJSON *obj, const cJSON *f)

@@ -36,6 +36,9 @@ int cfg_get_duration(struct loader *ld, const cJSON *v, const char *path,
 /* 16384 or "16KiB". */
 int cfg_get_size(struct loader *ld, const cJSON *v, const char *path,
 		 uint64_t *out);
+/* One of two strings: *is_b tells which. */
+int cfg_get_either(struct loader *ld, const cJSON *v, const char *path,
+		   const char *a, const char *b, bool *is_b);
 /* A whole number in [min, max]. */
 int cfg_get_count(struct loader *ld, const cJSON *v, const char *path,
 		  uint64_t min, uint64_t max, uint64_t *out);
