@@ -45,9 +45,15 @@ cps() {
 	sed -n 's/.*conns=\([0-9]*\).*/\1/p' "$D/cps.out" | head -n 1
 }
 
-up_start() {
-	"$PTB" server --listen "127.0.0.1:$1" --threads 2 >"$D/srv.log" 2>&1 &
-	wait_port 127.0.0.1 "$1" 5
+# steer_up [SETTINGS]: ports LP (listen), UP (upstream) and MP (metrics),
+# the config, the upstream, and passthru with two workers (under the
+# caller's PT_WRAP).
+steer_up() {
+	LP=$(free_port) UP=$(free_port) MP=$(free_port)
+	steer_cfg "$D/c.json" "$LP" "$UP" "$MP" "${1:-}"
+	"$PTB" server --listen "127.0.0.1:$UP" --threads 2 >"$D/srv.log" 2>&1 &
+	wait_port 127.0.0.1 "$UP" 5 || { fail "$CUR_TEST" "ptbench server did not start"; return 1; }
+	pt_start "$D/c.json" -w 2
 }
 
 # A light load (one connection at a time) stays on worker 0: on the
@@ -56,31 +62,29 @@ up_start() {
 # kernel's hash would give worker 1 about half of them.
 t_pack() {
 	newdir
-	local pt pt2 up pm a b n
-	pt=$(free_port) pt2=$(free_port) up=$(free_port) pm=$(free_port)
-	steer_cfg "$D/c.json" "$pt" "$up" "$pm"
-	up_start "$up" || { fail "$CUR_TEST" "ptbench server did not start"; return; }
-	pt_start "$D/c.json" -w 2 || return
+	local pt2 a b n
+	steer_up || return
+	pt2=$(free_port)
 	grep -q 'accept steering: pack' "$PT_LOG" ||
 		{ fail "$CUR_TEST" "no 'accept steering: pack' line: $(grep -i steering "$PT_LOG")"; return; }
-	n=$(cps "$pt" 1 0.6)
-	read -r a b <<<"$(accepted "$pm")"
+	n=$(cps "$LP" 1 0.6)
+	read -r a b <<<"$(accepted "$MP")"
 	[ "${n:-0}" -ge "$MIN" ] && [ "$a" -ge "$n" ] && [ "$b" = 0 ] ||
 		{ fail "$CUR_TEST" "$n connections one at a time: worker 0 accepted $a, worker 1 $b (want all on worker 0)"; return; }
 
-	steer_cfg "$D/c.json" "$pt" "$up" "$pm" "" "$pt2"
+	steer_cfg "$D/c.json" "$LP" "$UP" "$MP" "" "$pt2"
 	kill -HUP "$PT_PID"
 	wait_for 5 _listening "$pt2" || { fail "$CUR_TEST" "the reload did not add 127.0.0.1:$pt2"; return; }
 	n=$(cps "$pt2" 1 0.6)
-	read -r a b <<<"$(accepted "$pm")"
+	read -r a b <<<"$(accepted "$MP")"
 	[ "${n:-0}" -ge "$MIN" ] && [ "$b" = 0 ] ||
 		{ fail "$CUR_TEST" "after a reload, $n connections on the new listener: worker 1 accepted $b (want 0)"; return; }
 
 	pt_takeover "$D/c.json" "$D/gen2.log" -w 2 || { fail "$CUR_TEST" "upgrade: $TK_WHY"; return; }
 	PT_LOG=$D/gen2.log
-	wait_for 5 scrape "127.0.0.1:$pm" "$D/m" || { fail "$CUR_TEST" "no metrics after the upgrade"; return; }
-	n=$(cps "$pt" 1 0.6)
-	read -r a b <<<"$(accepted "$pm")"
+	wait_for 5 scrape "127.0.0.1:$MP" "$D/m" || { fail "$CUR_TEST" "no metrics after the upgrade"; return; }
+	n=$(cps "$LP" 1 0.6)
+	read -r a b <<<"$(accepted "$MP")"
 	[ "${n:-0}" -ge "$MIN" ] && [ "$a" -ge "$n" ] && [ "$b" = 0 ] ||
 		{ fail "$CUR_TEST" "after a live upgrade, $n connections: worker 0 accepted $a, worker 1 $b (want all on worker 0)"; return; }
 	pass "$CUR_TEST"
@@ -91,13 +95,10 @@ t_pack() {
 # that reports is past, so both share four concurrent clients.
 t_spill() {
 	newdir
-	local pt up pm a b n
-	pt=$(free_port) up=$(free_port) pm=$(free_port)
-	steer_cfg "$D/c.json" "$pt" "$up" "$pm"
-	up_start "$up" || { fail "$CUR_TEST" "ptbench server did not start"; return; }
-	PT_WRAP="env PT_TEST_STEER_FULL=0" pt_start "$D/c.json" -w 2 || return
-	n=$(cps "$pt" 4 1)
-	read -r a b <<<"$(accepted "$pm")"
+	local a b n
+	PT_WRAP="env PT_TEST_STEER_FULL=0" steer_up || return
+	n=$(cps "$LP" 4 1)
+	read -r a b <<<"$(accepted "$MP")"
 	[ "${n:-0}" -ge $((2 * MIN)) ] && [ "$b" -ge $((n / 5)) ] && [ "$a" -ge $((n / 5)) ] ||
 		{ fail "$CUR_TEST" "$n connections with every worker busy: worker 0 accepted $a, worker 1 $b (want each >= 20%)"; return; }
 	[ "$(mval "$D/m" passthru_accept_steering_total 'placed="hash"')" -gt 0 ] ||
@@ -111,17 +112,14 @@ t_spill() {
 # its limit, the kernel's hash places them, as without steering.)
 t_limit() {
 	newdir
-	local pt up pm a b n
-	pt=$(free_port) up=$(free_port) pm=$(free_port)
-	steer_cfg "$D/c.json" "$pt" "$up" "$pm" '"max_connections":6,"sniff_timeout":"20s",'
-	up_start "$up" || { fail "$CUR_TEST" "ptbench server did not start"; return; }
-	pt_start "$D/c.json" -w 2 || return
-	exec 7<>"/dev/tcp/127.0.0.1/$pt" 8<>"/dev/tcp/127.0.0.1/$pt" 9<>"/dev/tcp/127.0.0.1/$pt" ||
+	local a b n
+	steer_up '"max_connections":6,"sniff_timeout":"20s",' || return
+	exec 7<>"/dev/tcp/127.0.0.1/$LP" 8<>"/dev/tcp/127.0.0.1/$LP" 9<>"/dev/tcp/127.0.0.1/$LP" ||
 		{ fail "$CUR_TEST" "cannot connect"; return; }
 	wait_for 5 grep -q 'worker 0: 3 connections, the limit: not accepting' "$PT_LOG" ||
 		{ exec 7>&- 8>&- 9>&-; fail "$CUR_TEST" "no 'worker 0: 3 connections, the limit' line after three connections: $(grep limit "$PT_LOG")"; return; }
-	n=$(cps "$pt" 1 0.5)
-	read -r a b <<<"$(accepted "$pm")"
+	n=$(cps "$LP" 1 0.5)
+	read -r a b <<<"$(accepted "$MP")"
 	exec 7>&- 8>&- 9>&-
 	[ "${n:-0}" -ge $((MIN / 2)) ] && [ "$a" = 3 ] && [ "$b" -ge "$n" ] ||
 		{ fail "$CUR_TEST" "with worker 0 at its limit, $n connections completed in 0.5 s: worker 0 accepted $a, worker 1 $b (want 3 and all the others)"; return; }
@@ -131,18 +129,15 @@ t_limit() {
 # "worker_steering": "hash": no program, the kernel spreads them.
 t_hash() {
 	newdir
-	local pt up pm a b n
-	pt=$(free_port) up=$(free_port) pm=$(free_port)
-	steer_cfg "$D/c.json" "$pt" "$up" "$pm" '"worker_steering":"hash",'
-	up_start "$up" || { fail "$CUR_TEST" "ptbench server did not start"; return; }
-	pt_start "$D/c.json" -w 2 || return
+	local a b n
+	steer_up '"worker_steering":"hash",' || return
 	grep -q 'accept steering: hash (worker_steering' "$PT_LOG" ||
 		{ fail "$CUR_TEST" "no 'accept steering: hash' line: $(grep -i steering "$PT_LOG")"; return; }
-	n=$(cps "$pt" 2 0.6)
-	read -r a b <<<"$(accepted "$pm")"
+	n=$(cps "$LP" 2 0.6)
+	read -r a b <<<"$(accepted "$MP")"
 	[ "${n:-0}" -ge "$MIN" ] && [ "$a" -ge $((n / 5)) ] && [ "$b" -ge $((n / 5)) ] ||
 		{ fail "$CUR_TEST" "$n connections: worker 0 accepted $a, worker 1 $b (want each >= 20%)"; return; }
-	steer_cfg "$D/c.json" "$pt" "$up" "$pm" '"worker_steering":"spread",'
+	steer_cfg "$D/c.json" "$LP" "$UP" "$MP" '"worker_steering":"spread",'
 	"$PASSTHRU" -c "$D/c.json" --check >"$D/check.out" 2>&1 &&
 		{ fail "$CUR_TEST" "worker_steering \"spread\" was accepted"; return; }
 	grep -q 'worker_steering' "$D/check.out" ||
