@@ -262,9 +262,9 @@ t_emfile() {
 
 # Out of fds on the splice path: routed connections each need a pipe per
 # direction, so with 64 fds some get their client and upstream sockets but
-# no pipe.  Those end with a log line (end=no-resources, or the accept /
-# upstream socket failing), passthru neither crashes nor spins, and serves
-# again once they are gone.
+# no pipe, or no upstream socket.  Those end with end=no-resources (never
+# as the upstream's error: the shortage is ours), passthru neither crashes
+# nor spins, and serves again once they are gone.
 t_emfile_splice() {
 	local why= base_fds
 	newdir
@@ -279,6 +279,8 @@ t_emfile_splice() {
 	wait_for 5 grep -q 'end=no-resources' "$PT_LOG"
 	if ! _alive "$PT_PID"; then
 		why="passthru died out of fds: $(tail -n 3 "$PT_LOG")"
+	elif grep -q 'end=upstream-error error="Too many open files"' "$PT_LOG"; then
+		why="our own fd shortage logged as the upstream's error: $(grep -m1 'end=upstream-error' "$PT_LOG")"
 	elif ! grep -q 'end=no-resources error="Too many open files"' "$PT_LOG"; then
 		why="no connection ended with 'end=no-resources error=\"Too many open files\"': $(conn_lines | tail -n 2)"
 	fi

@@ -300,6 +300,11 @@ static enum m_end connect_failure(int err)
 	}
 }
 
+static bool local_shortage(int err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
 static uint64_t connect_timeout(const struct conn *c)
 {
 	uint64_t t = c->rt.rule->up.connect_timeout_ms;
@@ -337,6 +342,12 @@ static void conn_connect(struct conn *c)
 			 * EPOLLOUT, says the connect completed. */
 			ep_watch(c, &c->up, EP_RELAY);
 			timer_set(&c->w->loop.timers, &c->tm, now_ms() + connect_timeout(c));
+			return;
+		}
+		/* Out of fds or memory here: every other target would fail
+		 * the same way, and it says nothing about this one. */
+		if (local_shortage(-r)) {
+			conn_end(c, ME_no_resources, -r);
 			return;
 		}
 		if (log_max >= LOG_DEBUG) {
