@@ -16,6 +16,7 @@
 #include <bpf/libbpf.h>
 
 #include "base/log.h"
+#include "base/util.h"
 
 enum log_level log_max = LOG_INFO;
 static enum log_format fmt_kind = LOG_TEXT;
@@ -143,6 +144,7 @@ static size_t json_fields(char *out, size_t room, const char *msg)
 static __thread struct {
 	bool on;
 	size_t len;
+	uint64_t flushed_ms;	/* when the batch last went out */
 	char buf[4096];
 } batch;
 
@@ -208,9 +210,26 @@ void log_batch(bool on)
 
 void log_flush(void)
 {
-	if (batch.len)
+	if (batch.len) {
 		out(batch.buf, batch.len);
+		batch.flushed_ms = now_ms();
+	}
 	batch.len = 0;
+}
+
+int log_flush_idle(uint64_t now)
+{
+	uint64_t due = batch.flushed_ms + LOG_BATCH_MS;
+
+	if (!batch.len)
+		return -1;
+	if (now >= due) {
+		out(batch.buf, batch.len);
+		batch.len = 0;
+		batch.flushed_ms = now;
+		return -1;
+	}
+	return (int)(due - now);
 }
 
 void log_msg(enum log_level lvl, const char *fmt, ...)

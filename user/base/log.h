@@ -6,6 +6,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 enum log_level {
 	LOG_ERROR = 0,
@@ -29,12 +30,18 @@ int log_format_parse(const char *s, enum log_format *f);
 void log_msg(enum log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void log_libbpf_setup(void);
-/* A thread that handles many connections per wakeup (a worker) batches
- * its info and debug lines, and flushes them before it sleeps: one
- * write(2) per round of events instead of one per connection.  Warnings
- * and errors are written at once (after what was batched). */
+/* A thread that handles many connections (a worker) batches its info and
+ * debug lines: a write(2) per LOG_BATCH_MS at most, not one per
+ * connection (a short connection's only write of its own otherwise).
+ * Before it sleeps it calls log_flush_idle(): the batch goes out now if
+ * the last one went out LOG_BATCH_MS ago or more (a quiet worker's lines
+ * are not delayed), else it returns the ms until it is due (-1: nothing
+ * waits), which bounds the sleep.  Warnings and errors are written at
+ * once (after what was batched). */
+#define LOG_BATCH_MS 10
 void log_batch(bool on);
 void log_flush(void);
+int log_flush_idle(uint64_t now);
 
 #define pr_err(...)   log_msg(LOG_ERROR, __VA_ARGS__)
 #define pr_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)

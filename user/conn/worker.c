@@ -246,7 +246,7 @@ static void *worker_main(void *arg)
 	while (!w->stop) {
 		struct timer *t;
 		uint64_t now = now_ms();
-		int n, wait;
+		int n, wait, lw;
 
 		if (w->drain_until) {
 			/* Closing the listening sockets ends accepting here;
@@ -262,7 +262,9 @@ static void *worker_main(void *arg)
 
 			wait = wait < 0 || wait > left ? left : wait;
 		}
-		log_flush();
+		lw = log_flush_idle(now);
+		if (lw >= 0 && (wait < 0 || lw < wait))
+			wait = lw;
 		n = epoll_wait(w->loop.epfd, evs, ARRAY_SIZE(evs), wait);
 		if (n < 0 && errno != EINTR) {
 			pr_err("worker %d: epoll_wait: %s", w->id, strerror(errno));
