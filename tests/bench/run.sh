@@ -596,8 +596,8 @@ fi
 # rotated RUN T1 T2 ...: the targets, starting one further each run.  A
 # measurement inherits the previous one's TIME_WAIT sockets (the same
 # upstream port for all; under a second old they cannot be reused, so
-# connect searches past them): in a fixed order the target after
-# `direct`, the fastest, always paid the most.
+# connect searches past them): in a fixed order each target had the same
+# predecessor every run.
 rotated() {
 	local k=$(($1 - 1)) n i
 	shift
