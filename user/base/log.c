@@ -224,9 +224,7 @@ int log_flush_idle(uint64_t now)
 	if (!batch.len)
 		return -1;
 	if (now >= due) {
-		out(batch.buf, batch.len);
-		batch.len = 0;
-		batch.flushed_ms = now;
+		log_flush();
 		return -1;
 	}
 	return (int)(due - now);

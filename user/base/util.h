@@ -3,6 +3,7 @@
 #ifndef PT_UTIL_H
 #define PT_UTIL_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -47,6 +48,12 @@ int parse_size(const char *s, uint64_t *bytes);
 
 uint64_t now_ms(void);
 uint64_t now_us(void);
+
+/* Out of fds or memory: a shortage of ours, not the peer's fault. */
+static inline bool err_no_resources(int err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
 
 int set_nonblock(int fd);
 /* SO_ERROR (which reading clears): the errno, 0, or errno if it fails. */

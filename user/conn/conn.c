@@ -300,11 +300,6 @@ static enum m_end connect_failure(int err)
 	}
 }
 
-static bool local_shortage(int err)
-{
-	return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
-}
-
 static uint64_t connect_timeout(const struct conn *c)
 {
 	uint64_t t = c->rt.rule->up.connect_timeout_ms;
@@ -346,7 +341,7 @@ static void conn_connect(struct conn *c)
 		}
 		/* Out of fds or memory here: every other target would fail
 		 * the same way, and it says nothing about this one. */
-		if (local_shortage(-r)) {
+		if (err_no_resources(-r)) {
 			conn_end(c, ME_no_resources, -r);
 			return;
 		}

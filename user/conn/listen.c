@@ -261,17 +261,7 @@ void listen_accept(struct worker *w, struct lsock *ls)
 		fd = accept4(ls->fd, (struct sockaddr *)&peer, &len,
 			     SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			switch (errno) {
-			case EAGAIN:
-				return;
-			case EINTR:
-			case ECONNABORTED:
-			case EPROTO:
-				continue;
-			case EMFILE:
-			case ENFILE:
-			case ENOBUFS:
-			case ENOMEM:
+			if (err_no_resources(errno)) {
 				if (now_ms() - last_warn > 1000) {
 					last_warn = now_ms();
 					pr_warn("servers.\"%s\": accept: %s: pausing accepts for %d ms",
@@ -279,6 +269,14 @@ void listen_accept(struct worker *w, struct lsock *ls)
 				}
 				listen_pause(w, true);
 				return;
+			}
+			switch (errno) {
+			case EAGAIN:
+				return;
+			case EINTR:
+			case ECONNABORTED:
+			case EPROTO:
+				continue;
 			default:
 				pr_err("servers.\"%s\": accept: %s", ls->l->text,
 				       strerror(errno));

@@ -234,6 +234,12 @@ static void on_wake(struct worker *w)
 	}
 }
 
+/* The nearer of two epoll_wait timeouts (-1: none). */
+static int sooner(int a, int b)
+{
+	return a < 0 || (b >= 0 && b < a) ? b : a;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -246,7 +252,7 @@ static void *worker_main(void *arg)
 	while (!w->stop) {
 		struct timer *t;
 		uint64_t now = now_ms();
-		int n, wait, lw;
+		int n, wait;
 
 		if (w->drain_until) {
 			/* Closing the listening sockets ends accepting here;
@@ -260,11 +266,9 @@ static void *worker_main(void *arg)
 		if (w->drain_until) {
 			int left = (int)(w->drain_until - now);
 
-			wait = wait < 0 || wait > left ? left : wait;
+			wait = sooner(wait, left);
 		}
-		lw = log_flush_idle(now);
-		if (lw >= 0 && (wait < 0 || lw < wait))
-			wait = lw;
+		wait = sooner(wait, log_flush_idle(now));
 		n = epoll_wait(w->loop.epfd, evs, ARRAY_SIZE(evs), wait);
 		if (n < 0 && errno != EINTR) {
 			pr_err("worker %d: epoll_wait: %s", w->id, strerror(errno));
