@@ -7,7 +7,7 @@
 # what they return, every byte checked both ways; REJECT, CATCHALL, ALPN,
 # garbage and Version Negotiation, the idle timeout and its log line, the
 # flow and pending bounds, a wildcard listener answering from the address
-# the client used, IPv6, a reload.  Then real HTTP/3: chromium through
+# the client used, IPv6, a reload, out of fds.  Then real HTTP/3: chromium through
 # passthru to two caddy servers (SKIP without them).
 #
 # The data tests run once per UDP data path (UPATH): kernel (--mode
@@ -457,6 +457,37 @@ t_fallback_unprivileged() {
 	[ -z "$why" ] && pass "$CUR_TEST" || fail "$CUR_TEST" "$why"
 }
 
+# Out of fds when a decided flow opens its upstream socket: the flow ends
+# end=no-resources (the shortage is ours, not the upstream's: no
+# upstream-error, the target stays healthy), passthru lives, and serves
+# again once the flows that hold fds end.
+t_emfile() {
+	QSET='"udp_idle_timeout":"1s",' setup -w 1 || return
+	local why= fds
+	fds=$(ls "/proc/$PT_PID/fd" | wc -l)
+	prlimit --pid "$PT_PID" --nofile=$((fds + 4)):$((fds + 4)) ||
+		{ fail "$CUR_TEST" "prlimit failed"; return; }
+	q client --connect "127.0.0.1:$PT" --sni a.example --expect A: --flows 12 --timeout 700
+	if ! _alive "$PT_PID"; then
+		why="passthru died out of fds: $(tail -n 3 "$PT_LOG")"
+	elif ! grep -Eq 'flows_ok=[1-9][0-9]* flows_silent=[1-9]' "$D/q.out"; then
+		why="want some flows served and some not (4 fds spare): $(qwhy)"
+	elif ! wait_log ' flow client=.* rule="SNI a\.example" action=FORWARD .* end=no-resources error="Too many open files"' 3; then
+		why="no flow ended 'end=no-resources error=\"Too many open files\"': $(flow_lines | tail -n 2)"
+	elif grep -q 'end=upstream-error' "$PT_LOG"; then
+		why="our own fd shortage logged as the upstream's error: $(grep -m1 'end=upstream-error' "$PT_LOG")"
+	fi
+	# The served flows end idle after 1 s and give their fds back (the
+	# metrics endpoint needs one too).
+	[ -z "$why" ] && ! wait_for 5 _metric_ge "$PM" 'passthru_udp_flows_ended_total.*end="idle"' 1 &&
+		why="the served flows did not end idle"
+	[ -z "$why" ] && ! _metric_ge "$PM" 'passthru_udp_flows_ended_total.*end="no_resources"' 1 &&
+		why="passthru_udp_flows_ended_total{end=\"no_resources\"}: $(metric "$PM" 'passthru_udp_flows_ended_total.*end="no_resources"')"
+	[ -z "$why" ] && { q client --connect "127.0.0.1:$PT" --sni a.example --expect A: --flows 3 ||
+		why="not serving once fds are free: $(qwhy)"; }
+	[ -z "$why" ] && pass "$CUR_TEST" || fail "$CUR_TEST" "$why"
+}
+
 for UPATH in kernel userspace; do
 	run_test "quic/$UPATH/sni-routing-split-out-of-order" t_sni_routing
 	run_test "quic/$UPATH/many-flows" t_many_flows
@@ -477,3 +508,5 @@ run_test quic/flow-bound t_flow_bound
 run_test quic/pending-bound t_pending_bound
 run_test quic/deciding-deadline t_deciding_deadline
 run_test quic/check t_check
+UPATH=userspace
+run_test quic/userspace/out-of-fds t_emfile

@@ -496,6 +496,12 @@ static void flow_decide(struct worker *w, struct uflow *f, uint64_t now)
 		had_addr = true;
 		err = dgram_connect((struct sockaddr *)&sa, sa.ss_family == AF_INET6 ?
 				    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in), &fd);
+		/* Out of fds or memory: ours, not the target's; every other
+		 * target would fail the same way. */
+		if (err_no_resources(-err)) {
+			flow_end(w, f, MU_END_no_resources, -err);
+			return;
+		}
 		up_result(&t, -err, now);
 		if (!err)
 			break;
