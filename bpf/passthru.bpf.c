@@ -31,6 +31,10 @@
 #include <bpf/bpf_core_read.h>
 #include "passthru.h"
 
+/* vmlinux.h carries no macros. */
+#define PT_SOL_TCP	6
+#define PT_TCP_NODELAY	1
+
 /* Sized from the config before load (bpf_map__set_max_entries). */
 struct {
 	__uint(type, BPF_MAP_TYPE_SOCKHASH);
@@ -287,6 +291,15 @@ int pt_sock_ops(struct bpf_sock_ops *ops)
 	__u32 *idx;
 
 	switch (ops->op) {
+	case BPF_SOCK_OPS_TCP_CONNECT_CB: {
+		/* Passthru's only active sockets are upstreams (and health
+		 * checks): no Nagle, as the proxy must not add latency.  Here
+		 * it costs no syscall per connection (kpath_nodelay()). */
+		int one = 1;
+
+		bpf_setsockopt(ops, PT_SOL_TCP, PT_TCP_NODELAY, &one, sizeof(one));
+		return 1;
+	}
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
 		bpf_sock_ops_cb_flags_set(ops, ops->bpf_sock_ops_cb_flags |

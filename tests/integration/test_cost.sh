@@ -8,7 +8,7 @@
 . "$(dirname "$0")/../lib/common.sh"
 
 require_root
-require_cmd "$PASSTHRU" "$OUTPUT/tests/ptbench" strace
+require_cmd "$PASSTHRU" "$OUTPUT/tests/ptbench" "$MKHELLO" strace python3
 
 PTB=$OUTPUT/tests/ptbench
 MAX_SYSCALLS=${MAX_SYSCALLS:-20}
@@ -66,6 +66,28 @@ t_syscalls() {
 }
 
 run_test cost/syscalls-per-short-connection t_syscalls
+
+# Passthru's upstream sockets have TCP_NODELAY in every mode: set by
+# pt_sock_ops at connect when the kernel path is loaded (no syscall), by
+# setsockopt otherwise.  Read from the socket itself (pidfd_getfd).
+t_nodelay() {
+	newdir
+	local m pt up v why=
+	"$MKHELLO" --sni a.example >"$D/hello" || { fail "$CUR_TEST" "mkhello failed"; return; }
+	for m in auto sockmap splice; do
+		pt=$(free_port) up=$(free_port)
+		cat >"$D/c.json" <<-EOF
+		{"servers":{"127.0.0.1:$pt":{"TLS":{"SNI a.example":{"action":"FORWARD","to_addr":"127.0.0.1:$up"}}}}}
+		EOF
+		pt_start "$D/c.json" --mode "$m" || return
+		v=$(python3 "$(dirname "$0")/../tools/nodelay_check.py" "$PT_PID" "$pt" "$up" "$D/hello" 2>&1)
+		pt_stop >/dev/null 2>&1
+		[ "$v" = 1 ] || { why="$why $m: TCP_NODELAY=$v"; continue; }
+	done
+	[ -z "$why" ] && pass "$CUR_TEST" || fail "$CUR_TEST" "upstream sockets without TCP_NODELAY:$why"
+}
+
+run_test cost/upstream-sockets-nodelay t_nodelay
 
 # ---- memory -------------------------------------------------------------------
 #

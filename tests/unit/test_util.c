@@ -345,7 +345,50 @@ TEST(size_overflow)
 	want_size_err(_u, "99999999999999999999999", ANY_ERROR);
 }
 
-UNIT_MAIN("util", addr_v4, addr_v6_bracketed, addr_v6_errors, addr_host_names, addr_host_bad,
+/* addr_str(), what every log line names its ends with: IPv4 by hand,
+ * v4-mapped v6 as IPv4, v6 bracketed, a short buffer cut, never overrun. */
+static void want_str(struct unit_ctx *_u, const char *ip, uint16_t port, size_t len,
+		     const char *want)
+{
+	struct sockaddr_storage ss;
+	char buf[64];
+
+	memset(&ss, 0, sizeof(ss));
+	memset(buf, 'x', sizeof(buf));
+	if (strchr(ip, ':')) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		inet_pton(AF_INET6, ip, &s6->sin6_addr);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		inet_pton(AF_INET, ip, &s4->sin_addr);
+	}
+	addr_str((struct sockaddr *)&ss, buf, len);
+	CHECK_STR(buf, want);
+	if (len < sizeof(buf))
+		CHECK(buf[len] == 'x');
+}
+
+TEST(addr_to_text)
+{
+	want_str(_u, "0.0.0.0", 0, 64, "0.0.0.0:0");
+	want_str(_u, "255.255.255.255", 65535, 64, "255.255.255.255:65535");
+	want_str(_u, "10.0.100.9", 443, 64, "10.0.100.9:443");
+	want_str(_u, "192.168.1.20", 8, 64, "192.168.1.20:8");
+	want_str(_u, "::ffff:192.0.2.1", 80, 64, "192.0.2.1:80");
+	want_str(_u, "2001:db8::10", 65535, 64, "[2001:db8::10]:65535");
+	want_str(_u, "255.255.255.255", 65535, 22, "255.255.255.255:65535");
+	want_str(_u, "255.255.255.255", 65535, 21, "255.255.255.255:6553");
+	want_str(_u, "1.2.3.4", 5, 4, "1.2");
+	want_str(_u, "1.2.3.4", 5, 1, "");
+}
+
+UNIT_MAIN("util", addr_to_text, addr_v4, addr_v6_bracketed, addr_v6_errors, addr_host_names, addr_host_bad,
 	  addr_numeric_not_quad,
 	  addr_host_length, addr_ports, addr_port_missing, addr_garbage, duration_units,
 	  duration_fractions, duration_errors, duration_range, size_suffixes, size_plain,

@@ -155,34 +155,68 @@ static void out(const char *p, size_t n)
 	}
 }
 
+/* "2026-11-25T09:52:33." for the current second: gmtime_r and a printf
+ * once a second per thread, not once per line. */
+static size_t stamp(char *out, const struct timespec *ts)
+{
+	static __thread time_t sec = -1;
+	static __thread char pre[32];
+	static __thread size_t plen;
+	unsigned ms = (unsigned)(ts->tv_nsec / 1000000);
+
+	if (ts->tv_sec != sec) {
+		struct tm tm;
+
+		gmtime_r(&ts->tv_sec, &tm);
+		plen = (size_t)snprintf(pre, sizeof(pre), "%04d-%02d-%02dT%02d:%02d:%02d.",
+					tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+					tm.tm_hour, tm.tm_min, tm.tm_sec);
+		sec = ts->tv_sec;
+	}
+	memcpy(out, pre, plen);
+	out[plen] = (char)('0' + ms / 100);
+	out[plen + 1] = (char)('0' + ms / 10 % 10);
+	out[plen + 2] = (char)('0' + ms % 10);
+	out[plen + 3] = 'Z';
+	return plen + 4;
+}
+
 static void log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
 {
 	char msg[2048], line[4096];
 	struct timespec ts;
-	struct tm tm;
 	size_t n = 0;
+	int k;
 
 	if (lvl > log_max)
 		return;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	for (size_t m = strlen(msg); m && msg[m - 1] == '\n'; m--)
-		msg[m - 1] = '\0';
-
-	if (fmt_kind == LOG_JOURNAL) {
-		n = snprintf(line, sizeof(line), "<%c>%s", level_prio[lvl], msg);
-	} else {
+	if (fmt_kind == LOG_TEXT) {
+		/* The message formatted in place, after the stamp. */
 		clock_gettime(CLOCK_REALTIME, &ts);
-		gmtime_r(&ts.tv_sec, &tm);
-		n = snprintf(line, sizeof(line),
-			     fmt_kind == LOG_JSON ? "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\""
-						  : "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s ",
-			     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-			     tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, level_name[lvl]);
-		if (fmt_kind == LOG_JSON) {
+		n = stamp(line, &ts);
+		line[n++] = ' ';
+		k = (int)strlen(level_name[lvl]);
+		memcpy(line + n, level_name[lvl], (size_t)k);
+		n += (size_t)k;
+		line[n++] = ' ';
+		k = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+		n = k < 0 ? n : n + (size_t)k < sizeof(line) ? n + (size_t)k : sizeof(line) - 1;
+		while (n && line[n - 1] == '\n')
+			n--;
+	} else {
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		for (size_t m = strlen(msg); m && msg[m - 1] == '\n'; m--)
+			msg[m - 1] = '\0';
+		if (fmt_kind == LOG_JOURNAL) {
+			n = snprintf(line, sizeof(line), "<%c>%s", level_prio[lvl], msg);
+		} else {
+			clock_gettime(CLOCK_REALTIME, &ts);
+			memcpy(line, "{\"ts\":\"", 7);
+			n = 7 + stamp(line + 7, &ts);
+			n += snprintf(line + n, sizeof(line) - n, "\",\"level\":\"%s\"",
+				      level_name[lvl]);
 			n += json_fields(line + n, sizeof(line) - n - 2, msg);
 			n += snprintf(line + n, sizeof(line) - n, "}");
-		} else {
-			n += snprintf(line + n, sizeof(line) - n, "%s", msg);
 		}
 	}
 	if (n > sizeof(line) - 2)

@@ -10,6 +10,7 @@
 
 #include "config/match.h"
 #include "conn/upstream.h"
+#include "datapath/kpath.h"
 #include "base/util.h"
 
 static uint32_t addr_hash(const struct sockaddr *sa)
@@ -262,8 +263,10 @@ int up_connect(const struct upstream *u, const struct sockaddr_storage *sa,
 	if (fd < 0)
 		return -errno;
 	/* The proxy must not add latency: segments go out as the peer sent
-	 * them, not held back by Nagle. */
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	 * them, not held back by Nagle.  With the kernel path loaded,
+	 * pt_sock_ops sets it at connect, a syscall less per connection. */
+	if (!kpath_nodelay())
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	/* Before connect: the window scale is chosen from it. */
 	sock_set_buf(fd, true, up_rcvbuf);
 	if (u->transparent) {

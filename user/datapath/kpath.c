@@ -84,6 +84,11 @@ bool kpath_backpressure(void)
 	return K.sockops != NULL;
 }
 
+bool kpath_nodelay(void)
+{
+	return K.nodelay;
+}
+
 struct pt_dir *kpath_dir(uint32_t idx)
 {
 	return idx < K.ndirs ? &K.dirs[idx] : NULL;

@@ -86,6 +86,8 @@ int kpath_events_consume(void (*handle)(const struct pt_event *ev, void *ctx),
 			 void *ctx);
 /* Back-pressure works (the sock_ops program is attached)?  If not, why. */
 bool kpath_backpressure(void);
+/* Our active TCP sockets get TCP_NODELAY from pt_sock_ops at connect. */
+bool kpath_nodelay(void);
 const char *kpath_backpressure_why(void);
 /* Bytes redirected from this direction's source not yet in the target. */
 int kpath_backlog(int dst, const struct ksnap *s, uint64_t redirected,

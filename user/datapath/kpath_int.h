@@ -25,6 +25,7 @@ struct kpath {
 	uint32_t rcvbuf;			/* kpath_rcvbuf() */
 	struct ring_buffer *events;
 	struct bpf_link *sockops;	/* NULL: no back-pressure */
+	bool nodelay;			/* pt_sock_ops sets TCP_NODELAY at connect */
 	struct pt_cgroup cg;		/* where pt_sock_ops is attached */
 	char bp_why[256];		/* why back-pressure is off */
 	pthread_mutex_t events_mu;

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +87,15 @@ static int selftest(char *why, size_t whylen)
 	if (err) {
 		snprintf(why, whylen, "self-test: loopback connect: %s", strerror(-err));
 		goto out;
+	}
+	/* a1 is an active socket of ours: did pt_sock_ops turn Nagle off at
+	 * its connect?  (Not if it is not attached, or a predecessor's older
+	 * program is the one that runs.)  Then upstreams need no setsockopt. */
+	{
+		int v = 0;
+		socklen_t vl = sizeof(v);
+
+		K.nodelay = K.sockops && !getsockopt(a1, IPPROTO_TCP, TCP_NODELAY, &v, &vl) && v;
 	}
 	if (send(a1, "early", 5, 0) != 5 || send(a2, "hello", 5, 0) != 5) {
 		err = -errno;
@@ -395,6 +405,7 @@ const char *kpath_backpressure_why(void)
 
 void kpath_fini(void)
 {
+	K.nodelay = false;
 	detach_sockops();
 	if (K.events)
 		ring_buffer__free(K.events);
