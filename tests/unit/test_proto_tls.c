@@ -495,6 +495,16 @@ TEST(duplicate_ext)
 		  SNIFF_BROKEN);					/* unknown */
 	CHECK_INT(WITH_EXT(NULL, 0x12, 0x34, 0, 0, 0x12, 0x35, 0, 0),
 		  SNIFF_MATCH);
+	/* The lazily zeroed bitmap: neighbours in one word, words sharing a
+	 * `live` bit's word, the last type, each repeated after others. */
+	CHECK_INT(WITH_EXT(NULL, 0x12, 0x34, 0, 0, 0x12, 0x74, 0, 0, 0x12, 0x34, 0, 0),
+		  SNIFF_BROKEN);
+	CHECK_INT(WITH_EXT(NULL, 0x12, 0x34, 0, 0, 0x12, 0x74, 0, 0, 0x12, 0x75, 0, 0),
+		  SNIFF_MATCH);
+	CHECK_INT(WITH_EXT(NULL, 0xff, 0xff, 0, 0, 0x00, 0x40, 0, 0, 0xff, 0xff, 0, 0),
+		  SNIFF_BROKEN);
+	CHECK_INT(WITH_EXT(NULL, 0xff, 0xff, 0, 0, 0xff, 0xfe, 0, 0, 0xbf, 0xff, 0, 0),
+		  SNIFF_MATCH);
 }
 
 TEST(ext_lengths)

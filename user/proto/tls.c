@@ -319,7 +319,9 @@ static enum rd parse_versions(struct cur *c, uint32_t *best)
 static enum rd parse_extensions(struct cur *c, struct sniff *out,
 				uint32_t *version)
 {
-	uint64_t seen[65536 / 64] = { 0 };	/* 8 KiB: one bit per type */
+	/* One bit per type, 8 KiB: only the words in use are zeroed (a
+	 * word's bit in `live` says it is), not 8 KiB per hello. */
+	uint64_t seen[65536 / 64], live[65536 / 64 / 64] = { 0 };
 	uint32_t total, type, elen;
 
 	TAKE_BE(c, 2, &total);
@@ -333,6 +335,10 @@ static enum rd parse_extensions(struct cur *c, struct sniff *out,
 		TAKE_BE(c, 2, &elen);
 		if (elen > c->lim)
 			return RD_BAD;
+		if (!(live[type / 4096] & (1ULL << (type / 64 % 64)))) {
+			live[type / 4096] |= 1ULL << (type / 64 % 64);
+			seen[type / 64] = 0;
+		}
 		if (seen[type / 64] & (1ULL << (type % 64)))
 			return RD_BAD;
 		seen[type / 64] |= 1ULL << (type % 64);
