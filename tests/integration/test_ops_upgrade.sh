@@ -324,6 +324,50 @@ t_upgrade_relay() {
 	echo "# slow reader: $(conn_line "$pb" "$D/gen2.log" | grep -o ' path=[a-z+]*')"
 }
 
+# In the default mode a sniff reads the client's first bytes (the relay
+# sends them, no second read): half a ClientHello, read by the predecessor
+# (its socket's queue is empty: read, not peeked), crosses the upgrade in
+# a pipe; the successor routes the whole hello and the upstream gets it
+# byte-exact.  Twice: the successor in the default mode, and in sockmap
+# mode (the bytes go out through the relay all the same, then the kernel
+# takes the connection).  MODE2: the successor's --mode.
+t_upgrade_sniff_read() {
+	require_cmd "$TRICKLE" || return
+	newdir
+	local pt ps hl tr why line q
+	pt=$(free_port) ps=$(free_port)
+	cat >"$D/c.json" <<-EOF
+	{"version":"v0.2.0","control_socket":"$D/ctl.sock","sniff_timeout":"20s",
+	 "servers":{"127.0.0.1:$pt":{"TLS":{"SNI sniff.example":$(fwd "$ps")}}}}
+	EOF
+	"$MKHELLO" --sni sniff.example >"$D/hello" || { fail "$CUR_TEST" "mkhello failed"; return; }
+	hl=$(size "$D/hello")
+	xfer_server s "127.0.0.1:$ps" --mode recv-first --send 50k --timeout-s 30 ||
+		{ fail "$CUR_TEST" "xfer server"; return; }
+	pt_start "$D/c.json" || return
+	# The halves 4 s apart (the upgrade between), then 4 s to its FIN.
+	"$TRICKLE" --connect "127.0.0.1:$pt" --file "$D/hello" --chunk $((hl / 2 + 1)) \
+		--gap-us 4000000 --timeout-s 30 >"$D/trickle.out" 2>&1 &
+	tr=$!
+	# passthru read the first half: its socket holds nothing.
+	q() { ss -tnH state established "( sport = :$pt )" | awk '{print $1}' | head -n 1; }
+	wait_for 3 eval '[ "$(q)" = 0 ]' ||
+		{ fail "$CUR_TEST" "the first half is still in passthru's socket (Recv-Q $(q)): not read while sniffing"; return; }
+	pt_takeover "$D/c.json" "$D/gen2.log" ${MODE2:+--mode "$MODE2"} || { fail "$CUR_TEST" "$TK_WHY"; return; }
+	why=$(tk_check "$PT_LOG" "$D/gen2.log" 1 "${MODE2:-auto}") || { fail "$CUR_TEST" "$why"; return; }
+	_alive "$tr" || { fail "$CUR_TEST" "the client ended at the upgrade: $(cat "$D/trickle.out")"; return; }
+	wait_for 15 eval '! _alive '"$tr"
+	grep -qE "recv=$hl recv_sha256=$(sha256 "$D/hello") .*result=ok" "$D/s.rep" 2>/dev/null ||
+		{ fail "$CUR_TEST" "the upstream did not get the hello byte-exact: $(tail -n 1 "$D/s.rep" 2>/dev/null) / client: $(cat "$D/trickle.out")"; return; }
+	grep -q "recv=51200 .*result=ok" "$D/trickle.out" ||
+		{ fail "$CUR_TEST" "the client got $(cat "$D/trickle.out"), want recv=51200 result=ok"; return; }
+	wait_log "conn .*upstream=127\.0\.0\.1:$ps .*end=" 5 "$D/gen2.log"
+	line=$(conn_line "$ps" "$D/gen2.log")
+	grep -qE " path=$([ "${MODE2:-}" = sockmap ] && echo sockmap || echo relay) up=$hl down=51200 .*end=eof" <<<"$line" ||
+		{ fail "$CUR_TEST" "want path=$([ "${MODE2:-}" = sockmap ] && echo sockmap || echo relay) up=$hl down=51200 end=eof from the successor: ${line:-no conn line}"; return; }
+	pass "$CUR_TEST"
+}
+
 # A successor that fails after receiving everything (here: --user names no
 # one, so it gives up at the privilege drop): the old process carries on,
 # its transfer in flight untouched, and keeps accepting.
@@ -395,6 +439,8 @@ run_test ops/upgrade/1g-sockmap-two-upgrades t_upgrade_1g
 run_test ops/upgrade/connections-in-every-state t_upgrade_states
 run_test ops/upgrade/splice-mode-transfer t_upgrade_splice
 run_test ops/upgrade/relayed-connections t_upgrade_relay
+run_test ops/upgrade/sniff-read-bytes-cross t_upgrade_sniff_read
+MODE2=sockmap run_test ops/upgrade/sniff-read-bytes-cross-to-sockmap t_upgrade_sniff_read
 run_test ops/upgrade/with-metrics-endpoint t_upgrade_metrics
 run_test ops/upgrade/failed-successor-old-carries-on t_upgrade_failed
 run_test ops/upgrade/no-running-process t_upgrade_nothing

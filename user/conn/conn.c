@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The life of one connection, in the order it happens:
  *
- *   accept -> sniff (MSG_PEEK only) -> route -> resolve -> connect
- *          -> hand both sockets to the kernel (or to splice(2))
+ *   accept -> sniff -> route -> resolve -> connect
+ *          -> relay, or hand both sockets to the kernel (or to splice(2))
  *          -> drain each direction, pass its FIN on -> close
  *
- * Nothing here ever reads payload: the bytes peeked while sniffing stay in
- * the socket and go to the upstream with everything after them (only a
- * trusted peer's PROXY header is read, accept_proxy).  Sniffing details:
+ * Payload is read here only where the relay will send it: a connection
+ * that starts in the relay (the default mode) has its first look read,
+ * not peeked, and those bytes go out first (conn_handoff).  Otherwise the
+ * bytes peeked while sniffing stay in the socket and go to the upstream
+ * with everything after them (only a trusted peer's PROXY header is read,
+ * accept_proxy).  Sniffing details:
  * sniff.c; choosing, retrying and connecting upstreams: upstream.c; the
  * bytes flowing, back-pressure and half-close: flow.c.
  */
@@ -78,6 +81,12 @@ void conn_sniff_start(struct conn *c)
 	struct worker *w = c->w;
 
 	conn_sniffing_add(c);
+	/* A connection that starts in the relay (conn_handoff) has its first
+	 * bytes read, not peeked: the relay sends them from there, and reads
+	 * the socket again only if something came after.  The kernel path and
+	 * splice take the bytes from the socket, so for them nothing is read
+	 * (nor behind a trusted PROXY header, whose length decides where). */
+	c->s->sn.take = S(c)->mode == MODE_AUTO && S(c)->kernel_after && !c->l->naccept_proxy;
 	/* Edge-triggered while sniffing: unread (peeked) bytes would keep a
 	 * level-triggered EPOLLIN firing; each new segment is one edge.  With
 	 * EPOLLOUT too (one edge now, then only after a full send buffer),
@@ -157,8 +166,12 @@ static void conn_sniff(struct conn *c, bool final)
 		return;
 	if (!final && !sniff_worth(&c->s->sn, c->w->peekbuf, cap))
 		return;
-	n = sniff_peek(&c->s->sn, 0, c->w->peekbuf, cap);
+	n = sniff_look(&c->s->sn, c->w->peekbuf, cap);
 	if (n < 0) {
+		if (errno == ENOMEM) {
+			conn_end(c, ME_no_resources, ENOMEM);
+			return;
+		}
 		if (errno != EAGAIN && errno != EINTR) {
 			conn_end(c, ME_client_reset, errno);
 			return;
@@ -424,17 +437,30 @@ static void conn_handoff(struct conn *c)
 {
 	int r;
 
+	if (c->s->sn.pre_len) {
+		/* The client's first bytes, read while sniffing: sent before
+		 * anything else of its socket's. */
+		struct dir *d = &c->d[DIR_UP];
+
+		d->pend = sniff_take_pre(&c->s->sn, &d->pend_len);
+		d->pend_off = 0;
+		c->d[DIR_UP].relay = c->d[DIR_DOWN].relay = true;
+	}
 	if (c->cli_err) {
 		/* Reset while we connected: its bytes go through splice(2)
-		 * from its receive queue, then the upstream gets the reset,
-		 * as it would have without us (flow.c, flow_failed). */
+		 * from its receive queue (the relay, if it read some), then
+		 * the upstream gets the reset, as it would have without us
+		 * (flow.c, flow_failed). */
 		c->st = CS_FLOW;
 		metrics_add(c->rt.rule->mx, c->w->id, MR_FORWARDED, 1);
 		flow_failed(c, &c->cli, c->cli_err);
 		conn_setup_done(c);
 		return;
 	}
-	if (S(c)->mode == MODE_AUTO && S(c)->kernel_after) {
+	/* Bytes read while sniffing go through the relay whatever the mode
+	 * (a live upgrade's predecessor may have read them under another):
+	 * it promotes the connection once they are out. */
+	if ((S(c)->mode == MODE_AUTO && S(c)->kernel_after) || c->d[DIR_UP].relay) {
 		c->d[DIR_UP].relay = c->d[DIR_DOWN].relay = true;
 		flow_start(c);
 		return;
@@ -505,8 +531,13 @@ void conn_event(struct conn *c, struct endpoint *ep, uint32_t events)
 			conn_connected(c, events);
 		} else if ((events & EPOLLERR) && !c->cli_err) {
 			client_reset_early(c);
-		} else if (events & (EPOLLRDHUP | EPOLLHUP)) {
-			c->s->cli_hup = true;	/* its edge is spent: see flow_start */
+		} else {
+			/* Its edges are spent: see flow_start.  EPOLLIN is
+			 * as of the event's delivery: bytes are queued. */
+			if (events & (EPOLLRDHUP | EPOLLHUP))
+				c->s->cli_hup = true;
+			if (events & EPOLLIN)
+				c->s->cli_in = true;
 		}
 		break;
 	case CS_FLOW:
@@ -529,7 +560,7 @@ void conn_timer(struct conn *c)
 		}
 		if (c->s->silent_armed) {
 			c->s->silent_armed = false;
-			if (!c->s->final_peek && !sniff_queued(c->cli.fd)) {
+			if (!c->s->final_peek && !sniff_queued(&c->s->sn)) {
 				conn_silent(c);
 				break;
 			}
@@ -537,7 +568,7 @@ void conn_timer(struct conn *c)
 			break;
 		}
 		/* A client that sent nothing, with on_timeout: its route. */
-		if (c->l->on_timeout && !c->s->final_peek && !sniff_queued(c->cli.fd)) {
+		if (c->l->on_timeout && !c->s->final_peek && !sniff_queued(&c->s->sn)) {
 			conn_silent(c);
 			break;
 		}

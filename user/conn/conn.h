@@ -43,6 +43,7 @@ struct conn_setup {
 	 * edge-triggered reads must not miss: the client's FIN (or an
 	 * error) while its upstream connected, the upstream's first bytes. */
 	bool cli_hup, up_in;
+	bool cli_in;			/* the client's bytes after those read */
 };
 
 struct conn {

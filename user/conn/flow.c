@@ -339,8 +339,10 @@ static void flow_promote(struct conn *c)
 	bool full;
 	int r;
 
+	/* Only the default mode relays by choice; another relays only the
+	 * bytes its sniff read (a predecessor's, conn_handoff). */
 	if (c->st != CS_FLOW || c->failed || !u->relay || c->relay_stays ||
-	    u->bytes + dn->bytes < c->cfg->set.kernel_after ||
+	    (c->cfg->set.mode == MODE_AUTO && u->bytes + dn->bytes < c->cfg->set.kernel_after) ||
 	    u->pend_len || dn->pend_len || u->eof || dn->eof)
 		return;
 	/* kernel_connections reached: splice(2), as without a kernel path. */
@@ -380,10 +382,24 @@ void flow_start(struct conn *c)
 	c->st = CS_FLOW;
 	metrics_add(c->rt.rule->mx, c->w->id, MR_FORWARDED, 1);
 	if (c->d[DIR_UP].relay) {
+		struct dir *u = &c->d[DIR_UP];
+		const struct conn_setup *s = c->s;
+
 		/* The client's bytes are there (sniffed); the upstream's only
 		 * if its first edge said so.  Edges spent before (a FIN while
-		 * we connected) make a read go on to EAGAIN. */
-		flow_relay(c, DIR_UP, c->s->final_peek || c->s->cli_hup);
+		 * we connected) make a read go on to EAGAIN.  When the sniff
+		 * read them all (pend) and no edge came since, the socket has
+		 * nothing more: no read, the next edge will say. */
+		if (u->pend_len && u->pend_len == s->sn.peeked && !s->cli_in &&
+		    !s->cli_hup && !s->final_peek) {
+			struct endpoint *bad;
+			int err = relay_flush(u, &bad);
+
+			if (err)
+				flow_failed(c, bad, -err);
+		} else {
+			flow_relay(c, DIR_UP, s->final_peek || s->cli_hup);
+		}
 		if (c->s->up_in && c->st == CS_FLOW && !c->failed)
 			flow_relay(c, DIR_DOWN, true);
 		flow_promote(c);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Cheap sniffing (see sniff.h). */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -23,14 +24,44 @@ void sniffer_init(struct sniffer *sn, int fd)
 	sn->fd = fd;
 }
 
-size_t sniff_queued(int fd)
+void sniffer_restart(struct sniffer *sn)
+{
+	uint8_t *pre = sn->pre;
+	uint32_t pre_len = sn->pre_len;
+	bool take = sn->take;
+
+	sniffer_init(sn, sn->fd);
+	sn->pre = pre;
+	sn->pre_len = pre_len;
+	sn->take = take;
+}
+
+void sniffer_release(struct sniffer *sn)
+{
+	free(sn->pre);
+	sn->pre = NULL;
+	sn->pre_len = 0;
+}
+
+uint8_t *sniff_take_pre(struct sniffer *sn, uint32_t *len)
+{
+	uint8_t *p = sn->pre;
+
+	*len = sn->pre_len;
+	sn->pre = NULL;
+	sn->pre_len = 0;
+	return p;
+}
+
+size_t sniff_queued(const struct sniffer *sn)
 {
 	int q = 0;
 
-	return ioctl(fd, FIONREAD, &q) || q < 0 ? 0 : (size_t)q;
+	return sn->pre_len + (ioctl(sn->fd, FIONREAD, &q) || q < 0 ? 0 : (size_t)q);
 }
 
-ssize_t sniff_peek(struct sniffer *sn, size_t off, uint8_t *buf, size_t len)
+/* MSG_PEEK from the socket's own byte `off` on. */
+static ssize_t peek_queue(struct sniffer *sn, size_t off, uint8_t *buf, size_t len)
 {
 	int o = (int)off;
 
@@ -50,9 +81,49 @@ ssize_t sniff_peek(struct sniffer *sn, size_t off, uint8_t *buf, size_t len)
 	return recv(sn->fd, buf, len, MSG_PEEK | MSG_DONTWAIT);
 }
 
+ssize_t sniff_peek(struct sniffer *sn, size_t off, uint8_t *buf, size_t len)
+{
+	size_t k = 0;
+	ssize_t n;
+
+	if (off < sn->pre_len) {
+		k = sn->pre_len - off < len ? sn->pre_len - off : len;
+		memcpy(buf, sn->pre + off, k);
+		if (k == len)
+			return (ssize_t)k;
+	}
+	n = peek_queue(sn, off + k - sn->pre_len, buf + k, len - k);
+	if (n < 0)
+		return k ? (ssize_t)k : n;
+	return (ssize_t)k + n;
+}
+
+ssize_t sniff_look(struct sniffer *sn, uint8_t *buf, size_t len)
+{
+	ssize_t n;
+
+	if (!sn->take || sn->pre_len || sn->peeked || sn->peek_off)
+		return sniff_peek(sn, 0, buf, len);
+	n = recv(sn->fd, buf, len, MSG_DONTWAIT);
+	if (n <= 0)
+		return n;
+	sn->pre = malloc((size_t)n);
+	if (!sn->pre) {
+		errno = ENOMEM;
+		return -1;
+	}
+	memcpy(sn->pre, buf, (size_t)n);
+	sn->pre_len = (uint32_t)n;
+	return n;
+}
+
 static void set_lowat(struct sniffer *sn, size_t want)
 {
-	uint32_t v = want < 1 ? 1 : want > LOWAT_MAX ? LOWAT_MAX : (uint32_t)want;
+	uint32_t v;
+
+	/* The socket counts its own queue: what was read is not in it. */
+	want = want > sn->pre_len ? want - sn->pre_len : 1;
+	v = want > LOWAT_MAX ? LOWAT_MAX : (uint32_t)want;
 
 	if (v == (sn->lowat ? sn->lowat : 1))
 		return;
@@ -68,7 +139,7 @@ bool sniff_worth(struct sniffer *sn, uint8_t *buf, size_t cap)
 	 * hello at once, and the peek says how much there is anyway. */
 	if (!sn->parses && !sn->peeked)
 		return true;
-	q = sniff_queued(sn->fd);
+	q = sniff_queued(sn);
 
 	if (q >= cap)
 		return true;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* Looking at what a client sent before its route is known, cheaply:
- * MSG_PEEK only (nothing is read, but a trusted PROXY header), and only
+ * MSG_PEEK (nothing is read, but a trusted PROXY header, or the first
+ * look of a connection the relay will carry: take), and only
  * when the router's hints say a new look can change something.  A client
  * sending one byte per segment then costs an ioctl per segment, or
  * nothing at all (SO_RCVLOWAT keeps epoll quiet until `need` bytes), and
@@ -25,6 +26,13 @@
 
 struct sniffer {
 	int fd;
+	/* Read, not peeked (take): the client's first bytes, which the
+	 * relay sends before anything else of the socket's.  Offsets here
+	 * (peeked, need, scanned) count from the stream's start, these
+	 * bytes included; the socket's queue starts after them. */
+	uint8_t *pre;
+	uint32_t pre_len;
+	bool take;			/* the first look reads (relayed connection) */
 	size_t peeked;			/* bytes of the last full peek */
 	size_t need;			/* wait for this many bytes */
 	struct byteset wake;		/* or for one of these bytes */
@@ -37,10 +45,25 @@ struct sniffer {
 };
 
 void sniffer_init(struct sniffer *sn, int fd);
-/* Bytes in the receive queue (FIONREAD). */
-size_t sniff_queued(int fd);
-/* MSG_PEEK of len bytes from byte `off` on (SO_PEEK_OFF where the kernel
- * has it for TCP, 6.10+).  Returns recv()'s result. */
+/* Back to a first look (a live upgrade's successor looks again), keeping
+ * the bytes already read. */
+void sniffer_restart(struct sniffer *sn);
+/* Frees the bytes read, if nobody took them. */
+void sniffer_release(struct sniffer *sn);
+/* The bytes read, now the caller's (free()), and their count. */
+uint8_t *sniff_take_pre(struct sniffer *sn, uint32_t *len);
+/* Bytes the client sent that are not forwarded yet: those read and the
+ * receive queue's (FIONREAD). */
+size_t sniff_queued(const struct sniffer *sn);
+/* The stream from its start, up to len bytes, into buf: with take set and
+ * nothing looked at yet, read (consumed, kept in pre: the relay then needs
+ * no second read of the same bytes), else MSG_PEEK after what was read.
+ * Returns the count, 0 at EOF before any byte, or -1 with errno (EAGAIN:
+ * nothing; ENOMEM: bytes read but not kept, the connection must end). */
+ssize_t sniff_look(struct sniffer *sn, uint8_t *buf, size_t len);
+/* MSG_PEEK of len bytes from stream byte `off` on (SO_PEEK_OFF where the
+ * kernel has it for TCP, 6.10+), what was read served from pre.  Returns
+ * recv()'s result, or the count served if the queue adds nothing. */
 ssize_t sniff_peek(struct sniffer *sn, size_t off, uint8_t *buf, size_t len);
 /* Whether a full peek and parse is worth it now (buf: scratch of cap). */
 bool sniff_worth(struct sniffer *sn, uint8_t *buf, size_t cap);

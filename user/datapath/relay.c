@@ -95,6 +95,12 @@ int relay_pump(struct dir *d, uint8_t *buf, size_t cap, bool to_eof, bool last,
 	return 0;
 }
 
+int relay_flush(struct dir *d, struct endpoint **bad)
+{
+	*bad = NULL;
+	return flush(d, bad);
+}
+
 void relay_release(struct dir *d)
 {
 	free(d->pend);

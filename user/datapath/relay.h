@@ -23,6 +23,8 @@
  * 0, or -errno with *bad the endpoint that broke (NULL: out of memory). */
 int relay_pump(struct dir *d, uint8_t *buf, size_t cap, bool to_eof, bool last,
 	       struct endpoint **bad);
+/* Only what waits in pend, src not read: 0, or -errno with *bad = dst. */
+int relay_flush(struct dir *d, struct endpoint **bad);
 /* The direction gives up what it holds (a failure, the end). */
 void relay_release(struct dir *d);
 

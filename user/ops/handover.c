@@ -6,10 +6,13 @@
  * was consumed, the successor looks again); for one flowing, its sockets,
  * pipes, kernel slot and counters. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "datapath/steer.h"
 #include "conn/admit.h"
@@ -20,6 +23,34 @@
 #include "datapath/splice.h"
 #include "ops/takeover.h"
 #include "base/util.h"
+
+/* A pipe holding len bytes: its read end, or -errno.  The exporter closes
+ * it once the handover is over (takeover.c), whatever its outcome. */
+static int pre_pipe(const uint8_t *buf, uint32_t len)
+{
+	int p[2], err = 0;
+
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK))
+		return -errno;
+	if (len > 65536 && fcntl(p[1], F_SETPIPE_SZ, (int)len) < 0)
+		err = -errno;
+	while (!err && len) {
+		ssize_t w = write(p[1], buf, len);
+
+		if (w <= 0) {
+			err = w < 0 ? -errno : -ENOSPC;
+			break;
+		}
+		buf += w;
+		len -= (uint32_t)w;
+	}
+	close(p[1]);
+	if (err) {
+		close(p[0]);
+		return err;
+	}
+	return p[0];
+}
 
 int conn_export(struct conn *c, struct xconn *x, int fds[XCONN_MAX_FDS])
 {
@@ -40,11 +71,26 @@ int conn_export(struct conn *c, struct xconn *x, int fds[XCONN_MAX_FDS])
 	if (c->st != CS_FLOW) {
 		/* Routing starts over in the successor: reset the sniffing
 		 * knobs of the socket (and our view of them, should the
-		 * handover fail and this process carry on). */
+		 * handover fail and this process carry on).  What the sniff
+		 * read crosses in a pipe, which the successor reads. */
 		x->st = CS_SNIFF;
 		if (c->st == CS_SNIFF) {
 			sniff_done(&c->s->sn);
-			sniffer_init(&c->s->sn, c->cli.fd);
+			sniffer_restart(&c->s->sn);
+		}
+		if (c->s && c->s->sn.pre_len) {
+			int fd = pre_pipe(c->s->sn.pre, c->s->sn.pre_len);
+
+			if (fd < 0) {
+				/* Without them the successor would forward the
+				 * stream with a hole: it resets the client. */
+				pr_warn("conn fd %d: takeover: the %u bytes read while sniffing could not be handed over (%s): the successor resets it",
+					c->cli.fd, c->s->sn.pre_len, strerror(-fd));
+				x->pre_len = UINT32_MAX;
+			} else {
+				fds[n++] = fd;
+				x->pre_len = c->s->sn.pre_len;
+			}
 		}
 		x->nfds = n;
 		return n;
@@ -130,6 +176,32 @@ static const char *proto_name(const char *p)
 	return "-";
 }
 
+/* The bytes the predecessor's sniff read, from its pipe, in front of the
+ * stream again. */
+static int pre_import(struct conn *c, const struct xconn *x, int fd)
+{
+	uint8_t *buf = x->pre_len <= SNIFF_MAX_LIMIT ? malloc(x->pre_len) : NULL;
+	uint32_t got = 0;
+
+	while (buf && got < x->pre_len) {
+		ssize_t n = read(fd, buf + got, x->pre_len - got);
+
+		if (n <= 0)
+			break;
+		got += (uint32_t)n;
+	}
+	close(fd);
+	if (!buf || got != x->pre_len) {
+		pr_warn("conn fd %d: takeover: %u of the %u bytes the predecessor read while sniffing arrived: reset",
+			c->cli.fd, got, x->pre_len);
+		free(buf);
+		return -EPROTO;
+	}
+	c->s->sn.pre = buf;
+	c->s->sn.pre_len = x->pre_len;
+	return 0;
+}
+
 int conn_import(struct worker *w, const struct xconn *x,
 		const int fds[XCONN_MAX_FDS])
 {
@@ -168,6 +240,11 @@ int conn_import(struct worker *w, const struct xconn *x,
 	/* The predecessor's counts stay there: counted again here. */
 	admit_import(c);
 	if (x->st != CS_FLOW) {
+		if (x->pre_len == UINT32_MAX || (x->pre_len && pre_import(c, x, fds[1]))) {
+			c->rst_client = true;
+			conn_end(c, ME_no_resources, EPROTO);
+			return 0;
+		}
 		conn_sniff_start(c);
 		return 0;
 	}
@@ -240,6 +317,16 @@ int conn_import(struct worker *w, const struct xconn *x,
 	if (c->st == CS_FLOW)
 		flow_tick(c);
 	return 0;
+}
+
+void handover_close_pre(struct handover *h)
+{
+	for (int i = 0; i < h->nconns; i++)
+		if (h->conns[i].st != CS_FLOW && h->conns[i].pre_len &&
+		    h->conns[i].pre_len != UINT32_MAX && h->conns[i].nfds > 1) {
+			close(h->cfds[i][1]);
+			h->conns[i].nfds = 1;
+		}
 }
 
 /* In the worker's thread (a worker_job): export every connection and

@@ -66,10 +66,14 @@ struct tk_state {
 
 /* The shape of everything that crosses, so that two builds that do not
  * agree on it refuse each other. */
+/* Raised when what crosses means something new in the same shape
+ * (2: a sniffing connection's pipe of bytes read, xconn.pre_len). */
+#define TK_REV 2
+
 static uint32_t abi(void)
 {
 	return (uint32_t)(sizeof(struct xconn) * 131 + sizeof(struct pt_dir) * 7 +
-			  sizeof(struct tk_state) + KP_NFDS);
+			  sizeof(struct tk_state) + KP_NFDS + (TK_REV << 24));
 }
 
 static int send_msg(int sock, uint16_t type, const void *data, uint32_t len,
@@ -288,6 +292,7 @@ static void serve(int sock)
 	for (int i = 0; i < rt->nworkers; i++)
 		while (!worker_job_done(&rt->workers[i]))
 			usleep(1000);
+	handover_close_pre(&h);
 	free(h.conns);
 	free(h.cfds);
 	free(h.ls);

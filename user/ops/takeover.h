@@ -35,6 +35,9 @@ struct xconn {
 		uint32_t inpipe, pipe_cap;
 	} d[2];
 	uint8_t nfds;			/* cli [, up] [, pipe r/w ...] */
+	/* Not flowing: the bytes the sniff read (sniffer.pre), in a pipe
+	 * after cli; the successor looks again with them in front. */
+	uint32_t pre_len;
 };
 
 #define XCONN_MAX_FDS 6
@@ -105,6 +108,8 @@ void handover_worker(struct worker *w, void *arg);
 
 /* conn.c side */
 int conn_export(struct conn *c, struct xconn *x, int fds[XCONN_MAX_FDS]);
+/* The exporter's copies of the pipes conn_export made, once sent. */
+void handover_close_pre(struct handover *h);
 int conn_import(struct worker *w, const struct xconn *x,
 		const int fds[XCONN_MAX_FDS]);
 
