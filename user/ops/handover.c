@@ -322,8 +322,7 @@ int conn_import(struct worker *w, const struct xconn *x,
 void handover_close_pre(struct handover *h)
 {
 	for (int i = 0; i < h->nconns; i++)
-		if (h->conns[i].st != CS_FLOW && h->conns[i].pre_len &&
-		    h->conns[i].pre_len != UINT32_MAX && h->conns[i].nfds > 1) {
+		if (h->conns[i].st != CS_FLOW && h->conns[i].nfds > 1) {	/* cli, pipe */
 			close(h->cfds[i][1]);
 			h->conns[i].nfds = 1;
 		}
