@@ -28,11 +28,14 @@
  * it once the handover is over (takeover.c), whatever its outcome. */
 static int pre_pipe(const uint8_t *buf, uint32_t len)
 {
-	int p[2], err = 0;
+	int p[2], err = 0, cap;
 
 	if (pipe2(p, O_CLOEXEC | O_NONBLOCK))
 		return -errno;
-	if (len > 65536 && fcntl(p[1], F_SETPIPE_SZ, (int)len) < 0)
+	/* Room for all of it at once (a user over pipe-user-pages-soft gets
+	 * one page): a short write would lose the rest. */
+	cap = fcntl(p[1], F_GETPIPE_SZ);
+	if (cap >= 0 && (uint32_t)cap < len && fcntl(p[1], F_SETPIPE_SZ, (int)len) < 0)
 		err = -errno;
 	while (!err && len) {
 		ssize_t w = write(p[1], buf, len);
