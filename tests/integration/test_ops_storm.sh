@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # Operations under fire: a reload storm.  SIGHUP every 20 to 50 ms for
-# STORM_S seconds (60) to two passthru processes at once, one per data
-# path (sockmap and splice), while connections churn through both: short
+# STORM_S seconds (60) to three passthru processes at once, one per mode
+# (the default: relayed, then promoted to the kernel; sockmap; splice), while connections churn through both: short
 # exchanges, 4 MiB duplex transfers, clients still being sniffed (a hello
 # trickled in small segments), and an upstream known by a host name whose
 # address changes under the resolver (a private /etc/hosts in a mount
@@ -19,6 +19,8 @@ require_cmd "$PASSTHRU" "$XFER" "$MKHELLO" "$OUTPUT/tests/trickle" "$OUTPUT/test
 	unshare mount ss
 
 STORM_S=${STORM_S:-60}
+# The default mode (relay, promoted to the kernel), then the two others.
+MODES=${MODES:-auto sockmap splice}
 TRICKLE=$OUTPUT/tests/trickle
 UPNAME=storm-upstream.test
 
@@ -128,10 +130,10 @@ reload_check() {
 
 t_storm() {
 	newdir
-	local hs hb hn why='' l n v min name mode pid_s log_s cfg_s
-	local -A port alt
+	local hs hb hn why='' l n v min name mode pid done_= report=
+	local -A port alt pid_of log_of
 	SHORT=$(free_port) SHORT2=$(free_port) BULK=$(free_port) NAMED=$(free_port)
-	for mode in sockmap splice; do
+	for mode in $MODES; do
 		port[$mode]=$(free_port)
 		alt[$mode]=$(free_port)
 	done
@@ -151,18 +153,22 @@ t_storm() {
 	printf '#!/bin/sh\nmount --bind "%s" /etc/hosts && exec "$@"\n' "$D/hosts" >"$D/withhosts"
 	chmod +x "$D/withhosts"
 
-	# The splice instance first, kept aside; the sockmap one is $PT_PID.
-	storm_cfg "$D/splice.json" 0 "${port[splice]}" "${alt[splice]}"
-	storm_cfg "$D/sockmap.json" 0 "${port[sockmap]}" "${alt[sockmap]}"
+	# One process per mode; the last one started is $PT_PID (the
+	# harness's), the others are stopped here.
 	PT_WRAP="unshare -m --propagation private $D/withhosts"
-	PT_LOG=$D/splice.log
-	pt_start "$D/splice.json" --mode splice || { PT_WRAP=; return; }
-	pid_s=$PT_PID log_s=$PT_LOG cfg_s=$D/splice.json
-	PT_LOG=$T/passthru.log
-	pt_start "$D/sockmap.json" --mode sockmap || { PT_WRAP=; kill "$pid_s"; return; }
+	for mode in $MODES; do
+		storm_cfg "$D/$mode.json" 0 "${port[$mode]}" "${alt[$mode]}"
+		PT_LOG=$D/$mode.log
+		if ! pt_start "$D/$mode.json" --mode "$mode"; then
+			PT_WRAP=
+			for pid in "${pid_of[@]}"; do kill "$pid"; done
+			return
+		fi
+		pid_of[$mode]=$PT_PID log_of[$mode]=$PT_LOG
+	done
 	PT_WRAP=
 
-	for mode in sockmap splice; do
+	for mode in $MODES; do
 		for l in 1 2 3; do
 			storm_loop "$mode-short$l" "${port[$mode]}" "$D/short.hello" 4k
 		done
@@ -171,35 +177,42 @@ t_storm() {
 		trickle_loop "$mode-sniff" "${port[$mode]}" "$D/short.hello"
 	done
 	hosts_flip
-	for mode in sockmap splice; do
+	local targets=()
+	for mode in $MODES; do
 		for v in 0 1 2; do
 			storm_cfg "$D/$mode.json.v$v" "$v" "${port[$mode]}" "${alt[$mode]}"
 		done
+		targets+=(--target "${pid_of[$mode]}:$D/$mode.json")
 	done
 	"$OUTPUT/tests/hupstorm" --seconds "$STORM_S" --min-ms 20 --max-ms 50 --bad-every 10 \
-		--target "$PT_PID:$D/sockmap.json" --target "$pid_s:$cfg_s" >"$D/storm.out" 2>&1
+		"${targets[@]}" >"$D/storm.out" 2>&1
 	loops_stop
 
-	# Both processes alive, then a clean stop (exit 0: no sanitizer report,
-	# no leak).
-	for pid in "$PT_PID" "$pid_s"; do
-		_alive "$pid" || why="${why:+$why; }passthru pid $pid died during the storm"
+	# Every process alive, then a clean stop of those the harness does
+	# not stop (exit 0: no sanitizer report, no leak).
+	for mode in $MODES; do
+		_alive "${pid_of[$mode]}" ||
+			why="${why:+$why; }$mode: passthru pid ${pid_of[$mode]} died during the storm"
 	done
-	kill -TERM "$pid_s" 2>/dev/null
-	wait_pid "$pid_s" 30
-	l=$?
-	if [ "$l" != 0 ]; then
-		why="${why:+$why; }the splice instance exited with status $l: $(tail -n 3 "$log_s")"
-		if [ "$l" -gt 128 ]; then
-			local keep=$PT_LOG
-			PT_LOG=$log_s crash_report "$pid_s"
-			PT_LOG=$keep
+	for mode in $MODES; do
+		pid=${pid_of[$mode]}
+		[ "$pid" = "$PT_PID" ] && continue
+		kill -TERM "$pid" 2>/dev/null
+		wait_pid "$pid" 30
+		l=$?
+		if [ "$l" != 0 ]; then
+			why="${why:+$why; }the $mode instance exited with status $l: $(tail -n 3 "${log_of[$mode]}")"
+			if [ "$l" -gt 128 ]; then
+				local keep=$PT_LOG
+				PT_LOG=${log_of[$mode]} crash_report "$pid"
+				PT_LOG=$keep
+			fi
 		fi
-	fi
+	done
 	[ -n "$why" ] && { fail "$CUR_TEST" "$why"; return; }
 
 	# Every connection of every loop exact; each loop made progress.
-	for mode in sockmap splice; do
+	for mode in $MODES; do
 		for name in short1 short2 short3 bulk name sniff; do
 			min=10
 			[ "$name" = bulk ] && min=3
@@ -212,17 +225,25 @@ t_storm() {
 	done
 	# Both addresses of the name were used (it was re-resolved).
 	for n in 1 2; do
-		grep -q "upstream=127.0.0.$n:$NAMED " "$PT_LOG" "$log_s" ||
+		grep -q "upstream=127.0.0.$n:$NAMED " "${log_of[@]}" ||
 			{ fail "$CUR_TEST" "no connection went to 127.0.0.$n:$NAMED: the name was not re-resolved"; return; }
 	done
-	why=$(reload_check "$PT_LOG" "$(sed -n "s/^$PT_PID sent=\([0-9]*\).*/\1/p" "$D/storm.out")") ||
-		{ fail "$CUR_TEST" "sockmap: $why"; return; }
-	l=$why
-	why=$(reload_check "$log_s" "$(sed -n "s/^$pid_s sent=\([0-9]*\).*/\1/p" "$D/storm.out")") ||
-		{ fail "$CUR_TEST" "splice: $why"; return; }
+	# The default mode: its short exchanges stayed in the relay, its bulk
+	# transfers left it for the kernel mid-stream while reloads came.
+	case " $MODES " in *" auto "*)
+		grep -q 'rule="SNI short.example" .* path=relay ' "${log_of[auto]}" &&
+			grep -q 'rule="SNI bulk.example" .* path=sockmap ' "${log_of[auto]}" ||
+			{ fail "$CUR_TEST" "auto: want short exchanges path=relay and bulk ones promoted, path=sockmap: $(grep -c ' path=relay ' "${log_of[auto]}") relayed, $(grep -c ' path=sockmap ' "${log_of[auto]}") promoted"; return; }
+	esac
+	for mode in $MODES; do
+		pid=${pid_of[$mode]}
+		why=$(reload_check "${log_of[$mode]}" "$(sed -n "s/^$pid sent=\([0-9]*\).*/\1/p" "$D/storm.out")") ||
+			{ fail "$CUR_TEST" "$mode: $why"; return; }
+		report="$report; $mode: $why"
+	done
 	n=$(cat "$D"/*.loop | wc -l)
 	pass "$CUR_TEST"
-	echo "# storm ${STORM_S}s: $n connections exact; sockmap: $l; splice: $why"
+	echo "# storm ${STORM_S}s: $n connections exact$report"
 }
 
 run_test ops/reload-storm t_storm
