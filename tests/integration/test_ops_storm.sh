@@ -48,13 +48,14 @@ storm_cfg() {
 	mv "$f.tmp" "$f"
 }
 
-# storm_loop NAME PORT HELLO BYTES: xfer clients one after the other until
+# storm_loop NAME PORT HELLO BYTES [XFER_ARGS...]: xfer clients one after the other until
 # $D/stop exists, each sending HELLO then BYTES and expecting BYTES back;
 # a line per connection in $D/NAME.loop: "N ok" or "N FAIL:why".  What the
 # client reads is followed against the upstream's payload stream (--diag):
 # a wrong byte is a failure even when the count is right.
 storm_loop() {
 	local name=$1 port=$2 hello=$3 bytes=$4
+	shift 4
 	(
 		i=0
 		while [ ! -e "$D/stop" ]; do
@@ -62,7 +63,7 @@ storm_loop() {
 			: >"$D/$name.one"
 			"$XFER" client --connect "127.0.0.1:$port" --prefix-file "$hello" \
 				--send "$bytes" --expect-recv "$bytes" --diag 2:0 --timeout-s 30 \
-				--report "$D/$name.one" >/dev/null 2>&1
+				--report "$D/$name.one" "$@" >/dev/null 2>&1
 			if [ "$(field "$D/$name.one" result)" = ok ] &&
 			   [ "$(field "$D/$name.one" diag)" = none ]; then
 				echo "$i ok"
@@ -246,4 +247,72 @@ t_storm() {
 	echo "# storm ${STORM_S}s: $n connections exact$report"
 }
 
+# Live upgrades under churn, in the default mode: UPGRADES successive
+# `--takeover`s (the last two into sockmap mode, then back) while short
+# exchanges, 4 MiB transfers (promoted to the kernel mid-stream) and
+# clients still being sniffed come and go.  Every connection of every
+# loop exact, each predecessor exits 0 having handed its connections.
+UPGRADES=${UPGRADES:-5}
+t_upgrade_storm() {
+	newdir
+	local pt hs hb why n i mode log prev handed_all=0 m
+	pt=$(free_port) SHORT=$(free_port) BULK=$(free_port)
+	"$MKHELLO" --sni short.example >"$D/short.hello" &&
+		"$MKHELLO" --sni bulk.example >"$D/bulk.hello" ||
+		{ fail "$CUR_TEST" "mkhello failed"; return; }
+	hs=$(size "$D/short.hello") hb=$(size "$D/bulk.hello")
+	xfer_server short "127.0.0.1:$SHORT" --count 0 --send 4k --diag "1:$hs" &&
+		xfer_server bulk "127.0.0.1:$BULK" --count 0 --send 4m --diag "1:$hb" --timeout-s 60 ||
+		{ fail "$CUR_TEST" "xfer server"; return; }
+	cat >"$D/c.json" <<-EOF
+	{"version":"v0.2.0","control_socket":"$D/ctl.sock","sniff_timeout":"20s",
+	 "servers":{"127.0.0.1:$pt":{"TLS":{"SNI short.example":$(fwd "127.0.0.1:$SHORT"),
+	                                  "SNI bulk.example":$(fwd "127.0.0.1:$BULK")}}}}
+	EOF
+	PT_LOG=$D/gen0.log
+	pt_start "$D/c.json" || return
+	for i in 1 2 3; do
+		storm_loop "short$i" "$pt" "$D/short.hello" 4k
+	done
+	storm_loop bulk "$pt" "$D/bulk.hello" 4m
+	# Slow ones (1 s each): live, mid-stream, at every upgrade.
+	storm_loop slow1 "$pt" "$D/bulk.hello" 4m --rate 4m
+	storm_loop slow2 "$pt" "$D/bulk.hello" 4m --rate 4m
+	trickle_loop sniff "$pt" "$D/short.hello"
+	prev=$PT_LOG
+	for i in $(seq 1 "$UPGRADES"); do
+		sleep 2
+		mode=auto
+		[ "$i" = $((UPGRADES - 1)) ] && mode=sockmap
+		log=$D/gen$i.log
+		if ! pt_takeover "$D/c.json" "$log" --mode "$mode"; then
+			loops_stop
+			fail "$CUR_TEST" "upgrade $i (to --mode $mode): $TK_WHY"
+			return
+		fi
+		PT_LOG=$log
+		[ "$OLD_RC" = 0 ] || { loops_stop; fail "$CUR_TEST" "upgrade $i: the predecessor exited with status $OLD_RC: $(tail -n 2 "$prev")"; return; }
+		n=$(sed -nE 's/.*takeover: handed ([0-9]+) connections? .*/\1/p' "$prev" | tail -n 1)
+		[ -n "$n" ] || { loops_stop; fail "$CUR_TEST" "upgrade $i: no 'takeover: handed' line: $(tail -n 2 "$prev")"; return; }
+		handed_all=$((handed_all + n))
+		prev=$log
+	done
+	sleep 2
+	loops_stop
+	for m in short1 short2 short3 bulk slow1 slow2 sniff; do
+		n=10
+		case $m in bulk | slow*) n=3 ;; esac
+		why=$(loop_check "$m" "$n") || { fail "$CUR_TEST" "$why"; return; }
+	done
+	for m in short bulk; do
+		n=$(grep -vc ' result=ok diag=none$' "$D/$m.rep")
+		[ "$n" = 0 ] || { fail "$CUR_TEST" "upstream $m: $n connections not exact: $(grep -v ' result=ok diag=none$' "$D/$m.rep" | head -n 1)"; return; }
+	done
+	[ "$handed_all" -gt 0 ] || { fail "$CUR_TEST" "no connection was live at any upgrade"; return; }
+	n=$(cat "$D"/*.loop | wc -l)
+	pass "$CUR_TEST"
+	echo "# $UPGRADES upgrades: $n connections exact, $handed_all handed over live"
+}
+
 run_test ops/reload-storm t_storm
+run_test ops/upgrade-storm t_upgrade_storm

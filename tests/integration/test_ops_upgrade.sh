@@ -10,6 +10,7 @@ require_root
 require_cmd "$PASSTHRU" "$XFER" "$MKHELLO" ss curl
 
 TRICKLE=$OUTPUT/tests/trickle
+HELD=$(dirname "$0")/../tools/held_upstream.py
 fwd() { printf '{"action":"FORWARD","to_addr":"127.0.0.1:%s"}' "$1"; }
 
 # handed LOG: N of the predecessor's "takeover: handed N connection(s)".
@@ -435,11 +436,84 @@ t_upgrade_nothing() {
 	fi
 }
 
+# A connection whose upstream connect is still going on at the upgrade
+# (the upstream's accept queue is full: its SYNs are dropped) crosses with
+# its upstream socket: the successor routes it again and, picking the same
+# address, carries that connect on, so the upstream sees one connection
+# (the same source port), not a reset and a second one.  Another one,
+# whose rule now names another upstream (the file changed before the
+# upgrade), goes there and its old socket is closed.
+# syn_sent PORT N: N connects to 127.0.0.1:PORT wait in SYN-SENT.
+syn_sent() { [ "$(ss -tnH state syn-sent dst "127.0.0.1:$1" | wc -l)" = "$2" ]; }
+
+t_upgrade_connecting() {
+	newdir
+	local pt up up2 ha hb hl pa pb ports n line
+	pt=$(free_port) up=$(free_port) up2=$(free_port)
+	"$MKHELLO" --sni a.example >"$D/hello_a" && "$MKHELLO" --sni b.example >"$D/hello_b" ||
+		{ fail "$CUR_TEST" "mkhello failed"; return; }
+	hl=$(size "$D/hello_a")
+	cfg() {
+		cat >"$D/c.json" <<-EOF
+		{"version":"v0.2.0","control_socket":"$D/ctl.sock","connect_timeout":"30s",
+		 "servers":{"127.0.0.1:$pt":{"TLS":{"SNI a.example":$(fwd "$up"),"SNI b.example":$(fwd "$1")}}}}
+		EOF
+	}
+	cfg "$up"
+	python3 "$HELD" "$up" "$D/up.rep" "$D/go" $((hl + 5)) &
+	python3 "$HELD" "$up2" "$D/up2.rep" "$D/go2" $((hl + 5)) &
+	touch "$D/go2"
+	wait_for 5 grep -qs ready "$D/up.rep" || { fail "$CUR_TEST" "held upstream did not start"; return; }
+	pt_start "$D/c.json" || return
+	for c in a b; do
+		python3 - "$pt" "$D/hello_$c" >"$D/client_$c" 2>&1 <<-'PY' &
+		import socket, sys
+		s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=40)
+		s.sendall(open(sys.argv[2], "rb").read() + b"ping!")
+		got = b""
+		while True:
+		    b = s.recv(100)
+		    if not b:
+		        break
+		    got += b
+		print(got.decode())
+		PY
+	done
+	# Both connects wait in SYN-SENT; their source ports.
+	wait_for 10 syn_sent "$up" 2 ||
+		{ fail "$CUR_TEST" "want 2 connects to the held upstream: $(ss -tnH state syn-sent dst "127.0.0.1:$up")"; return; }
+	ports=$(ss -tnH state syn-sent dst "127.0.0.1:$up" | awk '{ sub(/.*:/, "", $3); print $3 }' | sort | tr '\n' ' ')
+	cfg "$up2"
+	pt_takeover "$D/c.json" "$D/gen2.log" || { fail "$CUR_TEST" "$TK_WHY"; return; }
+	[ "$OLD_RC" = 0 ] || { fail "$CUR_TEST" "the old passthru exited with status $OLD_RC"; return; }
+	# b went to the other upstream; its connect to the held one is gone.
+	wait_for 10 grep -q '^conn ' "$D/up2.rep" ||
+		{ fail "$CUR_TEST" "b.example did not reach its new upstream: $(tail -n 3 "$D/gen2.log")"; return; }
+	wait_for 5 syn_sent "$up" 1 ||
+		{ fail "$CUR_TEST" "want 1 connect left to the held upstream (a's), have: $(ss -tnH state syn-sent dst "127.0.0.1:$up" | wc -l)"; return; }
+	pa=$(ss -tnH state syn-sent dst "127.0.0.1:$up" | awk '{ sub(/.*:/, "", $3); print $3 }')
+	case " $ports " in *" $pa "*) ;; *)
+		fail "$CUR_TEST" "a's connect after the upgrade is from port $pa, not one of the predecessor's ($ports): a new socket"; return ;;
+	esac
+	touch "$D/go"
+	# The next SYN retransmission (up to ~8 s away) completes it.
+	wait_for 20 grep -q '^pong' "$D/client_a" ||
+		{ fail "$CUR_TEST" "client a got no answer: $(cat "$D/client_a"); upstream: $(cat "$D/up.rep")"; return; }
+	grep -q '^pong' "$D/client_b" || { fail "$CUR_TEST" "client b got no answer: $(cat "$D/client_b")"; return; }
+	sleep 0.5
+	n=$(grep -c '^conn ' "$D/up.rep")
+	line=$(grep '^conn ' "$D/up.rep")
+	[ "$n" = 1 ] && [ "$line" = "conn port=$pa recv=$((hl + 5))" ] ||
+		{ fail "$CUR_TEST" "the held upstream saw $n connection(s): $line (want one, port=$pa recv=$((hl + 5)))"; return; }
+	pass "$CUR_TEST"
+}
+
 run_test ops/upgrade/1g-sockmap-two-upgrades t_upgrade_1g
 run_test ops/upgrade/connections-in-every-state t_upgrade_states
 run_test ops/upgrade/splice-mode-transfer t_upgrade_splice
 run_test ops/upgrade/relayed-connections t_upgrade_relay
 run_test ops/upgrade/sniff-read-bytes-cross t_upgrade_sniff_read
+run_test ops/upgrade/connecting-upstream-kept t_upgrade_connecting
 MODE2=sockmap run_test ops/upgrade/sniff-read-bytes-cross-to-sockmap t_upgrade_sniff_read
 run_test ops/upgrade/with-metrics-endpoint t_upgrade_metrics
 run_test ops/upgrade/failed-successor-old-carries-on t_upgrade_failed

@@ -193,5 +193,38 @@ TEST(transparent_family)
 	config_free(c);
 }
 
+/* A live upgrade's kept connect: its address goes first, the rest keep
+ * the order balancing gave; an address no target is written as changes
+ * nothing. */
+TEST(prefer_kept_address)
+{
+	struct config *c = load(_u, 3, "");
+	struct sockaddr_storage cl = sockaddr_of("10.0.0.1", 0);
+	struct sockaddr_storage k3 = sockaddr_of("127.0.0.1", 3), k9 = sockaddr_of("127.0.0.1", 9);
+	struct sockaddr_storage k3b = sockaddr_of("127.0.0.2", 3);
+	union paddr p3, p9, p3b;
+	struct up_try t;
+	char out[4];
+
+	if (!c)
+		return;
+	paddr_set(&p3, &k3);
+	paddr_set(&p9, &k9);
+	paddr_set(&p3b, &k3b);
+	up_plan(&t, up(c), (struct sockaddr *)&cl, 0);	/* 123 */
+	up_prefer(&t, &p3);
+	for (int i = 0; i < 3; i++)
+		out[i] = (char)('0' + up(c)->t[t.order[i]].port);
+	out[3] = '\0';
+	CHECK_STR(out, "312");
+	up_plan(&t, up(c), (struct sockaddr *)&cl, 0);	/* 231 */
+	up_prefer(&t, &p9);
+	up_prefer(&t, &p3b);
+	for (int i = 0; i < 3; i++)
+		out[i] = (char)('0' + up(c)->t[t.order[i]].port);
+	CHECK_STR(out, "231");
+	config_free(c);
+}
+
 UNIT_MAIN("upstream", roundrobin, first, source, leastconn, health_cooldown,
-	  health_ignores_local_errors, all_fail, transparent_family)
+	  health_ignores_local_errors, all_fail, transparent_family, prefer_kept_address)

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "base/util.h"
+#include "sockaddr.h"
 #include "unit.h"
 
 /* What addr_parse() gave: rc, then on success the rest. */
@@ -388,7 +389,42 @@ TEST(addr_to_text)
 	want_str(_u, "1.2.3.4", 5, 1, "");
 }
 
-UNIT_MAIN("util", addr_to_text, addr_v4, addr_v6_bracketed, addr_v6_errors, addr_host_names, addr_host_bad,
+/* The same peer whatever the room it was kept in (a paddr, a
+ * sockaddr_storage with other bytes past it). */
+static struct sockaddr_storage dirty(const char *ip, int port)
+{
+	struct sockaddr_storage s = sockaddr_of(ip, port), d;
+
+	memset(&d, 0xa5, sizeof(d));
+	memcpy(&d, &s, s.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
+	return d;
+}
+
+TEST(addr_equal)
+{
+	struct sockaddr_storage a = dirty("10.0.0.1", 443), b = sockaddr_of("10.0.0.1", 443);
+	union paddr p;
+
+	paddr_set(&p, &a);
+	CHECK(paddr_eq(&a, &b));
+	CHECK(paddr_eq(&p, &b));
+	b = sockaddr_of("10.0.0.1", 444);
+	CHECK(!paddr_eq(&p, &b));
+	b = sockaddr_of("10.0.0.2", 443);
+	CHECK(!paddr_eq(&p, &b));
+	a = dirty("2001:db8::1", 443);
+	b = sockaddr_of("2001:db8::1", 443);
+	paddr_set(&p, &a);
+	CHECK(paddr_eq(&p, &b));
+	b = sockaddr_of("2001:db8::2", 443);
+	CHECK(!paddr_eq(&p, &b));
+	b = sockaddr_of("10.0.0.1", 443);
+	CHECK(!paddr_eq(&p, &b));
+	memset(&b, 0, sizeof(b));
+	CHECK(!paddr_eq(&b, &b));	/* no address is nobody's */
+}
+
+UNIT_MAIN("util", addr_to_text, addr_equal, addr_v4, addr_v6_bracketed, addr_v6_errors, addr_host_names, addr_host_bad,
 	  addr_numeric_not_quad,
 	  addr_host_length, addr_ports, addr_port_missing, addr_garbage, duration_units,
 	  duration_fractions, duration_errors, duration_range, size_suffixes, size_plain,

@@ -38,6 +38,9 @@ union paddr {
 
 /* From any socket address (not IPv4 or IPv6: AF_UNSPEC). */
 void paddr_set(union paddr *p, const void *sa);
+/* Same family, address and port (IPv6: and scope); a and b are
+ * sockaddr_storage or union paddr. */
+bool paddr_eq(const void *a, const void *b);
 /* 0.0.0.0 or :: */
 bool addr_is_any(const struct sockaddr *sa);
 

@@ -267,6 +267,8 @@ static void conn_routed(struct conn *c, const struct sniff *s)
 		return;
 	}
 	up_plan(&c->s->ut, &r->up, (const struct sockaddr *)&c->src, now_ms());
+	if (c->s->kept)
+		up_prefer(&c->s->ut, &c->s->kept_addr);
 	conn_connect(c);
 }
 
@@ -341,7 +343,15 @@ static void conn_connect(struct conn *c)
 			return;
 		}
 		paddr_set(&c->upaddr, &sa);
-		r = up_connect(u, &sa, (const struct sockaddr *)&c->src, &fd);
+		if (c->s->kept && paddr_eq(&c->s->kept_addr, &sa)) {
+			/* The predecessor's connect, carried on (its upstream
+			 * sees one connection, not one reset and another). */
+			fd = c->s->kept_fd;
+			c->s->kept = false;
+			r = 0;
+		} else {
+			r = up_connect(u, &sa, (const struct sockaddr *)&c->src, &fd);
+		}
 		if (!r) {
 			c->up.fd = fd;
 			c->st = CS_CONNECT;

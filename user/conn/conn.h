@@ -44,6 +44,12 @@ struct conn_setup {
 	 * error) while its upstream connected, the upstream's first bytes. */
 	bool cli_hup, up_in;
 	bool cli_in;			/* the client's bytes after those read */
+	/* A live upgrade's predecessor was connecting this client to
+	 * kept_addr: its socket, used if routing picks that address again
+	 * (closed with the setup otherwise). */
+	bool kept;
+	int kept_fd;
+	union paddr kept_addr;
 };
 
 struct conn {

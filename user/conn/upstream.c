@@ -93,6 +93,20 @@ void up_plan(struct up_try *t, const struct upstream *u,
 	t->n = n;
 }
 
+void up_prefer(struct up_try *t, const union paddr *sa)
+{
+	for (int i = 0; i < t->n; i++) {
+		const struct target *tg = &t->u->t[t->order[i]];
+		uint8_t x = t->order[i];
+
+		if (!tg->literal || !paddr_eq(&tg->addr, sa))
+			continue;
+		memmove(t->order + 1, t->order, (size_t)i);
+		t->order[0] = x;
+		return;
+	}
+}
+
 static void set_port(struct sockaddr_storage *ss, uint16_t port)
 {
 	if (ss->ss_family == AF_INET)

@@ -31,6 +31,9 @@ struct up_try {
 /* Order the targets for a new connection from `client`. */
 void up_plan(struct up_try *t, const struct upstream *u,
 	     const struct sockaddr *client, uint64_t now);
+/* A target written as the address sa, if the rule has one: tried first
+ * (a live upgrade's successor holds a socket to it, already connecting). */
+void up_prefer(struct up_try *t, const union paddr *sa);
 /* The next address to try: 1 with *sa set; 0 while the current target's
  * host name has no answer yet (call again when the resolver wakes us);
  * -errno when every target failed. */

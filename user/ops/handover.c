@@ -2,9 +2,10 @@
 /* A connection's state for a live upgrade: out of this process
  * (conn_export, in the worker that owns it) and into the next one
  * (conn_import).  Only what the connection needs to go on crosses: for a
- * connection still sniffing, just the client socket (nothing of its bytes
- * was consumed, the successor looks again); for one flowing, its sockets,
- * pipes, kernel slot and counters. */
+ * connection not yet flowing, the client socket, the bytes the sniff read
+ * (in a pipe) and the upstream socket it was connecting (the successor
+ * routes again, and uses that socket if it picks the same address); for
+ * one flowing, its sockets, pipes, kernel slot and counters. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -94,6 +95,14 @@ int conn_export(struct conn *c, struct xconn *x, int fds[XCONN_MAX_FDS])
 				fds[n++] = fd;
 				x->pre_len = c->s->sn.pre_len;
 			}
+		}
+		/* Connecting (or connected, its bytes not yet sent): the
+		 * socket goes too, so that the upstream does not see this
+		 * attempt reset and another begin (a server that spoke first
+		 * would have spoken to nobody). */
+		if (c->st == CS_CONNECT && c->up.fd >= 0) {
+			fds[n++] = c->up.fd;
+			x->up_kept = 1;
 		}
 		x->nfds = n;
 		return n;
@@ -243,6 +252,13 @@ int conn_import(struct worker *w, const struct xconn *x,
 	/* The predecessor's counts stay there: counted again here. */
 	admit_import(c);
 	if (x->st != CS_FLOW) {
+		if (x->up_kept) {
+			/* After the pipe, if there is one; the setup closes it
+			 * unless routing picks its address again. */
+			c->s->kept = true;
+			c->s->kept_fd = fds[x->pre_len && x->pre_len != UINT32_MAX ? 2 : 1];
+			paddr_set(&c->s->kept_addr, &x->upaddr);
+		}
 		if (x->pre_len == UINT32_MAX || (x->pre_len && pre_import(c, x, fds[1]))) {
 			c->rst_client = true;
 			conn_end(c, ME_no_resources, EPROTO);
@@ -325,9 +341,10 @@ int conn_import(struct worker *w, const struct xconn *x,
 void handover_close_pre(struct handover *h)
 {
 	for (int i = 0; i < h->nconns; i++)
-		if (h->conns[i].st != CS_FLOW && h->conns[i].nfds > 1) {	/* cli, pipe */
+		if (h->conns[i].st != CS_FLOW && h->conns[i].pre_len &&
+		    h->conns[i].pre_len != UINT32_MAX) {	/* cli, pipe [, up]: ours */
 			close(h->cfds[i][1]);
-			h->conns[i].nfds = 1;
+			h->conns[i].pre_len = 0;
 		}
 }
 

@@ -67,8 +67,9 @@ struct tk_state {
 /* The shape of everything that crosses, so that two builds that do not
  * agree on it refuse each other. */
 /* Raised when what crosses means something new in the same shape
- * (2: a sniffing connection's pipe of bytes read, xconn.pre_len). */
-#define TK_REV 2
+ * (2: a sniffing connection's pipe of bytes read, xconn.pre_len; 3: a
+ * connecting one's upstream socket, xconn.up_kept). */
+#define TK_REV 3
 
 static uint32_t abi(void)
 {

@@ -18,7 +18,9 @@
 /* One connection as it crosses: plain data, fds travel beside it. */
 struct xconn {
 	uint8_t st;			/* CS_SNIFF or CS_FLOW */
-	uint8_t kernel, has_slot, proxied, no_kernel, rst_client, failed, pad;
+	uint8_t kernel, has_slot, proxied, no_kernel, rst_client, failed;
+	uint8_t up_kept;		/* not flowing: its upstream socket (connecting to
+					 * upaddr) follows the pre_len pipe */
 	int32_t failed_err;
 	uint64_t failed_age_ms;	/* since the failure (failed: 1 cli, 2 up) */
 	uint32_t slot;
@@ -34,7 +36,7 @@ struct xconn {
 		uint64_t bytes;
 		uint32_t inpipe, pipe_cap;
 	} d[2];
-	uint8_t nfds;			/* cli [, up] [, pipe r/w ...] */
+	uint8_t nfds;			/* cli [, up] [, pipe r/w ...]; not flowing: cli [, pre pipe] [, up] */
 	/* Not flowing: the bytes the sniff read (sniffer.pre), in a pipe
 	 * after cli; the successor looks again with them in front. */
 	uint32_t pre_len;
