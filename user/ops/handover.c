@@ -252,11 +252,13 @@ int conn_import(struct worker *w, const struct xconn *x,
 	/* The predecessor's counts stay there: counted again here. */
 	admit_import(c);
 	if (x->st != CS_FLOW) {
-		if (x->up_kept) {
+		int k = x->pre_len && x->pre_len != UINT32_MAX ? 2 : 1;
+
+		if (x->up_kept && k < x->nfds) {
 			/* After the pipe, if there is one; the setup closes it
 			 * unless routing picks its address again. */
 			c->s->kept = true;
-			c->s->kept_fd = fds[x->pre_len && x->pre_len != UINT32_MAX ? 2 : 1];
+			c->s->kept_fd = fds[k];
 			paddr_set(&c->s->kept_addr, &x->upaddr);
 		}
 		if (x->pre_len == UINT32_MAX || (x->pre_len && pre_import(c, x, fds[1]))) {
