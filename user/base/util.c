@@ -262,26 +262,6 @@ void paddr_set(union paddr *p, const void *sa)
 		memcpy(&p->v6, sa, sizeof(p->v6));
 }
 
-bool paddr_eq(const void *a, const void *b)
-{
-	const struct sockaddr *x = a, *y = b;
-
-	if (x->sa_family != y->sa_family)
-		return false;
-	if (x->sa_family == AF_INET) {
-		const struct sockaddr_in *p = a, *q = b;
-
-		return p->sin_port == q->sin_port && p->sin_addr.s_addr == q->sin_addr.s_addr;
-	}
-	if (x->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *p = a, *q = b;
-
-		return p->sin6_port == q->sin6_port && p->sin6_scope_id == q->sin6_scope_id &&
-		       !memcmp(&p->sin6_addr, &q->sin6_addr, sizeof(p->sin6_addr));
-	}
-	return false;
-}
-
 int addr_port(const struct sockaddr *sa)
 {
 	if (sa->sa_family == AF_INET)

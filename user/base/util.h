@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -39,8 +40,27 @@ union paddr {
 /* From any socket address (not IPv4 or IPv6: AF_UNSPEC). */
 void paddr_set(union paddr *p, const void *sa);
 /* Same family, address and port (IPv6: and scope); a and b are
- * sockaddr_storage or union paddr. */
-bool paddr_eq(const void *a, const void *b);
+ * sockaddr_storage or union paddr.  Inline: a UDP flow lookup per
+ * datagram uses it. */
+static inline bool paddr_eq(const void *a, const void *b)
+{
+	const struct sockaddr *x = a, *y = b;
+
+	if (x->sa_family != y->sa_family)
+		return false;
+	if (x->sa_family == AF_INET) {
+		const struct sockaddr_in *p = a, *q = b;
+
+		return p->sin_port == q->sin_port && p->sin_addr.s_addr == q->sin_addr.s_addr;
+	}
+	if (x->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *p = a, *q = b;
+
+		return p->sin6_port == q->sin6_port && p->sin6_scope_id == q->sin6_scope_id &&
+		       !memcmp(&p->sin6_addr, &q->sin6_addr, sizeof(p->sin6_addr));
+	}
+	return false;
+}
 /* 0.0.0.0 or :: */
 bool addr_is_any(const struct sockaddr *sa);
 

@@ -83,7 +83,6 @@ static void setup_put(struct worker *w, struct conn_setup *s)
 	sniffer_release(&s->sn);
 	if (s->kept)
 		close(s->kept_fd);
-	s->kept = false;
 	if (w->nsetup_pool >= SETUP_POOL_MAX) {
 		free(s);
 		return;

@@ -145,23 +145,11 @@ static uint32_t flow_hash(const struct udp_worker *u, const struct usock *us,
 	return (uint32_t)(h ^ h >> 32);
 }
 
-static bool same_peer(const union paddr *a, const union paddr *b)
-{
-	if (a->sa.sa_family != b->sa.sa_family)
-		return false;
-	if (a->sa.sa_family == AF_INET)
-		return a->v4.sin_port == b->v4.sin_port &&
-		       a->v4.sin_addr.s_addr == b->v4.sin_addr.s_addr;
-	return a->v6.sin6_port == b->v6.sin6_port &&
-	       a->v6.sin6_scope_id == b->v6.sin6_scope_id &&
-	       !memcmp(&a->v6.sin6_addr, &b->v6.sin6_addr, 16);
-}
-
 static struct uflow *flow_find(struct udp_worker *u, const struct usock *us,
 			       const union paddr *peer, uint32_t h)
 {
 	for (struct uflow *f = u->tab[h & u->mask]; f; f = f->hnext)
-		if (f->hash == h && f->us == us && same_peer(&f->client, peer))
+		if (f->hash == h && f->us == us && paddr_eq(&f->client, peer))
 			return f;
 	return NULL;
 }

@@ -188,6 +188,13 @@ static const char *proto_name(const char *p)
 	return "-";
 }
 
+/* A connection not flowing whose sniff read bytes came with a pipe of
+ * them, after cli (UINT32_MAX: the exporter could not make it). */
+static bool has_pre_pipe(const struct xconn *x)
+{
+	return x->st != CS_FLOW && x->pre_len && x->pre_len != UINT32_MAX;
+}
+
 /* The bytes the predecessor's sniff read, from its pipe, in front of the
  * stream again. */
 static int pre_import(struct conn *c, const struct xconn *x, int fd)
@@ -252,7 +259,7 @@ int conn_import(struct worker *w, const struct xconn *x,
 	/* The predecessor's counts stay there: counted again here. */
 	admit_import(c);
 	if (x->st != CS_FLOW) {
-		int k = x->pre_len && x->pre_len != UINT32_MAX ? 2 : 1;
+		int k = has_pre_pipe(x) ? 2 : 1;
 
 		if (x->up_kept && k < x->nfds) {
 			/* After the pipe, if there is one; the setup closes it
@@ -261,7 +268,7 @@ int conn_import(struct worker *w, const struct xconn *x,
 			c->s->kept_fd = fds[k];
 			paddr_set(&c->s->kept_addr, &x->upaddr);
 		}
-		if (x->pre_len == UINT32_MAX || (x->pre_len && pre_import(c, x, fds[1]))) {
+		if (x->pre_len == UINT32_MAX || (has_pre_pipe(x) && pre_import(c, x, fds[1]))) {
 			c->rst_client = true;
 			conn_end(c, ME_no_resources, EPROTO);
 			return 0;
@@ -343,8 +350,7 @@ int conn_import(struct worker *w, const struct xconn *x,
 void handover_close_pre(struct handover *h)
 {
 	for (int i = 0; i < h->nconns; i++)
-		if (h->conns[i].st != CS_FLOW && h->conns[i].pre_len &&
-		    h->conns[i].pre_len != UINT32_MAX) {	/* cli, pipe [, up]: ours */
+		if (has_pre_pipe(&h->conns[i])) {	/* cli, pipe [, up]: ours */
 			close(h->cfds[i][1]);
 			h->conns[i].pre_len = 0;
 		}
