@@ -58,6 +58,9 @@ t_retry_health() {
 			{ fail "$CUR_TEST" "connection $n failed: $(tail -n 1 "$D/c$n.rep")"; return; }
 	done
 	wait_for 5 eval '[ "$(lines "$D/live.rep")" = 4 ]'
+	# Log lines go out in batches (up to LOG_BATCH_MS late): once each
+	# connection's end line is written, so is any refusal before it.
+	wait_for 5 eval '[ "$(grep -c " upstream=127\.0\.0\.1:$live .*end=" "$PT_LOG")" = 4 ]'
 	n=$(grep -c "connect 127\.0\.0\.1:$dead: Connection refused" "$PT_LOG")
 	if [ "$(lines "$D/live.rep")" != 4 ]; then
 		fail "$CUR_TEST" "the live upstream got $(lines "$D/live.rep") of 4 connections"
