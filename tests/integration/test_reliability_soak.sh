@@ -218,7 +218,7 @@ t_soak() {
 	local silent_opened silent_closed
 	silent_opened=$(sum_field opened "$D/silent.rep")
 	silent_closed=$(($(sum_field eof "$D/silent.rep") + $(sum_field rst "$D/silent.rep")))
-	n_conn=$((20 + cb + cs + cr + cg + silent_opened + $(field "$D/latency.rep" count) + $(field "$D/latency.rep" failed)))
+	n_conn=$((20 + cb + cs + cr + cg + silent_opened + $(field "$D/latency.rep" count) + $(field "$D/latency.rep" failed) + $(field "$D/latency.rep" cut)))
 	lines=$(conn_lines | wc -l)
 	# The upstreams' received streams, to find each client's in.
 	awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^recv_sha256=/) print substr($i, 13) }' \
@@ -250,7 +250,7 @@ t_soak() {
 	[ "$silent_closed" != "$silent_opened" ] && why+=("$silent_closed of $silent_opened silent connections cut within 10 s")
 	[ "$(awk -F'close_ms_min=' '{ split($2, a, " "); print a[1] }' "$D/silent.rep" | sort -n | head -n 1)" -lt 2900 ] &&
 		why+=("silent connections cut before the 3 s deadline: $(cat "$D/silent.rep")")
-	[ "$(field "$D/latency.rep" failed)" != 0 ] && why+=("real clients failed during the soak: $(cat "$D/latency.rep")")
+	[ "$(field "$D/latency.rep" failed)" != 0 ] && why+=("real clients failed during the soak: $(cat "$D/latency.rep"); passthru's lines for the echo route that did not end in eof: $(conn_lines 'rule="SNI echo.example"' | grep -v 'end=eof' | head -n 3)")
 	[ "$lines" != "$n_conn" ] && why+=("$lines conn log lines for $n_conn connections")
 	[ "$kerr" != 0 ] && why+=("$kerr connections ended with kernel-error: $(conn_lines 'end=kernel-error' | head -n 1)")
 	[ "${no_peer:-1}" != 0 ] && why+=("pt_stats[3] (no peer: bytes dropped) is ${no_peer:-?}")

@@ -32,8 +32,13 @@
  *   hostile latency --connect ADDR:PORT --prefix-file F [--count N]
  *                   [--interval-ms MS] [--timeout-ms MS] [--report FILE]
  *       N sequential connections to an echo upstream behind passthru: each
- *       sends F and times connect() to the first echoed byte.
- *         count=N failed=N p50_us=N p90_us=N p99_us=N max_us=N
+ *       sends F and times connect() to the first echoed byte.  A probe cut
+ *       by our own SIGTERM is not a failure but "cut" (the soak ends us
+ *       mid-probe: passthru still saw that connection);
+ *       each failure says how it failed, the first one with its time.
+ *         count=N failed=N cut=N p50_us=N p90_us=N p99_us=N max_us=N
+ *         [fail_connect=N fail_send=N fail_eof=N fail_rst=N fail_timeout=N
+ *          first_fail=how@MS_SINCE_START/tookMS/portLOCAL_PORT]
  *
  *   hostile upstream --listen ADDR:PORT [--recv-before N] [--send-before N]
  *                    [--end rst|close|shut] [--count N] [--report FILE]
@@ -670,8 +675,12 @@ static int run_echo(const struct opts *o)
 
 static int run_latency(const struct opts *o)
 {
+	enum { F_CONNECT, F_SEND, F_EOF, F_RST, F_TIMEOUT, F_N };
+	static const char *const fname[F_N] = { "connect", "send", "eof", "rst", "timeout" };
 	int64_t *lat = calloc((size_t)o->count + 1, sizeof(*lat));
-	long ok = 0, failed = 0;
+	long ok = 0, failed = 0, cut = 0, nf[F_N] = { 0 };
+	int64_t start = clock_us(), first_ms = -1, first_took = 0;
+	int first_how = -1, first_port = 0;
 	uint8_t buf[65536];
 
 	if (!lat || !o->file_len)
@@ -679,31 +688,38 @@ static int run_latency(const struct opts *o)
 	for (long i = 0; i < o->count && !stopping; i++) {
 		int64_t t0 = clock_us(), deadline = t0 + o->timeout_ms * 1000, first = 0;
 		size_t got = 0;
-		int fd = connect_to(o->addr, deadline);
+		int fd = connect_to(o->addr, deadline), how = -1;
 
-		if (fd < 0 || send_all(fd, o->file, o->file_len, deadline)) {
-			failed++;
-			if (fd >= 0)
-				close(fd);
-			continue;
-		}
-		while (got < o->file_len) {
+		if (fd < 0)
+			how = F_CONNECT;
+		else if (send_all(fd, o->file, o->file_len, deadline))
+			how = F_SEND;
+		while (how < 0 && got < o->file_len) {
 			struct pollfd p = { .fd = fd, .events = POLLIN };
 			ssize_t n;
 
-			if (clock_us() >= deadline ||
-			    poll(&p, 1, (int)((deadline - clock_us()) / 1000 + 1)) < 0)
+			if (clock_us() >= deadline) {
+				how = F_TIMEOUT;
 				break;
+			}
+			if (poll(&p, 1, (int)((deadline - clock_us()) / 1000 + 1)) < 0) {
+				if (errno == EINTR && !stopping)
+					continue;
+				how = F_TIMEOUT;
+				break;
+			}
 			n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
 			if (n > 0) {
 				if (!first)
 					first = clock_us();
 				got += (size_t)n;
-			} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-				break;
+			} else if (n == 0) {
+				how = F_EOF;
+			} else if (errno != EAGAIN && errno != EINTR) {
+				how = F_RST;
 			}
 		}
-		if (got >= o->file_len && first) {
+		if (how < 0) {
 			lat[ok++] = first - t0;
 			/* A clean end: our FIN, then the echo's. */
 			shutdown(fd, SHUT_WR);
@@ -713,18 +729,41 @@ static int run_latency(const struct opts *o)
 				if (poll(&p, 1, 2000) <= 0 || recv(fd, buf, sizeof(buf), 0) <= 0)
 					break;
 			}
+		} else if (stopping) {
+			cut++;
 		} else {
 			failed++;
+			nf[how]++;
+			if (first_how < 0) {
+				first_how = how;
+				first_ms = (t0 - start) / 1000;
+				first_took = (clock_us() - t0) / 1000;
+				if (fd >= 0) {
+					struct sockaddr_in me;
+					socklen_t ml = sizeof(me);
+
+					if (!getsockname(fd, (struct sockaddr *)&me, &ml))
+						first_port = ntohs(me.sin_port);
+				}
+			}
 		}
-		close(fd);
+		if (fd >= 0)
+			close(fd);
 		if (o->interval_ms)
 			sleep_us(o->interval_ms * 1000);
 	}
 	qsort(lat, (size_t)ok, sizeof(*lat), cmp_i64);
-	out(o, o->report, "count=%ld failed=%ld p50_us=%lld p90_us=%lld p99_us=%lld max_us=%lld",
-	    ok, failed, ok ? (long long)lat[ok / 2] : -1LL,
+	char why[256] = "";
+	if (failed)
+		snprintf(why, sizeof(why),
+			 " fail_connect=%ld fail_send=%ld fail_eof=%ld fail_rst=%ld fail_timeout=%ld"
+			 " first_fail=%s@%lldms/took%lldms/port%d",
+			 nf[F_CONNECT], nf[F_SEND], nf[F_EOF], nf[F_RST], nf[F_TIMEOUT],
+			 fname[first_how], (long long)first_ms, (long long)first_took, first_port);
+	out(o, o->report, "count=%ld failed=%ld cut=%ld p50_us=%lld p90_us=%lld p99_us=%lld max_us=%lld%s",
+	    ok, failed, cut, ok ? (long long)lat[ok / 2] : -1LL,
 	    ok ? (long long)lat[ok * 9 / 10] : -1LL,
-	    ok ? (long long)lat[ok * 99 / 100] : -1LL, ok ? (long long)lat[ok - 1] : -1LL);
+	    ok ? (long long)lat[ok * 99 / 100] : -1LL, ok ? (long long)lat[ok - 1] : -1LL, why);
 	free(lat);
 	return 0;
 }
