@@ -143,8 +143,9 @@ idle_cost() {
 		--timeout-s 20 --pid "$PT_PID" >"$D/idle.$mode" 2>&1 &
 	ip=$!
 	# Once every connection is open and settled (ptbench prints its
-	# figures then), the kernel's share, before they close.
-	wait_for 25 grep -q '^rss_per_conn_b=' "$D/idle.$mode"
+	# figures then), the kernel's share, before they close.  -s: the job
+	# opens its output after fork, maybe after our first look.
+	wait_for 25 grep -qs '^rss_per_conn_b=' "$D/idle.$mode"
 	"$PASSTHRU" stats --metrics "127.0.0.1:$mp" --json >"$D/stats.$mode" 2>&1
 	wait "$ip" 2>/dev/null
 	pt_stop >/dev/null 2>&1
