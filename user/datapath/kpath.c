@@ -200,6 +200,21 @@ static int sent_fresh(int fd, uint64_t *tx, bool exact)
 	return 0;
 }
 
+/* Bytes written into dst since the snapshot.  The quick count can run
+ * below the snapshot's exact one (an ACK between its two reads): 0 then,
+ * never a difference wrapped around to ~2^64, which would read as
+ * everything delivered. */
+static int since_snap(int dst, const struct ksnap *s, bool exact, uint64_t *out)
+{
+	uint64_t tx;
+	int err = sent_fresh(dst, &tx, exact);
+
+	if (err)
+		return err;
+	*out = tx > s->tx0 ? tx - s->tx0 : 0;
+	return 0;
+}
+
 int kpath_drained(int src, int dst, const struct ksnap *s, bool fin, bool src_shut)
 {
 	struct tcp_info ti;
@@ -217,10 +232,16 @@ int kpath_drained(int src, int dst, const struct ksnap *s, bool fin, bool src_sh
 	/* Past its FIN, the FIN is in bytes_received whatever the state:
 	 * CLOSE_WAIT, or CLOSE once our own FIN was acked.  A reset is not. */
 	total = ti.tcpi_bytes_received - fin - s->rx0;
-	err = sent_fresh(dst, &delivered, false);
+	err = since_snap(dst, s, false, &delivered);
+	/* The quick count runs low when an ACK lands between its two reads:
+	 * "not yet" only once the exact one agrees.  Still racing ACKs after
+	 * its tries: not yet, the next tick looks again. */
+	if (!err && delivered < total)
+		err = since_snap(dst, s, true, &delivered);
+	if (err == -EAGAIN)
+		return 0;
 	if (err)
 		return err;
-	delivered -= s->tx0;
 	if (delivered > total) {
 		pr_warn("drain check: %llu bytes delivered but %llu received (fd %d -> %d)",
 			(unsigned long long)delivered, (unsigned long long)total,
@@ -234,11 +255,12 @@ int kpath_backlog(int dst, const struct ksnap *s, uint64_t redirected,
 		  uint64_t *backlog)
 {
 	uint64_t delivered;
-	int err = sent_fresh(dst, &delivered, false);
+	int err = since_snap(dst, s, false, &delivered);
 
 	if (err)
 		return err;
-	delivered -= s->tx0;
+	/* Low when an ACK raced the count: a backlog too high, which only
+	 * waits longer. */
 	*backlog = redirected > delivered ? redirected - delivered : 0;
 	return 0;
 }
