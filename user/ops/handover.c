@@ -403,6 +403,9 @@ void handover_worker(struct worker *w, void *arg)
 		h->lfds[h->nls] = w->ls[i].fd;
 		h->nls++;
 	}
+	/* This thread's batched log lines go out before it waits: on an OK
+	 * the process _exit()s under it, and they would be gone. */
+	log_flush();
 	h->paused++;
 	pthread_cond_broadcast(&h->cv);
 	/* Until the successor says OK (then the process exits under us) or
