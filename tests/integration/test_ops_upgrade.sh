@@ -398,6 +398,12 @@ t_upgrade_failed() {
 	elif ! _alive "$PT_PID"; then
 		fail "$CUR_TEST" "the old passthru is gone: $(tail -n 2 "$PT_LOG")"
 		return
+	elif grep -q "accept steering: worker .*listening socket" "$PT_LOG"; then
+		# The successor joined its sockets to its own steering map
+		# before it failed: it must leave it, or the old process
+		# cannot join them again (EBUSY) and its steering is gone.
+		fail "$CUR_TEST" "the old passthru after the failed takeover: $(grep -m1 'accept steering: worker' "$PT_LOG")"
+		return
 	fi
 	wait_pid "$cli" 30
 	why=$(check_transfer "$D/cli.rep" "$D/up.rep" $((hl + (8 << 20))) $((8 << 20))) ||

@@ -58,7 +58,8 @@ steer_up() {
 
 # A light load (one connection at a time) stays on worker 0: on the
 # listener passthru started with, on one a reload added, and after a live
-# upgrade (the successor's program replaces the predecessor's).  The
+# upgrade (the successor's program replaces the predecessor's, and counts
+# them).  The
 # kernel's hash would give worker 1 about half of them.
 t_pack() {
 	newdir
@@ -87,6 +88,14 @@ t_pack() {
 	read -r a b <<<"$(accepted "$MP")"
 	[ "${n:-0}" -ge "$MIN" ] && [ "$a" -ge "$n" ] && [ "$b" = 0 ] ||
 		{ fail "$CUR_TEST" "after a live upgrade, $n connections: worker 0 accepted $a, worker 1 $b (want all on worker 0)"; return; }
+	# Placed by the successor's own program, not by the predecessor's
+	# left attached (which would steer on loads no one reports): the
+	# predecessor takes its sockets out of its socket array first.
+	! grep -q "accept steering: worker .*listening socket" "$PT_LOG" ||
+		{ fail "$CUR_TEST" "after a live upgrade: $(grep -m1 'accept steering: worker' "$PT_LOG")"; return; }
+	a=$(mval "$D/m" passthru_accept_steering_total 'placed="first"')
+	[ "${a:-0}" -ge "$n" ] ||
+		{ fail "$CUR_TEST" "after a live upgrade, the successor's program placed ${a:-0} of $n connections: $(grep steering_total "$D/m")"; return; }
 	pass "$CUR_TEST"
 }
 

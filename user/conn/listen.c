@@ -359,7 +359,7 @@ int listen_adopt(struct worker *w, const struct config *ncfg)
 		if (taken[j] || w->ls[j].fd < 0)
 			continue;
 		epoll_ctl(w->loop.epfd, EPOLL_CTL_DEL, w->ls[j].fd, NULL);
-		steer_leave(w->ls[j].fd);
+		steer_leave(w->ls[j].fd, w->id);
 		close(w->ls[j].fd);
 	}
 	free(taken);
@@ -374,7 +374,7 @@ void listen_close(struct worker *w)
 		if (w->ls[i].fd < 0)
 			continue;
 		epoll_ctl(w->loop.epfd, EPOLL_CTL_DEL, w->ls[i].fd, NULL);
-		steer_leave(w->ls[i].fd);
+		steer_leave(w->ls[i].fd, w->id);
 		close(w->ls[i].fd);
 		w->ls[i].fd = -1;
 	}

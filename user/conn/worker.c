@@ -17,6 +17,7 @@
 #include "base/log.h"
 #include "datapath/kpath.h"
 #include "datapath/splice.h"
+#include "datapath/steer.h"
 #include "base/util.h"
 #include "conn/worker.h"
 
@@ -398,9 +399,13 @@ void worker_cleanup(struct worker *w)
 		conn_free(c);
 	}
 	conn_reap(w);
+	/* Listening sockets still open here were adopted by a live upgrade
+	 * that failed: the predecessor, which holds them too, steers again. */
 	for (int i = 0; i < w->nls; i++)
-		if (w->ls[i].fd >= 0)
+		if (w->ls[i].fd >= 0) {
+			steer_leave(w->ls[i].fd, w->id);
 			close(w->ls[i].fd);
+		}
 	free(w->ls);
 	listen_free_retired(w);
 	udp_cleanup(w);

@@ -161,12 +161,25 @@ int steer_join(int fd, int worker)
 	return err;
 }
 
-void steer_leave(int fd)
+void steer_leave(int fd, int worker)
 {
 	uint64_t cookie;
+	uint32_t key;
+	int g;
 
-	if (S.skel && !cookie_of(fd, &cookie))
+	if (!S.skel)
+		return;
+	if (!cookie_of(fd, &cookie))
 		bpf_map_delete_elem(S.groups, &cookie);
+	if (worker >= STEER_MAX_WORKERS)
+		return;
+	g = group_of(fd);
+	if (g < 0)
+		return;
+	key = (uint32_t)g * STEER_MAX_WORKERS + (uint32_t)worker;
+	if (bpf_map_delete_elem(S.socks, &key) && errno != ENOENT)
+		pr_warn("accept steering: worker %d's listening socket stays in this process's map (%s): another process's program cannot take it",
+			worker, strerror(errno));
 }
 
 static uint64_t clock_ns(clockid_t id)

@@ -23,8 +23,16 @@ unsigned steer_full_permille(void);
  * off (its workers no longer report).  0 or -errno (the socket then
  * gets connections by the kernel's hash). */
 int steer_join(int fd, int worker);
-/* Before the socket closes. */
-void steer_leave(int fd);
+/* Before the socket closes, or goes to another process: out of the
+ * group and out of this process's socket array.  A socket sits in one
+ * array at a time: another process's join fails with EBUSY while it is
+ * here, even once its fd is closed here (the socket lives on in the
+ * other process), and this program, attached to the group until the
+ * other's replaces it, would steer on loads no one reports any more.
+ * Meanwhile the program leaves the connection to the kernel's hash.
+ * A live upgrade's predecessor leaves at the hand-over and joins again
+ * if it fails; a successor that fails leaves in worker_cleanup. */
+void steer_leave(int fd, int worker);
 /* Once per round of the worker's loop: publishes its busy share when
  * the window is over. */
 void steer_report(struct steer_meter *m, int worker);

@@ -402,6 +402,7 @@ void handover_worker(struct worker *w, void *arg)
 		h->ls[h->nls].worker = w->id;
 		h->lfds[h->nls] = w->ls[i].fd;
 		h->nls++;
+		steer_leave(w->ls[i].fd, w->id);
 	}
 	/* This thread's batched log lines go out before it waits: on an OK
 	 * the process _exit()s under it, and they would be gone. */
