@@ -231,6 +231,38 @@ t_reject() {
 	echo "#   closed after $(field "$D/cli.rep" ms) ms: ${line#* conn client=* }"
 }
 
+# A client that resets mid-hello (60 bytes of it, then an RST 0.2 s
+# later) where no rule matches what came: closed at the reset, logged as
+# the reset (end=client-reset), not as a missing route.
+t_reset_mid_hello() {
+	local line why=
+	newdir
+	PT=$(free_port) P_A=$(free_port)
+	cat >"$D/c.json" <<-EOF
+	{"sniff_timeout": "5s", "servers":{"127.0.0.1:$PT":{"TLS":{"SNI a.example":{"action":"FORWARD","to_addr":"127.0.0.1:$P_A"}}}}}
+	EOF
+	xfer_server upA "127.0.0.1:$P_A" --count 0 --send 0 || { fail "$CUR_TEST" "xfer server"; return; }
+	pt_start "$D/c.json" --mode "$MODE" || return
+	python3 - "$PT" "$C/tls_a" <<-'EOF' || { fail "$CUR_TEST" "the client failed"; return; }
+	import socket, struct, sys, time
+	s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+	s.sendall(open(sys.argv[2], "rb").read()[:60])
+	time.sleep(0.2)
+	s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+	s.close()
+	EOF
+	wait_conns 1 5
+	line=$(conn_lines | tail -n 1)
+	if [ -z "$line" ]; then
+		why="no conn line"
+	elif ! grep -qE 'rule="-" action=- .* ms=[0-9]{1,3} end=client-reset' <<<"$line"; then
+		why="want rule=\"-\", closed within 1 s, end=client-reset: ${line#* conn }"
+	elif [ -s "$D/upA.rep" ]; then
+		why="an upstream was contacted"
+	fi
+	[ -z "$why" ] && pass "$CUR_TEST" || fail "$CUR_TEST" "$why"
+}
+
 # ---- clients that stop and wait -------------------------------------------------
 
 # stall_start [LISTENER_KEYS]: the five upstreams and passthru (5 s sniff
@@ -449,6 +481,7 @@ run_test $R/no-route/silent-connection-deadline t_reject empty 'ms=1[0-9]{3} end
 	'"TLS":{"SNI a.example":{"action":"REJECT"}}'
 run_test $R/no-route/empty-connection-eof t_reject empty 'end=no-route' \
 	'"TLS":{"SNI a.example":{"action":"REJECT"}}' --shut
+run_test $R/no-route/client-reset-mid-hello t_reset_mid_hello
 
 for MODE in sockmap splice; do
 	S=$R/stall/$MODE

@@ -259,7 +259,9 @@ static void conn_routed(struct conn *c, const struct sniff *s)
 	 * bytes flow, its events only matter if they are errors, and the
 	 * flow phase re-arms it, which reports an EOF that came meanwhile. */
 	if (!r) {
-		conn_end(c, ME_no_route, 0);
+		/* Decided on what came before a reset: the reset is why
+		 * nothing could match, not the config. */
+		conn_end(c, c->cli_err ? ME_client_reset : ME_no_route, c->cli_err);
 		return;
 	}
 	if (r->action == ACT_REJECT) {
