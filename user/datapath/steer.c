@@ -163,20 +163,24 @@ int steer_join(int fd, int worker)
 
 void steer_leave(int fd, int worker)
 {
-	uint64_t cookie;
+	uint64_t cookie, held;
 	uint32_t key;
 	int g;
 
-	if (!S.skel)
+	if (!S.skel || cookie_of(fd, &cookie))
 		return;
-	if (!cookie_of(fd, &cookie))
-		bpf_map_delete_elem(S.groups, &cookie);
+	bpf_map_delete_elem(S.groups, &cookie);
 	if (worker >= STEER_MAX_WORKERS)
 		return;
 	g = group_of(fd);
 	if (g < 0)
 		return;
 	key = (uint32_t)g * STEER_MAX_WORKERS + (uint32_t)worker;
+	/* Only if the slot still holds this socket (a lookup gives its
+	 * cookie): a reload may have put another one of the same address
+	 * there already. */
+	if (bpf_map_lookup_elem(S.socks, &key, &held) || held != cookie)
+		return;
 	if (bpf_map_delete_elem(S.socks, &key) && errno != ENOENT)
 		pr_warn("accept steering: worker %d's listening socket stays in this process's map (%s): another process's program cannot take it",
 			worker, strerror(errno));
