@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* UDP listeners (conn/udp.c): why a datagram from a client was dropped,
+/* UDP listeners (conn/udp.c, conn/udp_flow.c): why a datagram from a client was dropped,
  * the enum, its metric label and what it means. */
 #define M_UDROP_REASONS                                                       \
 	X(not_quic)		/* not a QUIC long header */                  \

@@ -55,7 +55,7 @@ struct worker {
 	struct timer pipes_idle;	/* no connections: close pooled pipes */
 	struct timer ksweep;		/* lost back-pressure events */
 	struct timer udp_tick;		/* the earliest UDP flow deadline (udp.c) */
-	struct udp_worker *udp;		/* UDP listeners and flows (udp.c) */
+	struct udp_worker *udp;		/* UDP listeners and flows (udp.c, udp_flow.c) */
 	uint64_t events_lost;		/* PT_STAT_EVENT_LOST at the last sweep */
 	struct config *cfg;		/* for new connections (a reference) */
 	struct config *next_cfg;	/* handed over by a reload */

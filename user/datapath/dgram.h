@@ -3,7 +3,7 @@
  * the sender's address and, on a wildcard socket, the local address each
  * datagram was sent to (IP_PKTINFO / IPV6_RECVPKTINFO), and sendmmsg(2)
  * back out, replies leaving from that same local address.  Nothing here
- * knows a flow or a rule: user/conn/udp.c does. */
+ * knows a flow or a rule: user/conn/udp_flow.c does. */
 #ifndef PT_DGRAM_H
 #define PT_DGRAM_H
 

@@ -7,7 +7,7 @@
  * (include/udpk_map.h).  Userspace keeps the flow's connected socket (its
  * port stays reserved, ICMP errors still come to it) and reads the
  * program's counters for the flow's idle deadline, log line and metrics.
- * Nothing here knows a flow or a rule: user/conn/udp.c does. */
+ * Nothing here knows a flow or a rule: user/conn/udp_flow.c does. */
 #ifndef PT_UDPK_H_USER
 #define PT_UDPK_H_USER
 
