@@ -192,6 +192,48 @@ t_metrics_live() {
 
 # log_traffic PT PA: one forwarded connection (hello + 12345 up, 54321
 # down), one upstream-refused (to the closed port of "SNI down.example").
+# A metrics client that holds on, trickling its request (a byte every
+# 0.4 s): it may keep the endpoint from the next scrape no longer than the
+# request's second, and a SIGTERM meanwhile still ends passthru
+# (shutdown_grace 1s).  It held the one serving thread for as long as it
+# trickled: scrapes timed out, and passthru outlived two SIGTERMs.  (A
+# client that does not read the answer is cut at METRICS_SEND_MS, or at
+# once by a stop, the same way.)
+t_metrics_slow_clients() {
+	newdir
+	local pt pm t0 ms
+	pt=$(free_port) pm=$(free_port)
+	cat >"$D/c.json" <<-EOF
+	{"version":"v0.2.0","control_socket":"$D/ctl.sock","metrics":"127.0.0.1:$pm","shutdown_grace":"1s",
+	 "servers":{"127.0.0.1:$pt":{"TLS":{"SNI a.example":$(fwd "$(free_port)")}}}}
+	EOF
+	pt_start "$D/c.json" || return
+	cat >"$D/slow.py" <<-'EOF'
+	import socket, sys, time
+	port = int(sys.argv[1])
+	s = socket.create_connection(("127.0.0.1", port))
+	for c in b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 200:
+	    try:
+	        s.send(bytes([c]))
+	    except OSError:
+	        break
+	    time.sleep(0.4)
+	EOF
+	python3 "$D/slow.py" "$pm" &
+	sleep 0.3
+	t0=$(date +%s%N)
+	scrape "127.0.0.1:$pm" "$D/m1" || { fail "$CUR_TEST" "a scrape behind a trickling client failed (curl --max-time 5)"; return; }
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	[ "$ms" -le 3000 ] || { fail "$CUR_TEST" "a scrape behind a trickling client took $ms ms"; return; }
+	python3 "$D/slow.py" "$pm" &
+	sleep 0.3
+	kill -TERM "$PT_PID"
+	wait_pid "$PT_PID" 6 || { fail "$CUR_TEST" "passthru still up 6 s after SIGTERM, a client trickling to its metrics port"; kill -KILL "$PT_PID"; PT_PID=; return; }
+	PT_PID=
+	pass "$CUR_TEST"
+	echo "# a scrape behind a trickling client: $ms ms; SIGTERM then ended passthru"
+}
+
 log_traffic() {
 	"$MKHELLO" --sni a.example >"$D/a.hello" && "$MKHELLO" --sni down.example >"$D/down.hello"
 	xfer_server up "127.0.0.1:$2" --send 54321 --rate 1m || return 1
@@ -326,6 +368,7 @@ for MODE in sockmap splice; do
 done
 MODE=sockmap
 run_test ops/metrics-live-during-transfer t_metrics_live
+run_test ops/metrics-slow-clients t_metrics_slow_clients
 run_test ops/log-json-lines t_log_json
 run_test ops/log-journal-priorities t_log_journal
 run_test ops/log-level-warn t_log_warn

@@ -363,22 +363,64 @@ char *metrics_render(size_t *len)
 
 /* ---- HTTP endpoint ------------------------------------------------------ */
 
+/* One client at a time, so no client may hold the endpoint: the request
+ * has METRICS_REQ_MS in all (a scraper sends a few hundred bytes at once;
+ * one that trickles it was served never, and blocked every other scrape),
+ * the answer METRICS_SEND_MS (Prometheus' default scrape timeout; one
+ * that does not read blocked send() for good), and a stop (SIGTERM) ends
+ * either at once: metrics_stop() waits for this thread. */
+#define METRICS_REQ_MS	1000
+#define METRICS_SEND_MS	10000
+
+/* fd ready for ev before the deadline, and no stop asked for? */
+static bool wait_ready(int fd, short ev, uint64_t deadline)
+{
+	for (;;) {
+		struct pollfd p[2] = { { .fd = fd, .events = ev },
+				       { .fd = H.stopfd[0], .events = POLLIN } };
+		uint64_t now = now_ms();
+		int n;
+
+		if (now >= deadline)
+			return false;
+		n = poll(p, 2, (int)(deadline - now));
+		if (n < 0 && errno == EINTR)
+			continue;
+		return n > 0 && !p[1].revents && p[0].revents;
+	}
+}
+
+static bool send_all(int fd, const char *buf, size_t len, uint64_t deadline)
+{
+	for (size_t off = 0; off < len;) {
+		ssize_t w = send(fd, buf + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (w > 0) {
+			off += (size_t)w;
+			continue;
+		}
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w == 0 || errno != EAGAIN || !wait_ready(fd, POLLOUT, deadline))
+			return false;
+	}
+	return true;
+}
+
 static void serve_one(int fd)
 {
 	char req[2048], hdr[256];
 	size_t got = 0, len = 0;
+	uint64_t deadline = now_ms() + METRICS_REQ_MS;
 	char *body = NULL;
 	bool ok;
 	int n;
 
-	/* Scrapers send a small request; wait at most a second for it. */
-	while (got < sizeof(req) - 1) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		ssize_t r;
+	while (got < sizeof(req) - 1 && wait_ready(fd, POLLIN, deadline)) {
+		ssize_t r = recv(fd, req + got, sizeof(req) - 1 - got, MSG_DONTWAIT);
 
-		if (poll(&p, 1, 1000) != 1)
-			break;
-		r = recv(fd, req + got, sizeof(req) - 1 - got, 0);
+		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
 		if (r <= 0)
 			break;
 		got += r;
@@ -394,15 +436,10 @@ static void serve_one(int fd)
 		     "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
 		     ok && body ? "200 OK" : "404 Not Found",
 		     ok ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain", ok && body ? len : 0);
-	if (send(fd, hdr, n, MSG_NOSIGNAL) == n && ok && body) {
-		for (size_t off = 0; off < len;) {
-			ssize_t w = send(fd, body + off, len - off, MSG_NOSIGNAL);
-
-			if (w <= 0)
-				break;
-			off += w;
-		}
-	}
+	deadline = now_ms() + METRICS_SEND_MS;
+	if (send_all(fd, hdr, (size_t)n, deadline) && ok && body &&
+	    !send_all(fd, body, len, deadline))
+		pr_debug("metrics: a client took not all of the answer within %d ms", METRICS_SEND_MS);
 	free(body);
 	close(fd);
 }
