@@ -501,6 +501,24 @@ TEST(udp_listeners)
 #undef UDP
 }
 
-UNIT_MAIN("config", udp_listeners, original_format, rules_wrapper, name_forms, array_form, conditions,
+/* Durations as numbers are seconds, bounded as strings are: a huge one
+ * is an error, not an overflow to 0 (a 0 ms sniff timeout). */
+TEST(durations)
+{
+	struct config *c = want_ok(_u, "{\"sniff_timeout\":2.5,\"servers\":{\"127.0.0.1:443\":{\"TLS\":{\"SNI a\":{" FWD "}}}}}");
+
+	if (c) {
+		CHECK_INT(c->set.sniff_timeout_ms, 2500);
+		config_free(c);
+	}
+	want_err(_u, "{\"sniff_timeout\":1e30,\"servers\":{\"127.0.0.1:443\":{\"TLS\":{\"SNI a\":{" FWD "}}}}}",
+		 "sniff_timeout: expected a duration");
+	want_err(_u, "{\"shutdown_grace\":1e12,\"servers\":{\"127.0.0.1:443\":{\"TLS\":{\"SNI a\":{" FWD "}}}}}",
+		 "shutdown_grace: expected a duration");
+	want_err(_u, "{\"sniff_timeout\":\"1e30s\",\"servers\":{\"127.0.0.1:443\":{\"TLS\":{\"SNI a\":{" FWD "}}}}}",
+		 "sniff_timeout: expected a duration");
+}
+
+UNIT_MAIN("config", durations, udp_listeners, original_format, rules_wrapper, name_forms, array_form, conditions,
 	  upstreams, listener_options, errors_name_the_path, all_errors_reported,
 	  source_limits, source_limit_errors)

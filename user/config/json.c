@@ -84,11 +84,13 @@ int cfg_get_duration(struct loader *ld, const cJSON *v, const char *path,
 {
 	if (cJSON_IsString(v) && !parse_duration_ms(v->valuestring, out))
 		return 0;
-	if (cJSON_IsNumber(v) && v->valuedouble >= 0) {
+	/* Seconds, bounded as a string is: 1e30 overflowed the conversion
+	 * (undefined) and came out as 0, "sniff timeout 0 ms". */
+	if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= 1e9) {
 		*out = (uint64_t)(v->valuedouble * 1000);
 		return 0;
 	}
-	cfg_error(ld, path, "expected a duration such as \"5s\" or \"500ms\"");
+	cfg_error(ld, path, "expected a duration such as \"5s\" or \"500ms\" (at most 1e9 seconds)");
 	return -EINVAL;
 }
 
