@@ -236,6 +236,37 @@ t_reload_listeners() {
 	pass "$CUR_TEST"
 }
 
+# A new listener whose port is free at the reload's check but taken
+# before a worker binds it (simulated: PT_TEST_RELOAD_BIND_FAIL=PORT):
+# the rest of the reload applies, and its line says what was not bound
+# (it said "reload: applied" as if all of it had been).
+t_reload_unbound() {
+	newdir
+	local p1 p3 pa out
+	p1=$(free_port) p3=$(free_port) pa=$(free_port)
+	xfer_server a "127.0.0.1:$pa" --count 0 --http upstream-a || { fail "$CUR_TEST" "xfer server"; return; }
+	cat >"$D/c.json" <<-EOF
+	{"version":"v0.2.0","control_socket":"$D/ctl.sock","servers":{
+	 "127.0.0.1:$p1":{"HTTP":{"Host a.example":$(fwd "$pa")}}}}
+	EOF
+	PT_WRAP="env PT_TEST_RELOAD_BIND_FAIL=$p3" pt_start "$D/c.json" --mode "$MODE" -w 2 || return
+	cat >"$D/c.json.new" <<-EOF
+	{"version":"v0.2.0","control_socket":"$D/ctl.sock","servers":{
+	 "127.0.0.1:$p1":{"HTTP":{"Host a.example":$(fwd "$pa")}},
+	 "127.0.0.1:$p3":{"HTTP":{"Host a.example":$(fwd "$pa")}}}}
+	EOF
+	mv "$D/c.json.new" "$D/c.json"
+	kill -HUP "$PT_PID"
+	wait_log "reload: applied: 2 listeners, 2 rules; but 2 listening sockets could not be bound" 10 ||
+		{ fail "$CUR_TEST" "no line saying the reload left 2 sockets unbound: $(grep 'reload:' "$PT_LOG" | tail -n 3)"; return; }
+	grep -q "info reload: applied" "$PT_LOG" &&
+		{ fail "$CUR_TEST" "the reload also said it was applied whole"; return; }
+	refused "$p3" || { fail "$CUR_TEST" "something accepts on $p3"; return; }
+	out=$(curl -sS --max-time 5 --resolve "a.example:$p1:127.0.0.1" "http://a.example:$p1/" 2>&1)
+	[ "$out" = upstream-a ] || { fail "$CUR_TEST" "after the reload, listener $p1: curl got '$out'"; return; }
+	pass "$CUR_TEST"
+}
+
 # ---- SIGTERM -----------------------------------------------------------------
 
 # drain_cfg FILE PT_PORT UP_PORT GRACE: SNI a.example -> UP_PORT.
@@ -362,5 +393,6 @@ done
 MODE=sockmap
 run_test ops/reload-bad-config-kept t_reload_bad
 run_test ops/reload-listeners-added-removed t_reload_listeners
+run_test ops/reload-listener-not-bound t_reload_unbound
 run_test ops/sigterm-grace-deadline t_drain_deadline
 run_test ops/sigterm-second-signal t_drain_second_signal

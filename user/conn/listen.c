@@ -295,6 +295,16 @@ void listen_accept(struct worker *w, struct lsock *ls)
 	}
 }
 
+/* Tests: a reload's bind of this port fails (PT_TEST_RELOAD_BIND_FAIL=
+ * PORT), as when another socket takes the port between the reload's
+ * check and the worker's bind. */
+static bool test_bind_fail(const struct listener *l)
+{
+	const char *t = getenv("PT_TEST_RELOAD_BIND_FAIL");
+
+	return t && (uint16_t)atoi(t) == addr_port((const struct sockaddr *)&l->addr);
+}
+
 static bool same_listen(const struct listener *a, const struct listener *b)
 {
 	return a->addrlen == b->addrlen && a->v6only == b->v6only &&
@@ -303,13 +313,14 @@ static bool same_listen(const struct listener *a, const struct listener *b)
 
 /* A reload: listeners whose address stays keep their socket (and its
  * accept queue), new ones are bound, gone ones closed.  The old array
- * outlives this batch of events (ls_retire).  0 or -ENOMEM (nothing
- * changed). */
+ * outlives this batch of events (ls_retire).  The number of new ones
+ * that could not be bound (logged; a later reload tries them again), or
+ * -ENOMEM (nothing changed). */
 int listen_adopt(struct worker *w, const struct config *ncfg)
 {
 	struct lsock *nls;
 	bool *taken;
-	int n = 0;
+	int n = 0, failed = 0;
 
 	nls = calloc(ncfg->nlisteners + 1, sizeof(*nls));
 	taken = calloc(w->nls + 1, sizeof(*taken));
@@ -344,10 +355,11 @@ int listen_adopt(struct worker *w, const struct config *ncfg)
 		} else {
 			uint32_t cur = 0;
 
-			err = listen_socket(l, &ls->fd);
+			err = test_bind_fail(l) ? -EADDRINUSE : listen_socket(l, &ls->fd);
 			if (err) {
 				pr_err("worker %d: reload: servers.\"%s\": cannot listen: %s",
 				       w->id, l->text, strerror(-err));
+				failed++;
 				continue;
 			}
 			loop_watch(&w->loop, &ls->ev, ls->fd, EPOLLIN | EP_ON, &cur);
@@ -365,7 +377,7 @@ int listen_adopt(struct worker *w, const struct config *ncfg)
 	free(taken);
 	w->ls = nls;
 	w->nls = n;
-	return 0;
+	return failed;
 }
 
 void listen_close(struct worker *w)

@@ -172,14 +172,19 @@ static void adopt_config(struct worker *w)
 
 	if (!ncfg)
 		return;
-	if (listen_adopt(w, ncfg)) {
+	int unbound = listen_adopt(w, ncfg);
+
+	if (unbound < 0) {
 		pr_err("worker %d: reload: out of memory: keeping the running configuration",
 		       w->id);
 		config_put(ncfg);
 		return;
 	}
-	if (udp_adopt(w, ncfg))
+	if (udp_adopt(w, ncfg)) {
 		pr_err("worker %d: reload: a UDP listener could not be bound (see above)", w->id);
+		unbound++;
+	}
+	w->reload_unbound = unbound;
 	w->max_sniff = (uint32_t)(ncfg->set.max_sniffing / (nregistry ? nregistry : 1));
 	if (!w->max_sniff)
 		w->max_sniff = 1;

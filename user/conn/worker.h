@@ -59,6 +59,8 @@ struct worker {
 	uint64_t events_lost;		/* PT_STAT_EVENT_LOST at the last sweep */
 	struct config *cfg;		/* for new connections (a reference) */
 	struct config *next_cfg;	/* handed over by a reload */
+	int reload_unbound;		/* listeners that reload could not bind
+					 * (set before cfg is published) */
 	uint8_t *peekbuf;		/* sniff_max bytes */
 	struct conn *conns;		/* all live connections */
 	struct conn *parked;		/* waiting for a name to resolve */

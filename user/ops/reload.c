@@ -59,7 +59,7 @@ int reload(struct runtime *rt)
 {
 	struct config *cur = rt->cfg, *n;
 	uint64_t deadline;
-	int rules = 0;
+	int rules = 0, unbound = 0;
 
 	pr_info("SIGHUP: reloading %s", rt->file);
 	n = config_load(rt->file, &rt->cli, rt->cli_set);
@@ -111,6 +111,20 @@ int reload(struct runtime *rt)
 	for (int i = 0; i < n->nudp; i++)
 		for (int g = 0; g < n->udp[i].ngroups; g++)
 			rules += n->udp[i].groups[g].nrules;
+	/* A port free at the check above may be taken before a worker binds
+	 * it (by anyone, our own upstream connects' ephemeral ports too):
+	 * the rest is applied, and this must not read as all of it. */
+	for (int i = 0; i < rt->nworkers; i++)
+		if (__atomic_load_n(&rt->workers[i].cfg, __ATOMIC_ACQUIRE) == n)
+			unbound += rt->workers[i].reload_unbound;
+	if (unbound) {
+		pr_err("reload: applied: %d listener%s, %d rule%s; but %d listening socket%s could not be bound (see above): not served there until a reload binds %s",
+		       n->nlisteners + n->nudp, n->nlisteners + n->nudp == 1 ? "" : "s",
+		       rules, rules == 1 ? "" : "s", unbound, unbound == 1 ? "" : "s",
+		       unbound == 1 ? "it" : "them");
+		metrics_reload(true);
+		return -EADDRINUSE;
+	}
 	pr_info("reload: applied: %d listener%s, %d rule%s", n->nlisteners + n->nudp,
 		n->nlisteners + n->nudp == 1 ? "" : "s", rules, rules == 1 ? "" : "s");
 	metrics_reload(true);
