@@ -25,8 +25,9 @@ int worker_add_listener(struct worker *w, const struct sockaddr_storage *addr,
 /* The loop's side: accept a batch; stop accepting for a while (out of
  * fds: for ACCEPT_PAUSE_MS when timed, else until a connection ends) and
  * start again; move to a reloaded configuration (how many new listeners
- * could not be bound, or -ENOMEM, nothing changed); free the arrays a reload replaced, once the batch of events
- * that may name them is over; close them all (drain). */
+ * could not be bound, or -ENOMEM, nothing changed); free the arrays a
+ * reload replaced, once the batch of events that may name them is over;
+ * close them all (drain). */
 void listen_accept(struct worker *w, struct lsock *ls);
 void listen_pause(struct worker *w, bool timed);
 void listen_resume(struct worker *w);
