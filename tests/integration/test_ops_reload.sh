@@ -201,6 +201,18 @@ t_reload_bad() {
 	pass "$CUR_TEST"
 }
 
+# listeners_cfg FILE UP PORT...: one HTTP listener on each 127.0.0.1:PORT,
+# "Host a.example" forwarded to 127.0.0.1:UP.
+listeners_cfg() {
+	local f=$1 up=$2 p sep= servers=
+	shift 2
+	for p in "$@"; do
+		servers="$servers$sep\"127.0.0.1:$p\":{\"HTTP\":{\"Host a.example\":$(fwd "$up")}}"
+		sep=,
+	done
+	printf '{"version":"v0.2.0","control_socket":"%s","servers":{%s}}\n' "$D/ctl.sock" "$servers" >"$f"
+}
+
 # (c) A reload that swaps a listener for another: the removed one refuses
 # connections, the added one routes, the kept one goes on.
 t_reload_listeners() {
@@ -208,21 +220,13 @@ t_reload_listeners() {
 	local p1 p2 p3 pa out p
 	p1=$(free_port) p2=$(free_port) p3=$(free_port) pa=$(free_port)
 	xfer_server a "127.0.0.1:$pa" --count 0 --http upstream-a || { fail "$CUR_TEST" "xfer server"; return; }
-	cat >"$D/c.json" <<-EOF
-	{"version":"v0.2.0","control_socket":"$D/ctl.sock","servers":{
-	 "127.0.0.1:$p1":{"HTTP":{"Host a.example":$(fwd "$pa")}},
-	 "127.0.0.1:$p2":{"HTTP":{"Host a.example":$(fwd "$pa")}}}}
-	EOF
+	listeners_cfg "$D/c.json" "$pa" "$p1" "$p2"
 	pt_start "$D/c.json" --mode "$MODE" || return
 	for p in "$p1" "$p2"; do
 		out=$(curl -sS --max-time 5 --resolve "a.example:$p:127.0.0.1" "http://a.example:$p/" 2>&1)
 		[ "$out" = upstream-a ] || { fail "$CUR_TEST" "before the reload, listener $p: curl got '$out'"; return; }
 	done
-	cat >"$D/c.json.new" <<-EOF
-	{"version":"v0.2.0","control_socket":"$D/ctl.sock","servers":{
-	 "127.0.0.1:$p1":{"HTTP":{"Host a.example":$(fwd "$pa")}},
-	 "127.0.0.1:$p3":{"HTTP":{"Host a.example":$(fwd "$pa")}}}}
-	EOF
+	listeners_cfg "$D/c.json.new" "$pa" "$p1" "$p3"
 	mv "$D/c.json.new" "$D/c.json"
 	pt_reload 1 || { fail "$CUR_TEST" "reload not applied: $(tail -n 3 "$PT_LOG")"; return; }
 	if ! wait_for 3 refused "$p2"; then
@@ -245,16 +249,9 @@ t_reload_unbound() {
 	local p1 p3 pa out
 	p1=$(free_port) p3=$(free_port) pa=$(free_port)
 	xfer_server a "127.0.0.1:$pa" --count 0 --http upstream-a || { fail "$CUR_TEST" "xfer server"; return; }
-	cat >"$D/c.json" <<-EOF
-	{"version":"v0.2.0","control_socket":"$D/ctl.sock","servers":{
-	 "127.0.0.1:$p1":{"HTTP":{"Host a.example":$(fwd "$pa")}}}}
-	EOF
+	listeners_cfg "$D/c.json" "$pa" "$p1"
 	PT_WRAP="env PT_TEST_RELOAD_BIND_FAIL=$p3" pt_start "$D/c.json" --mode "$MODE" -w 2 || return
-	cat >"$D/c.json.new" <<-EOF
-	{"version":"v0.2.0","control_socket":"$D/ctl.sock","servers":{
-	 "127.0.0.1:$p1":{"HTTP":{"Host a.example":$(fwd "$pa")}},
-	 "127.0.0.1:$p3":{"HTTP":{"Host a.example":$(fwd "$pa")}}}}
-	EOF
+	listeners_cfg "$D/c.json.new" "$pa" "$p1" "$p3"
 	mv "$D/c.json.new" "$D/c.json"
 	kill -HUP "$PT_PID"
 	wait_log "reload: applied: 2 listeners, 2 rules; but 2 listening sockets could not be bound" 10 ||

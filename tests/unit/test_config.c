@@ -505,18 +505,17 @@ TEST(udp_listeners)
  * is an error, not an overflow to 0 (a 0 ms sniff timeout). */
 TEST(durations)
 {
-	struct config *c = want_ok(_u, "{\"sniff_timeout\":2.5,\"servers\":{\"127.0.0.1:443\":{\"TLS\":{\"SNI a\":{" FWD "}}}}}");
+#define WITH(setting) "{" setting ",\"servers\":{\"127.0.0.1:443\":{\"TLS\":{\"SNI a\":{" FWD "}}}}}"
+	struct config *c = want_ok(_u, WITH("\"sniff_timeout\":2.5"));
 
 	if (c) {
 		CHECK_INT(c->set.sniff_timeout_ms, 2500);
 		config_free(c);
 	}
-	want_err(_u, "{\"sniff_timeout\":1e30,\"servers\":{\"127.0.0.1:443\":{\"TLS\":{\"SNI a\":{" FWD "}}}}}",
-		 "sniff_timeout: expected a duration");
-	want_err(_u, "{\"shutdown_grace\":1e12,\"servers\":{\"127.0.0.1:443\":{\"TLS\":{\"SNI a\":{" FWD "}}}}}",
-		 "shutdown_grace: expected a duration");
-	want_err(_u, "{\"sniff_timeout\":\"1e30s\",\"servers\":{\"127.0.0.1:443\":{\"TLS\":{\"SNI a\":{" FWD "}}}}}",
-		 "sniff_timeout: expected a duration");
+	want_err(_u, WITH("\"sniff_timeout\":1e30"), "sniff_timeout: expected a duration");
+	want_err(_u, WITH("\"shutdown_grace\":1e12"), "shutdown_grace: expected a duration");
+	want_err(_u, WITH("\"sniff_timeout\":\"1e30s\""), "sniff_timeout: expected a duration");
+#undef WITH
 }
 
 UNIT_MAIN("config", durations, udp_listeners, original_format, rules_wrapper, name_forms, array_form, conditions,

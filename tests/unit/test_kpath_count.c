@@ -101,60 +101,45 @@ static void rig_down(struct rig *r)
 	close_pair(r->dst);
 }
 
+/* kpath_drained() over a rig of n received and m written bytes, with a
+ * snapshot of rx0 bytes read before the hand-off and the target's count
+ * tx_over above the rig's (-1000 if the rig could not be set up: its
+ * failure is the one reported). */
+static int drained(struct unit_ctx *_u, size_t n, size_t m, uint64_t rx0, uint64_t tx_over)
+{
+	struct ksnap s = { .rx0 = rx0 };
+	struct rig r;
+	int ret = -1000;
+
+	if (!rig_up(_u, &r, n, m)) {
+		s.tx0 = r.tx + tx_over;
+		ret = kpath_drained(r.src[1], r.dst[0], &s, true, false);
+	}
+	rig_down(&r);
+	return ret;
+}
+
 /* All received bytes in the target: drained; fewer: not yet. */
 TEST(drained_exact)
 {
-	struct ksnap s = { 0, 0 };
-	struct rig r;
-
-	if (!rig_up(_u, &r, 1000, 1000)) {
-		s.tx0 = r.tx;
-		CHECK_INT(kpath_drained(r.src[1], r.dst[0], &s, true, false), 1);
-	}
-	rig_down(&r);
-	if (!rig_up(_u, &r, 1000, 990)) {
-		s.tx0 = r.tx;
-		CHECK_INT(kpath_drained(r.src[1], r.dst[0], &s, true, false), 0);
-	}
-	rig_down(&r);
+	CHECK_INT(drained(_u, 1000, 1000, 0, 0), 1);
+	CHECK_INT(drained(_u, 1000, 990, 0, 0), 0);
 }
 
 /* Bytes before the snapshot count on neither side. */
 TEST(drained_after_snapshot)
 {
-	struct ksnap s = { .rx0 = 300 };
-	struct rig r;
-
-	if (!rig_up(_u, &r, 1000, 900)) {
-		s.tx0 = r.tx + 200;
-		CHECK_INT(kpath_drained(r.src[1], r.dst[0], &s, true, false), 1);
-	}
-	rig_down(&r);
-	if (!rig_up(_u, &r, 1000, 899)) {
-		s.tx0 = r.tx + 200;
-		CHECK_INT(kpath_drained(r.src[1], r.dst[0], &s, true, false), 0);
-	}
-	rig_down(&r);
+	CHECK_INT(drained(_u, 1000, 900, 300, 200), 1);
+	CHECK_INT(drained(_u, 1000, 899, 300, 200), 0);
 }
 
 /* A count below the snapshot's (what a raced quick count gives) is
  * nothing delivered yet, not ~2^64 bytes. */
 TEST(count_below_snapshot_is_not_drained)
 {
-	struct ksnap s = { .rx0 = 0 };
-	struct rig r;
-
-	if (!rig_up(_u, &r, 1000, 100)) {
-		s.tx0 = r.tx + 5000;
-		CHECK_INT(kpath_drained(r.src[1], r.dst[0], &s, true, false), 0);
-	}
-	rig_down(&r);
+	CHECK_INT(drained(_u, 1000, 100, 0, 5000), 0);
 	/* Nothing received since the snapshot: nothing to wait for. */
-	if (!rig_up(_u, &r, 0, 100)) {
-		s.tx0 = r.tx + 5000;
-		CHECK_INT(kpath_drained(r.src[1], r.dst[0], &s, true, false), 1);
-	}
-	rig_down(&r);
+	CHECK_INT(drained(_u, 0, 100, 0, 5000), 1);
 }
 
 TEST(backlog)
