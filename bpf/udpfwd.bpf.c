@@ -20,6 +20,14 @@
  * 76-80k round trips/s, bpf_redirect_neigh(lo) for everything 72-79k,
  * direct 83-88k: the shortcut is kept where it is safe.
  *
+ * A client's QUIC Initial naming another Source Connection ID than the
+ * flow's is a new connection from a port used again (a restarted client,
+ * a NAT handing the port on): left to userspace (TC_ACT_UNSPEC), which
+ * ends the old flow and routes the new one on its own hello, instead of
+ * sending it to the old flow's upstream.  The client's other Initials
+ * (acknowledgements, the hello again after a Retry) keep their Source
+ * Connection ID and stay here; a short header costs one byte read.
+ *
  * Anything the program does not know or cannot handle (other protocols,
  * IP options, IPv6 extension headers, fragments, no entry) goes on
  * untouched (TC_ACT_UNSPEC: the next program, then the stack), so a
@@ -55,6 +63,45 @@ struct {
 } udpk_flows SEC(".maps");
 
 const volatile __u32 lo_ifindex = 1;
+
+#define QUIC_V1		0x00000001
+#define QUIC_V2		0x6b3343cf
+
+/* Is the UDP payload at off a client Initial (QUIC v1 or v2) of another
+ * connection than v's?  Whatever cannot be read whole says yes: userspace
+ * looks again, and forwards it on the old flow if it is one of its. */
+static __always_inline bool other_connection(struct __sk_buff *skb, __u32 off,
+					     const struct udpk_val *v)
+{
+	__u8 h[6], sl, s[UDPK_CID_MAX];
+	__u32 ver, type;
+
+	if (bpf_skb_load_bytes(skb, off, h, 1) || !(h[0] & 0x80))
+		return false;			/* short header (or empty) */
+	if (bpf_skb_load_bytes(skb, off, h, sizeof(h)))
+		return false;			/* not a long header whole */
+	ver = (__u32)h[1] << 24 | (__u32)h[2] << 16 | (__u32)h[3] << 8 | h[4];
+	type = h[0] >> 4 & 3;
+	/* Version 2 moved the Initial to type 1 (RFC 9369 3.2). */
+	if (!(ver == QUIC_V1 && type == 0) && !(ver == QUIC_V2 && type == 1))
+		return false;
+	if (h[5] > UDPK_CID_MAX)
+		return true;
+	off += 6 + h[5];
+	if (bpf_skb_load_bytes(skb, off, &sl, 1) || sl > UDPK_CID_MAX)
+		return true;
+	if (sl != v->scid_len)
+		return true;
+	if (!sl)
+		return false;
+	/* A client Initial is 1200 bytes or more: the 20 bytes are there. */
+	if (bpf_skb_load_bytes(skb, off + 1, s, sizeof(s)))
+		return true;
+	for (int i = 0; i < UDPK_CID_MAX; i++)
+		if (i < sl && s[i] != v->scid[i])
+			return true;
+	return false;
+}
 
 static __always_inline int forward(struct __sk_buff *skb, struct udpk_val *v,
 				   __u32 plen)
@@ -97,8 +144,10 @@ int pt_udp_fwd(struct __sk_buff *skb)
 		v = bpf_map_lookup_elem(&udpk_flows, &k);
 		if (!v)
 			return TC_ACT_UNSPEC;
-		plen = bpf_ntohs(udp->len) - 8;
 		l4 = l3 + sizeof(*ip);
+		if (v->is_client && other_connection(skb, l4 + sizeof(*udp), v))
+			return TC_ACT_UNSPEC;
+		plen = bpf_ntohs(udp->len) - 8;
 		ck = l4 + __builtin_offsetof(struct udphdr, check);
 		oa[0] = ip->saddr;
 		oa[1] = ip->daddr;
@@ -134,8 +183,10 @@ int pt_udp_fwd(struct __sk_buff *skb)
 		v = bpf_map_lookup_elem(&udpk_flows, &k);
 		if (!v)
 			return TC_ACT_UNSPEC;
-		plen = bpf_ntohs(udp->len) - 8;
 		l4 = l3 + sizeof(*ip6);
+		if (v->is_client && other_connection(skb, l4 + sizeof(*udp), v))
+			return TC_ACT_UNSPEC;
+		plen = bpf_ntohs(udp->len) - 8;
 		ck = l4 + __builtin_offsetof(struct udphdr, check);
 		__builtin_memcpy(oa, k.saddr, 16);
 		__builtin_memcpy(&oa[4], k.daddr, 16);

@@ -13,6 +13,8 @@
 #include <linux/types.h>
 #endif
 
+#define UDPK_CID_MAX	20	/* QUIC versions 1 and 2 */
+
 struct udpk_key {
 	__u8 family;			/* 4 or 6 */
 	__u8 pad[3];
@@ -28,6 +30,13 @@ struct udpk_val {
 	/* Forwarded by the program (atomic adds; payload bytes). */
 	__u64 packets, bytes;
 	__u64 last_ns;			/* bpf_ktime_get_ns: CLOCK_MONOTONIC */
+	/* client -> listener only (is_client): the client's Source
+	 * Connection ID.  A QUIC client Initial naming another one is a new
+	 * connection from a port used again (a restarted client, a NAT):
+	 * the program leaves it to userspace, which routes it afresh. */
+	__u8 is_client;
+	__u8 scid_len;
+	__u8 scid[UDPK_CID_MAX];
 };
 
 #endif /* PT_UDPK_MAP_H */

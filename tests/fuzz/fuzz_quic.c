@@ -5,7 +5,8 @@
  * and that many bytes (the last one cut short if the input ends), all fed
  * into one struct quic_hello:
  *   mode 0  each chunk is a datagram for quic_initial_feed(), and for
- *           quic_peek_dcid(), which must refuse it as feed does;
+ *           quic_peek_dcid(), which must refuse it as feed does (and
+ *           quic_peek_scid() as peek_dcid does);
  *   mode 1  each chunk is a decrypted payload for quic_initial_frames():
  *           the frame parser and the reassembly, without crypto, which a
  *           fuzzer cannot get past; a refused payload leaves the
@@ -111,8 +112,11 @@ static void feed(const uint8_t *d, size_t n)
 	struct quic_cid cid;
 	uint32_t version = 1;
 	bool was_done = qh.done;
+	struct quic_cid scid;
 	int p = quic_peek_dcid(copy, n, &cid, &version), r;
 
+	if (quic_peek_scid(copy, n, &scid) != p || scid.len > QUIC_CID_MAX)
+		BUG("peek_scid disagrees with peek_dcid (%d), or a cid of %u", p, scid.len);
 	r = quic_initial_feed(&qh, copy, n);
 	free(copy);
 	if (p < 0 && !was_done && r != p)

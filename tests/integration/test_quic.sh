@@ -98,6 +98,38 @@ t_sni_routing() {
 	[ -z "$why" ] && pass "$CUR_TEST" || fail "$CUR_TEST" "$why"
 }
 
+# A client port used again by a new connection (a restarted client, a
+# NAT handing the port on): the new connection is routed on its own hello,
+# not sent down the old flow to the old upstream (seen as a flake: one
+# quicsend run got a port of the previous run, and its b.example hello
+# came back from A).  The old flow ends end=replaced.  A flow REJECTed
+# gives way the same.  A second hello under a new DCID but the same SCID
+# (a client after a Retry) is the same connection: it stays on its flow.
+t_port_reuse() {
+	setup || return
+	local why= pr pr2 n
+	pr=$(free_port) pr2=$(free_port)
+	q client --connect "127.0.0.1:$PT" --bind "127.0.0.1:$pr" --sni a.example --expect A: --count 4 ||
+		why="a.example: $(qwhy)"
+	[ -z "$why" ] && { q client --connect "127.0.0.1:$PT" --bind "127.0.0.1:$pr" --sni b.example --expect B: --count 4 ||
+		why="b.example from the port a.example used: $(qwhy)"; }
+	[ -z "$why" ] && { q client --connect "127.0.0.1:$PT" --bind "127.0.0.1:$pr" --sni d.example --expect none --timeout 500 ||
+		why="d.example (REJECT) from that port: $(qwhy)"; }
+	[ -z "$why" ] && { q client --connect "127.0.0.1:$PT" --bind "127.0.0.1:$pr" --sni a.example --expect A: --count 4 ||
+		why="a.example after the REJECT from that port: $(qwhy)"; }
+	[ -z "$why" ] && { q client --connect "127.0.0.1:$PT" --bind "127.0.0.1:$pr2" --sni a.example --again-sni b.example --expect A: --count 4 ||
+		why="a hello after a Retry (same SCID) left its flow: $(qwhy)"; }
+	[ -z "$why" ] && ! wait_log " flow client=127.0.0.1:$pr .* rule=\"SNI d.example\" action=REJECT .* end=replaced" 3 &&
+		why="no end=replaced line for the REJECTed flow: $(flow_lines | tail -n 4)"
+	n=$(flow_lines | grep -c " client=127.0.0.1:$pr .* end=replaced")
+	[ -z "$why" ] && [ "$n" != 3 ] && why="$n end=replaced lines, want 3: $(flow_lines | tail -n 4)"
+	n=$(metric "$PM" 'passthru_udp_flows_ended_total.*end="replaced"')
+	[ -z "$why" ] && [ "$n" != 3 ] && why="passthru_udp_flows_ended_total{end=replaced} is $n, want 3"
+	[ -z "$why" ] && [ "$(metric "$PM" 'passthru_udp_flows_active')" != 2 ] &&
+		why="passthru_udp_flows_active is $(metric "$PM" 'passthru_udp_flows_active'), want 2"
+	[ -z "$why" ] && pass "$CUR_TEST" || fail "$CUR_TEST" "$why"
+}
+
 # Many flows at once, both upstreams, two clients in parallel.
 t_many_flows() {
 	setup || return
@@ -491,6 +523,7 @@ t_emfile() {
 for UPATH in kernel userspace; do
 	run_test "quic/$UPATH/sni-routing-split-out-of-order" t_sni_routing
 	run_test "quic/$UPATH/many-flows" t_many_flows
+	run_test "quic/$UPATH/client-port-used-again" t_port_reuse
 	run_test "quic/$UPATH/idle-timeout-log" t_idle_log
 	run_test "quic/$UPATH/wildcard-replies-from-local-address" t_wildcard_pktinfo
 	run_test "quic/$UPATH/ipv6" t_ipv6

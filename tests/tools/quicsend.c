@@ -7,12 +7,18 @@
  *   quicsend client --connect ADDR:PORT --sni NAME [--alpn a,b]
  *                   [--version 1|2] [--split K] [--order 2,0,1] [--pad N]
  *                   [--flows N] [--count M] [--size B] [--window W]
- *                   [--expect TAG|none] [--timeout MS]
+ *                   [--expect TAG|none] [--timeout MS] [--bind ADDR:PORT]
+ *                   [--again-sni NAME]
  *       N flows at once (a socket each): a ClientHello (tlsgen, padded to
  *       N bytes) cut into K client Initials (1200-byte datagrams) sent in
  *       the order given, then M datagrams of B bytes, W in flight; every
  *       reply must be TAG + what was sent, in the order sent.  --expect
- *       none: no reply may come (REJECT).  Prints one line:
+ *       none: no reply may come (REJECT).  --bind: flow i sends from
+ *       PORT + i (a client port used again).  --again-sni: then a second
+ *       hello naming NAME under a new Destination Connection ID but the
+ *       same Source Connection ID, as a client sends after a Retry (RFC
+ *       9000 17.2.5.2): the same connection, so TAG answers it too.
+ *       Prints one line:
  *       result=ok|fail flows_ok= flows_silent= flows_bad= ... why=...
  *   quicsend flood  (client options) --seconds S [--warmup S] [--pid PID]
  *       the same flows, then datagrams kept W in flight per flow for S
@@ -51,7 +57,7 @@
 #define MAX_SPLIT 8
 
 struct opts {
-	const char *listen, *connect, *sni, *alpn, *tag, *expect, *order;
+	const char *listen, *connect, *sni, *alpn, *tag, *expect, *order, *bind, *again_sni;
 	uint32_t version;
 	int split, flows, count, size, window, timeout_ms, pad, pid;
 	double seconds, warmup;
@@ -96,19 +102,40 @@ static int parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len
 	return 0;
 }
 
-static int udp_connected(const char *addr)
+/* A socket connected to addr; from bind (ADDR:PORT) + k if given. */
+static int udp_connected_from(const char *addr, const char *bind_to, int k)
 {
-	struct sockaddr_storage ss;
-	socklen_t len;
-	int fd, big = 1 << 20;
+	struct sockaddr_storage ss, bs;
+	socklen_t len, bl;
+	int fd, big = 1 << 20, one = 1;
 
 	if (parse_addr(addr, &ss, &len))
 		die("bad address %s", addr);
 	fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&ss, len))
+	if (fd < 0)
+		die("socket: %s", strerror(errno));
+	if (bind_to) {
+		if (parse_addr(bind_to, &bs, &bl))
+			die("bad address %s", bind_to);
+		if (bs.ss_family == AF_INET)
+			((struct sockaddr_in *)&bs)->sin_port =
+				htons((uint16_t)(ntohs(((struct sockaddr_in *)&bs)->sin_port) + k));
+		else
+			((struct sockaddr_in6 *)&bs)->sin6_port =
+				htons((uint16_t)(ntohs(((struct sockaddr_in6 *)&bs)->sin6_port) + k));
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, (struct sockaddr *)&bs, bl))
+			die("bind %s + %d: %s", bind_to, k, strerror(errno));
+	}
+	if (connect(fd, (struct sockaddr *)&ss, len))
 		die("socket/connect %s: %s", addr, strerror(errno));
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
 	return fd;
+}
+
+static int udp_connected(const char *addr)
+{
+	return udp_connected_from(addr, NULL, 0);
 }
 
 /* ---- echo ------------------------------------------------------------------ */
@@ -211,6 +238,7 @@ struct flow {
 	int fd;
 	int ninit;
 	struct dg init[MAX_SPLIT];	/* in the order sent */
+	uint8_t scid[8];		/* the client's, for the whole connection */
 	int sent, recvd;		/* datagrams, Initials included */
 	int reordered;			/* replies that overtook an earlier one */
 	uint64_t bytes_up, bytes_down;
@@ -236,12 +264,14 @@ static void win_snap(const struct opts *o, const struct flow *fl, int n, struct 
 	w->t_us = clock_us();
 }
 
-/* The Initials of one flow: its hello cut in K pieces, each sealed in a
- * 1200-byte datagram; init[] holds them in the order they are sent. */
-static void make_initials(const struct opts *o, struct flow *f)
+/* The Initials of one flow: its hello (naming sni) cut in K pieces, each
+ * sealed in a 1200-byte datagram; init[] holds them in the order they are
+ * sent.  A new Destination Connection ID each time; the Source
+ * Connection ID new unless keep_scid. */
+static void make_initials(const struct opts *o, struct flow *f, const char *sni, bool keep_scid)
 {
-	struct tlsgen_opts to = { .sni = o->sni, .alpn = o->alpn, .pad_to = (size_t)o->pad };
-	uint8_t rec[20000], dcid[8], scid[8];
+	struct tlsgen_opts to = { .sni = sni, .alpn = o->alpn, .pad_to = (size_t)o->pad };
+	uint8_t rec[20000], dcid[8], *scid = f->scid;
 	const uint8_t *hs;
 	ssize_t rl = tlsgen_client_hello(&to, rec, sizeof(rec));
 	size_t hl, piece, off = 0;
@@ -253,7 +283,7 @@ static void make_initials(const struct opts *o, struct flow *f)
 	hs = rec + 5;
 	hl = (size_t)rl - 5;
 	if (getrandom(dcid, sizeof(dcid), 0) != sizeof(dcid) ||
-	    getrandom(scid, sizeof(scid), 0) != sizeof(scid))
+	    (!keep_scid && getrandom(f->scid, sizeof(f->scid), 0) != sizeof(f->scid)))
 		die("getrandom");
 	piece = (hl + (size_t)o->split - 1) / (size_t)o->split;
 	for (int i = 0; i < o->split; i++)
@@ -410,10 +440,10 @@ static int run_client(const struct opts *o, bool flood)
 	if (!o->connect || !o->sni)
 		die("client needs --connect and --sni");
 	for (int i = 0; i < n; i++) {
-		fl[i].fd = udp_connected(o->connect);
+		fl[i].fd = udp_connected_from(o->connect, o->bind, i);
 		fl[i].ring = calloc((size_t)(o->window > MAX_SPLIT ? o->window : MAX_SPLIT) + 1,
 				    sizeof(struct dg));
-		make_initials(o, &fl[i]);
+		make_initials(o, &fl[i], o->sni, false);
 	}
 	/* The hellos, piece by piece in the order asked. */
 	for (int k = 0; k < o->split; k++)
@@ -461,6 +491,22 @@ static int run_client(const struct opts *o, bool flood)
 			fl[i].ring_n = 0;
 		}
 	}
+	if (o->again_sni && !flood && !expect_none) {
+		for (int i = 0; i < n; i++) {
+			if (fl[i].done || fl[i].bad)
+				continue;
+			make_initials(o, &fl[i], o->again_sni, true);
+			for (int k = 0; k < o->split; k++)
+				flow_send(&fl[i], &fl[i].init[k]);
+		}
+		collect(o, fl, n, clock_us() + (int64_t)o->timeout_ms * 1000, &outstanding);
+		for (int i = 0; i < n; i++) {
+			if (fl[i].ring_n && !fl[i].done)
+				flow_fail(&fl[i], "the hello after a Retry: %d replies missing after %d ms",
+					  fl[i].ring_n, o->timeout_ms);
+			fl[i].ring_n = 0;
+		}
+	}
 	win_snap(o, fl, n, &w1);
 	t1 = w1.t_us;
 	t0 = w0.t_us;
@@ -479,6 +525,8 @@ static int run_client(const struct opts *o, bool flood)
 			ok++;
 		}
 	}
+	if (silent && !bad && !expect_none)
+		why = "no reply to a flow's Initials (silent): --expect names a tag";
 	if (expect_none) {
 		bad += ok;
 		if (ok)
@@ -504,7 +552,7 @@ static int run_client(const struct opts *o, bool flood)
 		printf(" why=\"%s\"\n", why);
 	} else
 		printf("result=%s flows_ok=%d flows_silent=%d flows_bad=%d bytes_up=%llu bytes_down=%llu reordered=%llu why=\"%s\"\n",
-		       bad || (silent && !o->expect) ? "fail" : "ok", ok, silent, bad,
+		       bad || silent ? "fail" : "ok", ok, silent, bad,
 		       (unsigned long long)up, (unsigned long long)down,
 		       (unsigned long long)reordered, why);
 	for (int i = 0; i < n; i++) {
@@ -512,7 +560,7 @@ static int run_client(const struct opts *o, bool flood)
 		free(fl[i].ring);
 	}
 	free(fl);
-	return bad || (silent && !o->expect) ? 1 : 0;
+	return bad || silent ? 1 : 0;
 }
 
 /* ---- raw datagrams ------------------------------------------------------------- */
@@ -608,7 +656,8 @@ int main(int argc, char **argv)
 		{ "vn", 0, NULL, 'v' }, { "unknown-version", 0, NULL, 'u' },
 		{ "small-initial", 0, NULL, 'i' }, { "bad-initial", 0, NULL, 'B' },
 		{ "hex", 1, NULL, 'H' }, { "wait", 1, NULL, 'w' }, { "warmup", 1, NULL, 'U' },
-		{ "pid", 1, NULL, 'P' }, { NULL, 0, NULL, 0 },
+		{ "pid", 1, NULL, 'P' }, { "bind", 1, NULL, 'A' }, { "again-sni", 1, NULL, 'R' },
+		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o = { .tag = "", .split = 2, .flows = 1, .count = 20, .size = 1000, .window = 4,
 			  .timeout_ms = 2000, .seconds = 3, .pad = 1800, .wait_ms = 500,
@@ -639,6 +688,8 @@ int main(int argc, char **argv)
 		case 'S': o.seconds = atof(optarg); break;
 		case 'U': o.warmup = atof(optarg); break;
 		case 'P': o.pid = atoi(optarg); break;
+		case 'A': o.bind = optarg; break;
+		case 'R': o.again_sni = optarg; break;
 		case 'p': o.pad = atoi(optarg); break;
 		case 'g': o.garbage = atoi(optarg); break;
 		case 'h': o.short_len = atoi(optarg); break;

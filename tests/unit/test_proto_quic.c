@@ -651,7 +651,8 @@ TEST(versions)
 	CHECK(!qh.keyed && !qh.done);
 }
 
-/* quic_peek_dcid on each packet type, a short header and garbage. */
+/* quic_peek_dcid and quic_peek_scid on each packet type, a short header
+ * and garbage. */
 TEST(peek)
 {
 	static const uint8_t shorthdr[] = { 0x41, 1, 2, 3, 4, 5, 6, 7, 8, 9 };
@@ -671,8 +672,24 @@ TEST(peek)
 			CHECK_INT(quic_peek_dcid(pkt[0], (size_t)n, &cid, &v), t);
 			CHECK_INT(v, o.version);
 			CHECK(cid.len == sizeof(dcid_b) && !memcmp(cid.id, dcid_b, cid.len));
+			CHECK_INT(quic_peek_scid(pkt[0], (size_t)n, &cid), t);
+			CHECK(cid.len == sizeof(scid) && !memcmp(cid.id, scid, cid.len));
 		}
 	}
+	/* An empty SCID; one running past the datagram is no header. */
+	o.version = QUIC_V1;
+	o.type = QUIC_PT_INITIAL;
+	o.scid_len = 0;
+	{
+		ssize_t n = qs_seal(&o, pl, sizeof(pl), pkt[0], sizeof(pkt[0]));
+
+		CHECK_INT(quic_peek_scid(pkt[0], (size_t)n, &cid), QUIC_PT_INITIAL);
+		CHECK_INT(cid.len, 0);
+	}
+	memcpy(pkt[0], "\xc0\x00\x00\x00\x01\x01\xaa\x08\x01\x02", 10);
+	CHECK_INT(quic_peek_scid(pkt[0], 10, &cid), -EBADMSG);
+	CHECK_INT(quic_peek_scid(shorthdr, sizeof(shorthdr), &cid), QUIC_PT_SHORT);
+	CHECK_INT(cid.len, 0);
 	CHECK_INT(quic_peek_dcid(shorthdr, sizeof(shorthdr), &cid, &v), QUIC_PT_SHORT);
 	CHECK_INT(cid.len, 0);
 	CHECK_INT(quic_peek_dcid(shorthdr, 0, &cid, &v), -EBADMSG);

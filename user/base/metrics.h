@@ -41,7 +41,7 @@ enum m_udrop {
 	X(idle, "idle") X(rejected, "rejected") X(no_route, "no-route")        \
 	X(undecided, "undecided") X(resolve_failed, "resolve-failed")          \
 	X(upstream_error, "upstream-error") X(no_resources, "no-resources")    \
-	X(shutdown, "shutdown")
+	X(shutdown, "shutdown") X(replaced, "replaced")
 
 enum m_uend {
 #define X(n, s) MU_END_##n,

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/* QUIC flows on UDP listeners (see udp.h): the sockets, their readiness,
- * the timers, set-up and reload; a flow's life is udp_flow.c. */
+/* QUIC flows on UDP listeners (see udp.h): the sockets, the flow table,
+ * readiness, the timers, set-up and reload; a flow's life is udp_flow.c. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +21,58 @@
 #define UDP_ROUNDS	4	/* batches per readiness, then the loop goes round */
 #define TAB_MIN		1024
 #define TAB_MAX		(1u << 20)
+
+/* ---- the flow lookup, the UDP timer --------------------------------------- */
+
+/* A flow by listening socket and client address: the hash first, then
+ * the lookup with it. */
+static uint32_t uflow_hash(const struct udp_worker *u, const struct usock *us,
+			   const union paddr *a)
+{
+	uint64_t h = u->seed ^ (uintptr_t)us;
+	const uint8_t *p;
+	size_t n;
+
+	if (a->sa.sa_family == AF_INET6) {
+		p = a->v6.sin6_addr.s6_addr;
+		n = 16;
+		h ^= a->v6.sin6_port;
+	} else {
+		p = (const uint8_t *)&a->v4.sin_addr;
+		n = 4;
+		h ^= a->v4.sin_port;
+	}
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3ULL;
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	return (uint32_t)(h ^ h >> 32);
+}
+
+static struct uflow *uflow_find(struct udp_worker *u, const struct usock *us,
+				const union paddr *peer, uint32_t h)
+{
+	for (struct uflow *f = u->tab[h & u->mask]; f; f = f->hnext)
+		if (f->hash == h && f->us == us && paddr_eq(&f->client, peer))
+			return f;
+	return NULL;
+}
+
+/* The worker's one timer for UDP, at the earliest of the UDP heap. */
+static void udp_arm(struct worker *w)
+{
+	struct udp_worker *u = w->udp;
+
+	if (!u->th.n) {
+		if (w->udp_tick.idx >= 0)
+			timer_cancel(&w->loop.timers, &w->udp_tick);
+		return;
+	}
+	if (w->udp_tick.idx < 0 || w->udp_tick.when != u->th.h[0]->when)
+		timer_set(&w->loop.timers, &w->udp_tick, u->th.h[0]->when);
+}
+
+/* ---- readiness ---------------------------------------------------------- */
 
 void udp_readable(struct worker *w, struct evsrc *ev)
 {
@@ -51,6 +103,9 @@ void udp_readable(struct worker *w, struct evsrc *ev)
 				uflow_new(w, us, i, h, d, len, now);
 				continue;
 			}
+			/* A long header: maybe another connection's Initial. */
+			if (len && (d[0] & 0x80) && uflow_replaced(w, f, i, d, len, now))
+				continue;
 			f->last = now;
 			switch (f->state) {
 			case UF_FORWARD:
@@ -125,6 +180,8 @@ void udp_upstream(struct worker *w, struct evsrc *ev)
 			break;
 	}
 }
+
+/* ---- timers -------------------------------------------------------------- */
 
 void udp_timers(struct worker *w, uint64_t now)
 {

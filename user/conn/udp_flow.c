@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
-/* A QUIC flow's life (see udp.h): the flow table, the state kept while
- * its hello is incomplete, forwarding in batches or by the kernel path,
- * and its end. */
+/* A QUIC flow's life (see udp.h): its start (and its end when the
+ * client's port starts another connection), the state kept while its
+ * hello is incomplete, forwarding in batches or by the kernel path, and
+ * its end. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,52 +25,6 @@
 
 #define PEND_POOL	8	/* deciding states kept for the next flows */
 #define QUIC_MIN_DGRAM	1200	/* a client Initial's datagram, RFC 9000 14.1 */
-
-/* ---- the flow table ------------------------------------------------------ */
-
-uint32_t uflow_hash(const struct udp_worker *u, const struct usock *us,
-		    const union paddr *a)
-{
-	uint64_t h = u->seed ^ (uintptr_t)us;
-	const uint8_t *p;
-	size_t n;
-
-	if (a->sa.sa_family == AF_INET6) {
-		p = a->v6.sin6_addr.s6_addr;
-		n = 16;
-		h ^= a->v6.sin6_port;
-	} else {
-		p = (const uint8_t *)&a->v4.sin_addr;
-		n = 4;
-		h ^= a->v4.sin_port;
-	}
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ p[i]) * 0x100000001b3ULL;
-	h ^= h >> 29;
-	h *= 0xbf58476d1ce4e5b9ULL;
-	return (uint32_t)(h ^ h >> 32);
-}
-
-struct uflow *uflow_find(struct udp_worker *u, const struct usock *us,
-			 const union paddr *peer, uint32_t h)
-{
-	for (struct uflow *f = u->tab[h & u->mask]; f; f = f->hnext)
-		if (f->hash == h && f->us == us && paddr_eq(&f->client, peer))
-			return f;
-	return NULL;
-}
-
-static void flow_unhash(struct udp_worker *u, struct uflow *f)
-{
-	struct uflow **pp = &u->tab[f->hash & u->mask];
-
-	for (; *pp; pp = &(*pp)->hnext) {
-		if (*pp == f) {
-			*pp = f->hnext;
-			return;
-		}
-	}
-}
 
 /* ---- deciding state --------------------------------------------------------- */
 
@@ -131,22 +86,6 @@ static int pend_add(struct upend *p, const struct settings *set,
 	return 0;
 }
 
-/* ---- timers -------------------------------------------------------------------- */
-
-/* The worker's one timer for UDP, at the earliest of the UDP heap. */
-void udp_arm(struct worker *w)
-{
-	struct udp_worker *u = w->udp;
-
-	if (!u->th.n) {
-		if (w->udp_tick.idx >= 0)
-			timer_cancel(&w->loop.timers, &w->udp_tick);
-		return;
-	}
-	if (w->udp_tick.idx < 0 || w->udp_tick.when != u->th.h[0]->when)
-		timer_set(&w->loop.timers, &w->udp_tick, u->th.h[0]->when);
-}
-
 /* ---- the end of a flow ------------------------------------------------------------ */
 
 /* What the kernel forwarded since the last read: into the flow's counts
@@ -193,6 +132,18 @@ static void flow_log(const struct uflow *f, enum m_uend why, int err, uint64_t n
 		(unsigned long long)f->dgrams[0], (unsigned long long)f->dgrams[1],
 		(unsigned long long)(now - f->t0), metrics_uend_name(why),
 		err ? " error=\"" : "", err ? strerror(err) : "", err ? "\"" : "");
+}
+
+static void flow_unhash(struct udp_worker *u, struct uflow *f)
+{
+	struct uflow **pp = &u->tab[f->hash & u->mask];
+
+	for (; *pp; pp = &(*pp)->hnext) {
+		if (*pp == f) {
+			*pp = f->hnext;
+			return;
+		}
+	}
 }
 
 void uflow_end(struct worker *w, struct uflow *f, enum m_uend why, int err)
@@ -314,6 +265,17 @@ static void send_pending(struct worker *w, struct uflow *f)
 		send_up(w, f, n);
 }
 
+/* The datagrams of this batch for a forwarding flow, to its upstream. */
+void uflow_send_batch(struct worker *w, struct uflow *f)
+{
+	struct udp_worker *u = w->udp;
+	int n = 0;
+
+	for (int i = f->bfirst; i >= 0; i = u->chain[i])
+		udp_tx_set(u, n++, dgram_data(&u->rx, i), u->rx.msg[i].msg_len, NULL, 0, NULL, 0);
+	send_up(w, f, n);
+}
+
 /* Hand a forwarding flow to the kernel path, if it runs: the two map
  * entries, then (flow_decide) the kept datagrams, sent by us.  So the
  * upstream's every answer, which can only follow them, meets the entry
@@ -339,7 +301,7 @@ static void kernel_take(struct worker *w, struct uflow *f, uint64_t now)
 	 * has IPv4. */
 	addr_unmap(&client);
 	addr_unmap(&local);
-	if (udpk_add(&f->kf, &client, &local, &sock, &f->upaddr))
+	if (udpk_add(&f->kf, &client, &local, &sock, &f->upaddr, f->scid.id, f->scid.len))
 		return;
 	f->kernel = f->kernel_was = true;
 	if (f->last + f->cfg->set.udp_idle_timeout_ms > now + UDPK_SYNC_MS)
@@ -440,6 +402,8 @@ void uflow_pending(struct worker *w, struct uflow *f, const uint8_t *d,
 		flow_decide(w, f, now);
 }
 
+/* ---- a flow's start ------------------------------------------------------------- */
+
 /* A Version Negotiation packet (RFC 9000 17.2.1) naming versions 1 and
  * 2, to a client that offered another in a datagram of full size (no
  * amplification: the answer is smaller). */
@@ -494,6 +458,62 @@ static void send_vn(struct worker *w, struct usock *us, const union paddr *peer,
 	}
 }
 
+/* A flow for datagram i (d/len) of the batch, its first Initial already
+ * fed to p (which returned r). */
+static void flow_start(struct worker *w, struct usock *us, int i, uint32_t h,
+		       const uint8_t *d, size_t len, uint64_t now, struct upend *p, int r)
+{
+	struct udp_worker *u = w->udp;
+	const union paddr *peer = &u->rx.peer[i];
+	const struct listener *l = us->l;
+	union paddr local;
+	bool has_local = dgram_local(&u->rx, i, &local);
+	struct uflow *f;
+
+	f = calloc(1, sizeof(*f));
+	if (!f || pend_add(p, &w->cfg->set, d, len)) {
+		free(f);
+		udp_pend_put(u, p);
+		udp_drop(w, l, MU_DROP_flow_limit, 1);
+		return;
+	}
+	f->fd = -1;
+	f->active = -1;
+	f->hash = h;
+	f->us = us;
+	f->l = l;
+	f->cfg = config_get(w->cfg);
+	f->client = *peer;
+	quic_peek_scid(d, len, &f->scid);
+	f->proto = "QUIC";
+	f->pend = p;
+	f->t0 = f->last = now;
+	timer_init(&f->tm);
+	/* The address the client sent to, for dst and port conditions. */
+	if (has_local && us->any) {
+		f->has_local = true;
+		f->local = local;
+	} else {
+		paddr_set(&f->local, &l->addr);
+	}
+	if (f->local.sa.sa_family == AF_INET)
+		f->local.v4.sin_port = htons((uint16_t)addr_port((const struct sockaddr *)&l->addr));
+	else
+		f->local.v6.sin6_port = htons((uint16_t)addr_port((const struct sockaddr *)&l->addr));
+	f->hnext = u->tab[h & u->mask];
+	u->tab[h & u->mask] = f;
+	f->next = u->flows;
+	if (u->flows)
+		u->flows->prev = f;
+	u->flows = f;
+	u->nflows++;
+	u->ndeciding++;
+	metrics_add(l->mx, w->id, ML_UDP_FLOWS, 1);
+	timer_set(&u->th, &f->tm, now + w->cfg->set.sniff_timeout_ms);
+	if (r == 1)
+		flow_decide(w, f, now);
+}
+
 /* The first datagram of a client we do not know: a flow if it is a
  * client Initial that decrypts, else dropped and counted. */
 void uflow_new(struct worker *w, struct usock *us, int i, uint32_t h,
@@ -506,7 +526,6 @@ void uflow_new(struct worker *w, struct usock *us, int i, uint32_t h,
 	bool has_local = dgram_local(&u->rx, i, &local);
 	struct quic_cid dcid;
 	struct upend *p;
-	struct uflow *f;
 	uint32_t version;
 	int t, r;
 
@@ -554,56 +573,51 @@ void uflow_new(struct worker *w, struct usock *us, int i, uint32_t h,
 		udp_drop(w, l, MU_DROP_bad_initial, 1);
 		return;
 	}
-	f = calloc(1, sizeof(*f));
-	if (!f || pend_add(p, &w->cfg->set, d, len)) {
-		free(f);
-		udp_pend_put(u, p);
-		udp_drop(w, l, MU_DROP_flow_limit, 1);
-		return;
-	}
-	f->fd = -1;
-	f->active = -1;
-	f->hash = h;
-	f->us = us;
-	f->l = l;
-	f->cfg = config_get(w->cfg);
-	f->client = *peer;
-	f->proto = "QUIC";
-	f->pend = p;
-	f->t0 = f->last = now;
-	timer_init(&f->tm);
-	/* The address the client sent to, for dst and port conditions. */
-	if (has_local && us->any) {
-		f->has_local = true;
-		f->local = local;
-	} else {
-		paddr_set(&f->local, &l->addr);
-	}
-	if (f->local.sa.sa_family == AF_INET)
-		f->local.v4.sin_port = htons((uint16_t)addr_port((const struct sockaddr *)&l->addr));
-	else
-		f->local.v6.sin6_port = htons((uint16_t)addr_port((const struct sockaddr *)&l->addr));
-	f->hnext = u->tab[h & u->mask];
-	u->tab[h & u->mask] = f;
-	f->next = u->flows;
-	if (u->flows)
-		u->flows->prev = f;
-	u->flows = f;
-	u->nflows++;
-	u->ndeciding++;
-	metrics_add(l->mx, w->id, ML_UDP_FLOWS, 1);
-	timer_set(&u->th, &f->tm, now + w->cfg->set.sniff_timeout_ms);
-	if (r == 1)
-		flow_decide(w, f, now);
+	flow_start(w, us, i, h, d, len, now, p, r);
 }
 
-/* The datagrams of this batch for a forwarding flow, to its upstream. */
-void uflow_send_batch(struct worker *w, struct uflow *f)
+/* A client that starts a new connection from the address of an old flow
+ * (its port used again: a restarted client, a NAT handing the port on)
+ * sends an Initial under a new Source Connection ID; the client's own
+ * Initials keep theirs for the whole connection, even after a Retry (RFC
+ * 9000 7.2).  Routed down the old flow, the new hello would reach the
+ * old flow's upstream whatever it names.  So an Initial that opens a
+ * connection (it decrypts under the keys of its own Destination
+ * Connection ID) with another Source Connection ID ends the old flow and
+ * starts a new one.  Clients with empty Source Connection IDs cannot be
+ * told apart: they stay on the flow.  The kernel path leaves exactly
+ * these datagrams to us (udpfwd.bpf.c). */
+bool uflow_replaced(struct worker *w, struct uflow *f, int i, uint8_t *d, size_t len,
+		    uint64_t now)
 {
 	struct udp_worker *u = w->udp;
-	int n = 0;
+	struct usock *us = f->us;
+	struct quic_cid scid;
+	struct upend *p;
+	int r;
 
-	for (int i = f->bfirst; i >= 0; i = u->chain[i])
-		udp_tx_set(u, n++, dgram_data(&u->rx, i), u->rx.msg[i].msg_len, NULL, 0, NULL, 0);
-	send_up(w, f, n);
+	if (quic_peek_scid(d, len, &scid) != QUIC_PT_INITIAL || len < QUIC_MIN_DGRAM ||
+	    (scid.len == f->scid.len && !memcmp(scid.id, f->scid.id, scid.len)))
+		return false;
+	if (f->state != UF_DECIDING && u->ndeciding >= u->max_deciding) {
+		/* No room to decide it now; not the old upstream's either:
+		 * dropped, the client sends it again. */
+		udp_drop(w, f->l, MU_DROP_flow_limit, 1);
+		return true;
+	}
+	p = pend_get(u);
+	if (!p)
+		return false;
+	r = quic_initial_feed(&p->hello, d, len);
+	if (r < 0 && !p->hello.n_accepted) {
+		udp_pend_put(u, p);	/* not a connection's first Initial */
+		return false;
+	}
+	/* The old connection's datagrams of this batch go first. */
+	if (f->in_batch && f->state == UF_FORWARD)
+		uflow_send_batch(w, f);
+	f->in_batch = false;
+	uflow_end(w, f, MU_END_replaced, 0);
+	flow_start(w, us, i, f->hash, d, len, now, p, r);
+	return true;
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* Inside the UDP side (udp.h says what it does): a worker's UDP state,
- * shared by udp.c (sockets, readiness, timers, set-up) and udp_flow.c (a
- * flow's life: the table, deciding, forwarding, the end). */
+ * shared by udp.c (sockets, the flow lookup, readiness, timers, set-up)
+ * and udp_flow.c (a flow's life: its start, deciding, forwarding, the
+ * end). */
 #ifndef PT_UDP_INT_H
 #define PT_UDP_INT_H
 
@@ -70,6 +71,7 @@ struct uflow {
 	const struct rule *rule;
 	const char *proto;
 	union paddr client, local, upaddr;
+	struct quic_cid scid;		/* the client's: names the connection */
 	struct timer tm;		/* in the UDP heap */
 	uint64_t t0, last;		/* ms: begun, last datagram either way */
 	struct upend *pend;
@@ -113,16 +115,15 @@ static inline void udp_drop(struct worker *w, const struct listener *l, enum m_u
 	metrics_add(l->mx, w->id, ML_UDP_DROP + why, (uint64_t)n);
 }
 
-/* The flow table: a flow by listening socket and client address (the
- * hash first, then the lookup with it). */
-uint32_t uflow_hash(const struct udp_worker *u, const struct usock *us,
-		    const union paddr *a);
-struct uflow *uflow_find(struct udp_worker *u, const struct usock *us,
-			 const union paddr *peer, uint32_t h);
 /* A datagram from a client with no flow: maybe one starts (datagram i of
  * the batch, d/len). */
 void uflow_new(struct worker *w, struct usock *us, int i, uint32_t h,
 	       uint8_t *d, size_t len, uint64_t now);
+/* A datagram from a flow's client address that opens another QUIC
+ * connection (a port used again): the flow ends (end=replaced) and a new
+ * one starts with it.  Returns false if it is the flow's own. */
+bool uflow_replaced(struct worker *w, struct uflow *f, int i, uint8_t *d, size_t len,
+		    uint64_t now);
 /* A datagram for a flow still deciding: kept, fed to the hello. */
 void uflow_pending(struct worker *w, struct uflow *f, const uint8_t *d,
 		   size_t len, uint64_t now);
@@ -137,7 +138,5 @@ void uflow_kernel_account(struct worker *w, struct uflow *f, const struct udpk_c
 void uflow_end(struct worker *w, struct uflow *f, enum m_uend why, int err);
 /* A deciding state back to the pool (or freed). */
 void udp_pend_put(struct udp_worker *u, struct upend *p);
-/* The worker's one timer for UDP, at the earliest of the UDP heap. */
-void udp_arm(struct worker *w);
 
 #endif /* PT_UDP_INT_H */

@@ -141,7 +141,7 @@ static void val_of(struct udpk_val *v, const union paddr *src, const union paddr
 }
 
 int udpk_add(struct udpk_flow *kf, const union paddr *client, const union paddr *listen,
-	     const union paddr *sock, const union paddr *up)
+	     const union paddr *sock, const union paddr *up, const uint8_t *scid, size_t scid_len)
 {
 	struct udpk_val v[2];
 	int oif[2];
@@ -158,6 +158,12 @@ int udpk_add(struct udpk_flow *kf, const union paddr *client, const union paddr 
 	key_of(&kf->k[1], up, sock);
 	val_of(&v[0], sock, up, oif[0]);
 	val_of(&v[1], listen, client, oif[1]);
+	if (scid_len > UDPK_CID_MAX)
+		return -EINVAL;
+	v[0].is_client = 1;
+	v[0].scid_len = (uint8_t)scid_len;
+	if (scid_len)
+		memcpy(v[0].scid, scid, scid_len);
 	if (bpf_map_update_elem(U.map, &kf->k[0], &v[0], BPF_NOEXIST))
 		return -errno;
 	if (bpf_map_update_elem(U.map, &kf->k[1], &v[1], BPF_NOEXIST)) {
@@ -267,7 +273,7 @@ static int selftest(char *why, size_t whylen)
 		snprintf(why, whylen, "self-test: loopback socket: %s", strerror(-err));
 		goto out;
 	}
-	err = udpk_add(&kf, &a[0], &a[1], &a[2], &a[3]);
+	err = udpk_add(&kf, &a[0], &a[1], &a[2], &a[3], NULL, 0);
 	if (err) {
 		snprintf(why, whylen, "self-test: map update: %s", strerror(-err));
 		goto out;

@@ -40,10 +40,12 @@ const char *udpk_ifaces(void);
 
 /* Hand the flow to the kernel: client sends to listen (the address it
  * used, port included); sock is the flow socket's local address, up
- * its peer.  Both entries or none.  0 or -errno. */
+ * its peer; scid[0..scid_len) the client's QUIC Source Connection ID
+ * (its Initials naming another are left to userspace).  Both entries or
+ * none.  0 or -errno. */
 int udpk_add(struct udpk_flow *kf, const union paddr *client,
 	     const union paddr *listen, const union paddr *sock,
-	     const union paddr *up);
+	     const union paddr *up, const uint8_t *scid, size_t scid_len);
 /* The counters so far (del: and the entries removed). */
 int udpk_read(const struct udpk_flow *kf, struct udpk_count *c);
 void udpk_del(const struct udpk_flow *kf, struct udpk_count *c);

@@ -132,7 +132,7 @@ static bool get_varint(const uint8_t *p, size_t n, size_t *pos, uint64_t *v)
 /* What a long header says, up to the protected packet number. */
 struct lhdr {
 	uint32_t version;
-	struct quic_cid dcid;
+	struct quic_cid dcid, scid;
 	size_t pn_off;		/* first byte of the packet number */
 	size_t end;		/* packet length: where the next one starts */
 };
@@ -165,11 +165,11 @@ static int parse_long(const uint8_t *p, size_t n, struct lhdr *o)
 		return -EBADMSG;
 	memcpy(o->dcid.id, p + pos, o->dcid.len);
 	pos += o->dcid.len;
-	if (pos >= n || p[pos] > QUIC_CID_MAX)	/* SCID */
+	if (pos >= n || p[pos] > QUIC_CID_MAX || p[pos] > n - pos - 1)
 		return -EBADMSG;
-	pos += 1 + (size_t)p[pos];
-	if (pos > n)
-		return -EBADMSG;
+	o->scid.len = p[pos++];
+	memcpy(o->scid.id, p + pos, o->scid.len);
+	pos += o->scid.len;
 	/* Version 2 shifted the type codes by one (RFC 9369 3.2). */
 	type = p[0] >> 4 & 3;
 	if (o->version == QUIC_V2)
@@ -200,6 +200,17 @@ int quic_peek_dcid(const uint8_t *dgram, size_t len, struct quic_cid *dcid,
 	dcid->len = 0;
 	if (r >= 0 && r != QUIC_PT_SHORT)
 		*dcid = lh.dcid;
+	return r;
+}
+
+int quic_peek_scid(const uint8_t *dgram, size_t len, struct quic_cid *scid)
+{
+	struct lhdr lh = { 0 };
+	int r = parse_long(dgram, len, &lh);
+
+	scid->len = 0;
+	if (r >= 0 && r != QUIC_PT_SHORT)
+		*scid = lh.scid;
 	return r;
 }
 

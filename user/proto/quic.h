@@ -125,6 +125,11 @@ int quic_hello_bytes(const struct quic_hello *h, const uint8_t **buf, size_t *le
 int quic_peek_dcid(const uint8_t *dgram, size_t len, struct quic_cid *dcid,
 		   uint32_t *version);
 
+/* The same for the Source Connection ID: the one a client keeps for the
+ * whole connection (RFC 9000 7.2), even when a Retry changes its
+ * Destination Connection ID; a new connection draws a new one. */
+int quic_peek_scid(const uint8_t *dgram, size_t len, struct quic_cid *scid);
+
 /* The client Initial keys of a version for a Destination Connection ID.
  * Returns 0, -ENOTSUP for another version, -EINVAL for a CID over
  * QUIC_CID_MAX, -EIO if libcrypto fails. */
