@@ -71,15 +71,17 @@ const volatile __u32 lo_ifindex = 1;
  * connection than v's?  Whatever cannot be read whole says yes: userspace
  * looks again, and forwards it on the old flow if it is one of its. */
 static __always_inline bool other_connection(struct __sk_buff *skb, __u32 off,
-					     const struct udpk_val *v)
+					     const struct udpk_val *v, const __u8 *pl,
+					     const void *end)
 {
 	__u8 h[6], sl, s[UDPK_CID_MAX];
 	__u32 ver, type;
 
-	if (bpf_skb_load_bytes(skb, off, h, 1) || !(h[0] & 0x80))
-		return false;			/* short header (or empty) */
-	if (bpf_skb_load_bytes(skb, off, h, sizeof(h)))
-		return false;			/* not a long header whole */
+	/* Most datagrams: a short header, read in place. */
+	if ((const void *)(pl + 1) <= end && !(pl[0] & 0x80))
+		return false;
+	if (bpf_skb_load_bytes(skb, off, h, sizeof(h)) || !(h[0] & 0x80))
+		return false;	/* empty, a short header, or a long one cut short */
 	ver = (__u32)h[1] << 24 | (__u32)h[2] << 16 | (__u32)h[3] << 8 | h[4];
 	type = h[0] >> 4 & 3;
 	/* Version 2 moved the Initial to type 1 (RFC 9369 3.2). */
@@ -145,7 +147,7 @@ int pt_udp_fwd(struct __sk_buff *skb)
 		if (!v)
 			return TC_ACT_UNSPEC;
 		l4 = l3 + sizeof(*ip);
-		if (v->is_client && other_connection(skb, l4 + sizeof(*udp), v))
+		if (v->is_client && other_connection(skb, l4 + sizeof(*udp), v, (void *)(udp + 1), end))
 			return TC_ACT_UNSPEC;
 		plen = bpf_ntohs(udp->len) - 8;
 		ck = l4 + __builtin_offsetof(struct udphdr, check);
@@ -184,7 +186,7 @@ int pt_udp_fwd(struct __sk_buff *skb)
 		if (!v)
 			return TC_ACT_UNSPEC;
 		l4 = l3 + sizeof(*ip6);
-		if (v->is_client && other_connection(skb, l4 + sizeof(*udp), v))
+		if (v->is_client && other_connection(skb, l4 + sizeof(*udp), v, (void *)(udp + 1), end))
 			return TC_ACT_UNSPEC;
 		plen = bpf_ntohs(udp->len) - 8;
 		ck = l4 + __builtin_offsetof(struct udphdr, check);
