@@ -130,6 +130,30 @@ t_port_reuse() {
 	[ -z "$why" ] && pass "$CUR_TEST" || fail "$CUR_TEST" "$why"
 }
 
+# An upstream that refuses (ICMP port unreachable) before it ever
+# answered: the flow ends end=upstream-error with a strike toward
+# `health`, and the client's next Initial is routed afresh, to the next
+# target.  Before, a QUIC flow stuck to a dead target until it idled,
+# and `health` never saw a UDP failure (a UDP connect always succeeds).
+t_upstream_refuses() {
+	setup || return
+	local why= pdead
+	pdead=$(free_port)
+	sed -i "s|\"SNI a.example\":{\"action\":\"FORWARD\",\"to_addr\":\"127.0.0.1:$PA\"}|\"SNI a.example\":{\"action\":\"FORWARD\",\"to_addr\":[\"127.0.0.1:$pdead\",\"127.0.0.1:$PA\"],\"balance\":\"first\",\"health\":{\"fails\":1,\"cooldown\":\"60s\"}}|" "$D/c.json"
+	grep -q "$pdead" "$D/c.json" || { fail "$CUR_TEST" "the config was not rewritten"; return; }
+	kill -HUP "$PT_PID"
+	wait_log 'reload: applied' 5 || why="no reload: $(tail -n 2 "$PT_LOG")"
+	[ -z "$why" ] && { q client --connect "127.0.0.1:$PT" --sni a.example --expect A: --timeout 500
+		grep -q 'flows_silent=1' "$D/q.out" || why="the first flow, to a dead target, was answered: $(qwhy)"; }
+	[ -z "$why" ] && ! wait_log " flow client=.* rule=\"SNI a.example\" action=FORWARD upstream=127.0.0.1:$pdead .* end=upstream-error error=\"Connection refused\"" 3 &&
+		why="no end=upstream-error line for the dead target: $(flow_lines | tail -n 2)"
+	[ -z "$why" ] && { q client --connect "127.0.0.1:$PT" --sni a.example --expect A: ||
+		why="the next flow did not move to the live target: $(qwhy)"; }
+	[ -z "$why" ] && [ "$(metric "$PM" 'passthru_udp_flows_ended_total.*end="upstream_error"')" != 1 ] &&
+		why="passthru_udp_flows_ended_total{end=upstream_error} is $(metric "$PM" 'passthru_udp_flows_ended_total.*end="upstream_error"'), want 1"
+	[ -z "$why" ] && pass "$CUR_TEST" || fail "$CUR_TEST" "$why"
+}
+
 # Many flows at once, both upstreams, two clients in parallel.
 t_many_flows() {
 	setup || return
@@ -524,6 +548,7 @@ for UPATH in kernel userspace; do
 	run_test "quic/$UPATH/sni-routing-split-out-of-order" t_sni_routing
 	run_test "quic/$UPATH/many-flows" t_many_flows
 	run_test "quic/$UPATH/client-port-used-again" t_port_reuse
+	run_test "quic/$UPATH/upstream-refuses-next-target" t_upstream_refuses
 	run_test "quic/$UPATH/idle-timeout-log" t_idle_log
 	run_test "quic/$UPATH/wildcard-replies-from-local-address" t_wildcard_pktinfo
 	run_test "quic/$UPATH/ipv6" t_ipv6

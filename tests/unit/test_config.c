@@ -476,8 +476,6 @@ TEST(udp_listeners)
 		 "servers.\"udp/127.0.0.1:443\".QUIC.\"SNI a\": a UDP flow is rejected by dropping its datagrams");
 	want_err(_u, UDP("\"QUIC\":{\"SNI a\":{" QFWD ",\"send_proxy\":\"v2\"}}"),
 		 "servers.\"udp/127.0.0.1:443\".QUIC.\"SNI a\": \"send_proxy\" is for TCP listeners");
-	want_err(_u, UDP("\"QUIC\":{\"SNI a\":{" QFWD ",\"health\":{}}}"),
-		 "\"health\" is for TCP listeners");
 	want_err(_u, UDP("\"on_timeout\":{\"after\":\"1s\",\"action\":\"REJECT\"},\"QUIC\":{\"CATCHALL\":{" QFWD "}}"),
 		 "servers.\"udp/127.0.0.1:443\".on_timeout: unknown UDP listener option");
 	want_err(_u, "{\"servers\":{\"udp/127.0.0.1:443, 127.0.0.1:444\":{\"QUIC\":{\"CATCHALL\":{" QFWD "}}}}}",

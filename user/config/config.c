@@ -420,8 +420,6 @@ static void check_udp_rule(struct loader *ld, const struct rule *r)
 		cfg_error(ld, r->path, "\"send_proxy\" is for TCP listeners");
 	if (r->up.transparent)
 		cfg_error(ld, r->path, "\"transparent\" is for TCP listeners");
-	if (r->up.health_fails)
-		cfg_error(ld, r->path, "\"health\" is for TCP listeners (UDP has no connect to fail)");
 	if (r->up.connect_timeout_ms)
 		cfg_error(ld, r->path, "\"connect_timeout\" is for TCP listeners");
 }

@@ -156,8 +156,13 @@ void udp_upstream(struct worker *w, struct evsrc *ev)
 
 		if (n == -EAGAIN)
 			break;
+		/* An ICMP error of an earlier datagram: read, gone. */
+		if (n < 0 && uflow_refused(w, f, -n))
+			return;
 		if (n < 0)
-			continue;	/* an ICMP error of an earlier datagram: read, gone */
+			continue;
+		if (!f->answered)
+			uflow_answered(f);
 		for (int i = 0; i < n; i++) {
 			if (dgram_trunc(&u->rx, i))
 				continue;

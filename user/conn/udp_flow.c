@@ -109,8 +109,35 @@ void uflow_kernel_account(struct worker *w, struct uflow *f, const struct udpk_c
 		metrics_add(f->rule->mx, w->id, md[i], dd);
 		metrics_add(f->rule->mx, w->id, mb[i], db);
 	}
+	if (f->dgrams[1])
+		uflow_answered(f);
 	if (c->last_ms > f->last)
 		f->last = c->last_ms;
+}
+
+void uflow_answered(struct uflow *f)
+{
+	if (f->answered)
+		return;
+	f->answered = true;
+	up_health(&f->rule->up, f->active, 0, now_ms());
+}
+
+bool uflow_refused(struct worker *w, struct uflow *f, int err)
+{
+	struct udpk_count c;
+
+	if (err != ECONNREFUSED && err != EHOSTUNREACH && err != ENETUNREACH &&
+	    err != EHOSTDOWN)
+		return false;	/* EMSGSIZE (a smaller path MTU) and the like */
+	if (f->kernel && !udpk_read(&f->kf, &c))
+		uflow_kernel_account(w, f, &c);
+	if (f->answered)
+		return false;	/* it answered: maybe a restart; its call */
+	up_health(&f->rule->up, f->active, err, now_ms());
+	metrics_add(f->rule->mx, w->id, MR_UPSTREAM_ERRORS, 1);
+	uflow_end(w, f, MU_END_upstream_error, err);
+	return true;
 }
 
 static void flow_log(const struct uflow *f, enum m_uend why, int err, uint64_t now)
@@ -357,9 +384,11 @@ static void flow_decide(struct worker *w, struct uflow *f, uint64_t now)
 			uflow_end(w, f, MU_END_no_resources, -err);
 			return;
 		}
-		up_result(&t, -err, now);
-		if (!err)
+		if (!err) {
+			up_chosen(&t);
 			break;
+		}
+		up_result(&t, -err, now);
 	}
 	if (r != 1) {
 		/* No address yet (a name still resolving), or none works: the

@@ -58,6 +58,7 @@ struct uflow {
 	bool ended;
 	bool kernel;			/* its datagrams forwarded by udpfwd.bpf.c */
 	bool kernel_was;		/* it was (path=udp-kernel) */
+	bool answered;			/* the upstream sent something back */
 	int fd;				/* connected to the upstream, or -1 */
 	int active;			/* target counted for leastconn, or -1 */
 	uint32_t hash;
@@ -134,6 +135,13 @@ void udp_tx_set(struct udp_worker *u, int i, uint8_t *data, size_t len,
 		void *name, socklen_t namelen, void *ctl, size_t ctllen);
 /* What the kernel path forwarded since the last read, counted. */
 void uflow_kernel_account(struct worker *w, struct uflow *f, const struct udpk_count *c);
+/* The upstream answered: its target's health strikes cleared (once). */
+void uflow_answered(struct uflow *f);
+/* An ICMP error on the flow's socket (err): an upstream that never
+ * answered and refuses or cannot be reached ends the flow
+ * (end=upstream-error) with a strike toward its target's `health`, so
+ * the client's next Initial is routed afresh.  Returns true if it ended. */
+bool uflow_refused(struct worker *w, struct uflow *f, int err);
 /* One log line; freed after the round (udp_reap). */
 void uflow_end(struct worker *w, struct uflow *f, enum m_uend why, int err);
 /* A deciding state back to the pool (or freed). */

@@ -178,30 +178,49 @@ static bool target_fault(int err)
 	}
 }
 
-void up_result(struct up_try *t, int err, uint64_t now)
+void up_health(const struct upstream *u, int target, int err, uint64_t now)
 {
-	const struct target *tg = up_target(t);
 	struct target_state *st;
 
-	if (!tg)
+	if (!u || target < 0 || target >= u->n)
 		return;
-	st = tg->st;
+	st = u->t[target].st;
 	if (!err) {
 		atomic_store_explicit(&st->fails, 0, memory_order_relaxed);
 		atomic_store_explicit(&st->down_until, 0, memory_order_relaxed);
-		atomic_fetch_add_explicit(&st->active, 1, memory_order_relaxed);
-		t->active = t->order[t->i];
+		return;
+	}
+	if (u->health_fails && target_fault(err) &&
+	    atomic_fetch_add_explicit(&st->fails, 1, memory_order_relaxed) + 1 >=
+		    u->health_fails)
+		atomic_store_explicit(&st->down_until, now + u->health_cooldown_ms,
+				      memory_order_relaxed);
+}
+
+void up_chosen(struct up_try *t)
+{
+	const struct target *tg = up_target(t);
+
+	if (!tg)
+		return;
+	atomic_fetch_add_explicit(&tg->st->active, 1, memory_order_relaxed);
+	t->active = t->order[t->i];
+}
+
+void up_result(struct up_try *t, int err, uint64_t now)
+{
+	if (!up_target(t))
+		return;
+	if (!err) {
+		up_health(t->u, t->order[t->i], 0, now);
+		up_chosen(t);
 		return;
 	}
 	t->err = err;
 	if (++t->iaddr < t->naddr)
 		return;
 	/* Every address of the target failed: one strike. */
-	if (t->u->health_fails && target_fault(err) &&
-	    atomic_fetch_add_explicit(&st->fails, 1, memory_order_relaxed) + 1 >=
-		    t->u->health_fails)
-		atomic_store_explicit(&st->down_until, now + t->u->health_cooldown_ms,
-				      memory_order_relaxed);
+	up_health(t->u, t->order[t->i], err, now);
 }
 
 void up_skip(struct up_try *t, int err)

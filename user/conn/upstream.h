@@ -41,6 +41,14 @@ int up_next(struct up_try *t, struct sockaddr_storage *sa);
 /* The connect to the address up_next gave ended: err 0 (connected, the
  * target is counted for leastconn until up_done) or an errno. */
 void up_result(struct up_try *t, int err, uint64_t now);
+/* The current target taken (counted for leastconn until up_done), its
+ * health left as it is: a UDP flow's connect proves nothing, the
+ * upstream's first answer does (up_health). */
+void up_chosen(struct up_try *t);
+/* What target (an index in u->t) showed outside a connect: err 0 (it
+ * answered: its strikes cleared) or an errno (a strike toward `health`
+ * if it says something about the target). */
+void up_health(const struct upstream *u, int target, int err, uint64_t now);
 void up_done(struct up_try *t);
 /* The same for a connection that kept only its target (the setup gone). */
 void up_release(const struct upstream *u, int active);
