@@ -225,6 +225,13 @@ t_metrics_slow_clients() {
 	scrape "127.0.0.1:$pm" "$D/m1" || { fail "$CUR_TEST" "a scrape behind a trickling client failed (curl --max-time 5)"; return; }
 	ms=$((($(date +%s%N) - t0) / 1000000))
 	[ "$ms" -le 3000 ] || { fail "$CUR_TEST" "a scrape behind a trickling client took $ms ms"; return; }
+	# The paths: /metrics, /metrics?query and / answer; others do not.
+	local p code
+	for p in /metrics '/metrics?x=1' / /metricsXYZ /metrics/x /other; do
+		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$pm$p")
+		case $p in /metrics | '/metrics?x=1' | /) [ "$code" = 200 ] ;; *) [ "$code" = 404 ] ;; esac ||
+			{ fail "$CUR_TEST" "GET $p answered $code"; return; }
+	done
 	python3 "$D/slow.py" "$pm" &
 	sleep 0.3
 	kill -TERM "$PT_PID"

@@ -516,6 +516,27 @@ TEST(durations)
 #undef WITH
 }
 
-UNIT_MAIN("config", durations, udp_listeners, original_format, rules_wrapper, name_forms, array_form, conditions,
+/* "user" names someone who exists and is not root: --check says so, not
+ * the start that would stop on it. */
+TEST(user)
+{
+#define WITH(setting) "{" setting ",\"servers\":{\"127.0.0.1:443\":{\"TLS\":{\"SNI a\":{" FWD "}}}}}"
+	struct config *c = want_ok(_u, WITH("\"user\":\"nobody\""));
+
+	if (c) {
+		CHECK(!strcmp(c->set.user, "nobody"));
+		config_free(c);
+	}
+	c = want_ok(_u, WITH("\"user\":\"65534\""));
+	if (c)
+		config_free(c);
+	want_err(_u, WITH("\"user\":\"no-such-user-pt\""), "user: no such user \"no-such-user-pt\"");
+	want_err(_u, WITH("\"user\":\"root\""), "user: \"root\" is root: nothing to drop to");
+	want_err(_u, WITH("\"user\":\"0\""), "is root");
+	want_err(_u, WITH("\"user\":\"\""), "user: expected a user name");
+#undef WITH
+}
+
+UNIT_MAIN("config", durations, user, udp_listeners, original_format, rules_wrapper, name_forms, array_form, conditions,
 	  upstreams, listener_options, errors_name_the_path, all_errors_reported,
 	  source_limits, source_limit_errors)

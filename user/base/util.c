@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <pwd.h>
 #include <poll.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -433,4 +434,23 @@ void accept_until(int lfd, int stopfd, void (*one)(int fd))
 		if (fd >= 0)
 			one(fd);
 	}
+}
+
+int user_lookup(const char *user, uid_t *uid, gid_t *gid)
+{
+	struct passwd *pw = getpwnam(user);
+	char *end;
+	long v;
+
+	if (pw) {
+		*uid = pw->pw_uid;
+		*gid = pw->pw_gid;
+	} else {
+		v = strtol(user, &end, 10);
+		if (!*user || *end || v < 0)
+			return -ENOENT;
+		*uid = (uid_t)v;
+		*gid = (gid_t)v;
+	}
+	return *uid == 0 ? -EPERM : 0;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define container_of(ptr, type, member) \
@@ -101,5 +102,9 @@ bool bpf_privileged(void);
 /* A service thread's loop: accept on lfd and hand each connection to
  * one() (which closes it), until stopfd becomes readable. */
 void accept_until(int lfd, int stopfd, void (*one)(int fd));
+
+/* A user name, or a number (> 0), to its ids.  Returns 0, -ENOENT (no
+ * such user) or -EPERM (root: nothing to drop to). */
+int user_lookup(const char *user, uid_t *uid, gid_t *gid);
 
 #endif /* PT_UTIL_H */

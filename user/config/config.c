@@ -341,11 +341,20 @@ static void parse_settings(struct loader *ld, const cJSON *root,
 				snprintf(s->control_socket, sizeof(s->control_socket), "%s",
 					 f->valuestring);
 		} else if (!strcmp(k, "user")) {
+			uid_t uid;
+			gid_t gid;
+			int err;
+
 			if (!cJSON_IsString(f) || !f->valuestring[0] ||
-			    strlen(f->valuestring) >= sizeof(s->user))
+			    strlen(f->valuestring) >= sizeof(s->user)) {
 				cfg_error(ld, p, "expected a user name");
-			else
+			} else if ((err = user_lookup(f->valuestring, &uid, &gid))) {
+				/* Found at start only, it would stop passthru there. */
+				cfg_error(ld, p, err == -ENOENT ? "no such user \"%s\""
+					  : "\"%s\" is root: nothing to drop to", f->valuestring);
+			} else {
 				snprintf(s->user, sizeof(s->user), "%s", f->valuestring);
+			}
 		} else if (!strcmp(k, "log_level")) {
 			if (!cJSON_IsString(f) || log_level_parse(f->valuestring, &s->log_level))
 				cfg_error(ld, p, "expected \"error\", \"warn\", \"info\" or \"debug\"");

@@ -429,7 +429,9 @@ static void serve_one(int fd)
 			break;
 	}
 	req[got] = '\0';
-	ok = !strncmp(req, "GET /metrics", 12) || !strncmp(req, "GET / ", 6);
+	/* /metrics (a query string allowed) and /; not /metricsXYZ. */
+	ok = (!strncmp(req, "GET /metrics", 12) && (req[12] == ' ' || req[12] == '?')) ||
+	     !strncmp(req, "GET / ", 6);
 	if (ok)
 		body = metrics_render(&len);
 	n = snprintf(hdr, sizeof(hdr),

@@ -3,7 +3,6 @@
 #include <grp.h>
 #include <stdbool.h>
 #include <linux/capability.h>
-#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -38,28 +37,15 @@ static int caps_set(void)
 
 int privs_drop(const char *user)
 {
-	struct passwd *pw;
 	uid_t uid;
 	gid_t gid;
-	char *end;
+	int err = user_lookup(user, &uid, &gid);
 
-	errno = 0;
-	pw = getpwnam(user);
-	if (pw) {
-		uid = pw->pw_uid;
-		gid = pw->pw_gid;
-	} else {
-		long v = strtol(user, &end, 10);
-
-		if (*user && !*end && v > 0) {
-			uid = (uid_t)v;
-			gid = (gid_t)v;
-		} else {
-			pr_err("--user %s: no such user", user);
-			return -ENOENT;
-		}
+	if (err == -ENOENT) {
+		pr_err("--user %s: no such user", user);
+		return err;
 	}
-	if (uid == 0) {
+	if (err) {
 		pr_err("--user %s: refusing to \"drop\" to root", user);
 		return -EINVAL;
 	}
@@ -75,15 +61,13 @@ int privs_drop(const char *user)
 	/* Keep the permitted set across setuid, then trim it. */
 	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) ||
 	    setgroups(1, &gid) || setresgid(gid, gid, gid) || setresuid(uid, uid, uid)) {
-		int err = -errno;
-
+		err = -errno;
 		pr_err("--user %s: cannot switch: %s", user, strerror(-err));
 		return err;
 	}
 	prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
 	if (caps_set()) {
-		int err = -errno;
-
+		err = -errno;
 		pr_err("--user %s: cannot keep capabilities: %s", user, strerror(-err));
 		return err;
 	}
