@@ -133,6 +133,17 @@ static int gai_errno(int rc)
 	}
 }
 
+const char *dns_strerror(int err)
+{
+	if (err < 0)
+		err = -err;
+	if (err == ENOENT)
+		return gai_strerror(EAI_NONAME);
+	if (err == EAGAIN)
+		return gai_strerror(EAI_AGAIN);
+	return strerror(err);
+}
+
 static void resolve_one(struct dns_entry *e)
 {
 	struct addrinfo hints = {
@@ -140,7 +151,7 @@ static void resolve_one(struct dns_entry *e)
 		.ai_flags = AI_ADDRCONFIG,
 	}, *res = NULL;
 	struct sockaddr_storage addrs[DNS_MAX_ADDRS];
-	bool first;
+	bool first, kept;
 	int rc, n = 0;
 
 	rc = getaddrinfo(e->host, NULL, &hints, &res);
@@ -172,12 +183,13 @@ static void resolve_one(struct dns_entry *e)
 	}
 	e->answered = true;
 	e->refreshed_ms = now_ms();
+	kept = !n && e->naddrs;
 	pthread_mutex_unlock(&e->mu);
 
 	if (!n)
 		pr_warn("resolve %s: %s%s", e->host,
 			rc ? gai_strerror(rc) : "no IPv4/IPv6 address",
-			first ? "" : " (keeping the previous answer)");
+			kept ? " (keeping the previous answer)" : "");
 	else if (first)
 		pr_debug("resolve %s: %d address(es)", e->host, n);
 	if (first) {

@@ -27,6 +27,10 @@ const char *dns_entry_name(const struct dns_entry *e);
  * (the caller waits for a wakeup), or -errno if the name does not resolve. */
 int dns_get(struct dns_entry *e, struct sockaddr_storage *out, int max);
 
+/* The text of a dns_get error, as getaddrinfo says it: "Name or service
+ * not known" for -ENOENT, not strerror's "No such file or directory". */
+const char *dns_strerror(int err);
+
 /* Workers' eventfds, written when any entry gets its first answer. */
 int resolver_start(uint64_t interval_ms, const int *wake_fds, int nwake);
 /* A reload: its resolve_interval, and every name asked again now (the

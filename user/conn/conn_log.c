@@ -8,6 +8,7 @@
 #include "conn/conn_log.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "base/resolve.h"
 #include "base/util.h"
 
 static void log_line(const struct conn *c, enum m_end reason, int err,
@@ -36,7 +37,9 @@ static void log_line(const struct conn *c, enum m_end reason, int err,
 			   : c->d[0].kernel && c->d[1].kernel ? "sockmap" : "sockmap+splice",
 		(unsigned long long)up, (unsigned long long)down,
 		(unsigned long long)(now_ms() - c->t0_ms), metrics_end_name(reason),
-		err ? " error=\"" : "", err ? strerror(err) : "", err ? "\"" : "");
+		err ? " error=\"" : "",
+		!err ? "" : reason == ME_resolve_failed ? dns_strerror(err) : strerror(err),
+		err ? "\"" : "");
 }
 
 static void count_end(const struct conn *c, enum m_end reason,

@@ -13,6 +13,7 @@
 
 #include "base/log.h"
 #include "base/metrics.h"
+#include "base/resolve.h"
 #include "base/util.h"
 #include "conn/route.h"
 #include "conn/udp.h"
@@ -158,7 +159,9 @@ static void flow_log(const struct uflow *f, enum m_uend why, int err, uint64_t n
 		(unsigned long long)f->bytes[0], (unsigned long long)f->bytes[1],
 		(unsigned long long)f->dgrams[0], (unsigned long long)f->dgrams[1],
 		(unsigned long long)(now - f->t0), metrics_uend_name(why),
-		err ? " error=\"" : "", err ? strerror(err) : "", err ? "\"" : "");
+		err ? " error=\"" : "",
+		!err ? "" : why == MU_END_resolve_failed ? dns_strerror(err) : strerror(err),
+		err ? "\"" : "");
 }
 
 static void flow_unhash(struct udp_worker *u, struct uflow *f)
