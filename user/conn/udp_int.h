@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* Inside the UDP side (udp.h says what it does): a worker's UDP state,
- * shared by udp.c (sockets, the flow lookup, readiness, timers, set-up)
- * and udp_flow.c (a flow's life: its start, deciding, forwarding, the
- * end). */
+ * shared by udp.c (sockets, the flow lookup, readiness, timers, set-up),
+ * udp_start.c (a flow's start) and udp_flow.c (the rest of its life:
+ * deciding, forwarding, the end). */
 #ifndef PT_UDP_INT_H
 #define PT_UDP_INT_H
 
@@ -125,6 +125,8 @@ void uflow_new(struct worker *w, struct usock *us, int i, uint32_t h,
  * one starts with it.  Returns false if it is the flow's own. */
 bool uflow_replaced(struct worker *w, struct uflow *f, int i, uint8_t *d, size_t len,
 		    uint64_t now);
+/* The route is known (the hello whole): connect, or keep dropping. */
+void uflow_decide(struct worker *w, struct uflow *f, uint64_t now);
 /* A datagram for a flow still deciding: kept, fed to the hello. */
 void uflow_pending(struct worker *w, struct uflow *f, const uint8_t *d,
 		   size_t len, uint64_t now);
@@ -144,7 +146,10 @@ void uflow_answered(struct uflow *f);
 bool uflow_refused(struct worker *w, struct uflow *f, int err);
 /* One log line; freed after the round (udp_reap). */
 void uflow_end(struct worker *w, struct uflow *f, enum m_uend why, int err);
-/* A deciding state back to the pool (or freed). */
+/* A deciding state, from the pool (NULL: out of memory); back to the
+ * pool (or freed); a datagram kept in it (-ENOSPC past udp_pending_*). */
+struct upend *udp_pend_get(struct udp_worker *u);
 void udp_pend_put(struct udp_worker *u, struct upend *p);
+int udp_pend_add(struct upend *p, const struct settings *set, const uint8_t *d, size_t len);
 
 #endif /* PT_UDP_INT_H */
