@@ -416,6 +416,28 @@ void sock_set_buf(int fd, bool rcv, int bytes)
 		setsockopt(fd, SOL_SOCKET, rcv ? SO_RCVBUF : SO_SNDBUF, &bytes, sizeof(bytes));
 }
 
+int fd_wait(int fd, short events, int stopfd, uint64_t deadline_ms)
+{
+	for (;;) {
+		struct pollfd p[2] = { { .fd = fd, .events = events },
+				       { .fd = stopfd, .events = POLLIN } };
+		uint64_t now = now_ms();
+		int n;
+
+		if (now >= deadline_ms)
+			return -ETIMEDOUT;
+		n = poll(p, 2, deadline_ms - now > INT32_MAX ? INT32_MAX : (int)(deadline_ms - now));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (p[1].revents)
+			return -ESHUTDOWN;
+		if (p[0].revents)
+			return 0;
+	}
+}
+
 void accept_until(int lfd, int stopfd, void (*one)(int fd))
 {
 	struct pollfd p[2] = {

@@ -102,6 +102,11 @@ bool bpf_privileged(void);
 /* A service thread's loop: accept on lfd and hand each connection to
  * one() (which closes it), until stopfd becomes readable. */
 void accept_until(int lfd, int stopfd, void (*one)(int fd));
+/* fd ready for events (or in error) before deadline_ms (now_ms() clock),
+ * and stopfd not readable: 0; else -ETIMEDOUT, -ESHUTDOWN (stopfd) or
+ * -errno.  For the threads that block (metrics, takeover), so that a
+ * stop ends their wait at once. */
+int fd_wait(int fd, short events, int stopfd, uint64_t deadline_ms);
 
 /* A user name, or a number (> 0), to its ids.  Returns 0, -ENOENT (no
  * such user) or -EPERM (root: nothing to drop to). */

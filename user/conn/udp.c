@@ -151,8 +151,7 @@ void udp_upstream(struct worker *w, struct evsrc *ev)
 	if (f->us->any && f->has_local)
 		ctllen = dgram_ctl_from(u->txctl, f->us->l->addr.ss_family, &f->local);
 	for (int round = 0; round < UDP_ROUNDS && !f->ended; round++) {
-		int n = dgram_recv(f->fd, &u->rx, false), k = 0, err, sent;
-		uint64_t bytes = 0;
+		int n = dgram_recv(f->fd, &u->rx, false), k = 0;
 
 		if (n == -EAGAIN)
 			break;
@@ -169,15 +168,7 @@ void udp_upstream(struct worker *w, struct evsrc *ev)
 			udp_tx_set(u, k++, dgram_data(&u->rx, i), u->rx.msg[i].msg_len,
 			       &f->client, namelen, ctllen ? u->txctl : NULL, ctllen);
 		}
-		sent = dgram_send(f->us->fd, u->tx, k, &err);
-		for (int i = 0; i < k; i++)
-			bytes += u->tx[i].msg_len;
-		f->bytes[1] += bytes;
-		f->dgrams[1] += (uint64_t)sent;
-		metrics_add(f->rule->mx, w->id, MR_BYTES_DOWN, bytes);
-		metrics_add(f->rule->mx, w->id, MR_DGRAMS_DOWN, (uint64_t)sent);
-		if (sent < k)
-			udp_drop(w, f->l, MU_DROP_send_failed, k - sent);
+		uflow_send(w, f, f->us->fd, k, 1);
 		if (k < n)
 			udp_drop(w, f->l, MU_DROP_too_big, n - k);
 		f->last = now_ms();

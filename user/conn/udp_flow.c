@@ -242,21 +242,28 @@ void udp_reap(struct worker *w)
 
 /* ---- forwarding ------------------------------------------------------------------- */
 
+void uflow_send(struct worker *w, struct uflow *f, int fd, int n, int dir)
+{
+	static const int mb[2] = { MR_BYTES_UP, MR_BYTES_DOWN };
+	static const int md[2] = { MR_DGRAMS_UP, MR_DGRAMS_DOWN };
+	struct udp_worker *u = w->udp;
+	uint64_t bytes = 0;
+	int err, sent = dgram_send(fd, u->tx, n, &err);
+
+	for (int i = 0; i < n; i++)
+		bytes += u->tx[i].msg_len;	/* 0 for those not sent */
+	f->bytes[dir] += bytes;
+	f->dgrams[dir] += (uint64_t)sent;
+	metrics_add(f->rule->mx, w->id, mb[dir], bytes);
+	metrics_add(f->rule->mx, w->id, md[dir], (uint64_t)sent);
+	if (sent < n)
+		udp_drop(w, f->l, MU_DROP_send_failed, n - sent);
+}
+
 /* msgs[0..n) to the flow's upstream; counted. */
 static void send_up(struct worker *w, struct uflow *f, int n)
 {
-	struct udp_worker *u = w->udp;
-	uint64_t bytes = 0;
-	int err, sent = dgram_send(f->fd, u->tx, n, &err);
-
-	for (int i = 0; i < n; i++)
-		bytes += u->tx[i].msg_len;
-	f->bytes[0] += bytes;
-	f->dgrams[0] += (uint64_t)sent;
-	metrics_add(f->rule->mx, w->id, MR_BYTES_UP, bytes);
-	metrics_add(f->rule->mx, w->id, MR_DGRAMS_UP, (uint64_t)sent);
-	if (sent < n)
-		udp_drop(w, f->l, MU_DROP_send_failed, n - sent);
+	uflow_send(w, f, f->fd, n, 0);
 }
 
 void udp_tx_set(struct udp_worker *u, int i, uint8_t *data, size_t len,

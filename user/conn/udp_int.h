@@ -132,6 +132,10 @@ void uflow_pending(struct worker *w, struct uflow *f, const uint8_t *d,
 		   size_t len, uint64_t now);
 /* The datagrams of this batch for a forwarding flow, to its upstream. */
 void uflow_send_batch(struct worker *w, struct uflow *f);
+/* The send batch's tx[0..n) on fd, counted in direction dir (0 up, 1
+ * down): the flow's and its rule's bytes and datagrams, and what the
+ * socket would not take. */
+void uflow_send(struct worker *w, struct uflow *f, int fd, int n, int dir);
 /* Entry i of the send batch. */
 void udp_tx_set(struct udp_worker *u, int i, uint8_t *data, size_t len,
 		void *name, socklen_t namelen, void *ctl, size_t ctllen);

@@ -375,19 +375,7 @@ char *metrics_render(size_t *len)
 /* fd ready for ev before the deadline, and no stop asked for? */
 static bool wait_ready(int fd, short ev, uint64_t deadline)
 {
-	for (;;) {
-		struct pollfd p[2] = { { .fd = fd, .events = ev },
-				       { .fd = H.stopfd[0], .events = POLLIN } };
-		uint64_t now = now_ms();
-		int n;
-
-		if (now >= deadline)
-			return false;
-		n = poll(p, 2, (int)(deadline - now));
-		if (n < 0 && errno == EINTR)
-			continue;
-		return n > 0 && !p[1].revents && p[0].revents;
-	}
+	return !fd_wait(fd, ev, H.stopfd[0], deadline);
 }
 
 static bool send_all(int fd, const char *buf, size_t len, uint64_t deadline)

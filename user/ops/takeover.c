@@ -204,23 +204,6 @@ static int hand_over(int sock, struct handover *h, bool with_bpf)
 	return err;
 }
 
-/* The successor's next message, or our own shutdown, whichever first. */
-static int wait_readable(int sock, int stopfd, int timeout_ms)
-{
-	struct pollfd p[2] = { { .fd = sock, .events = POLLIN },
-			       { .fd = stopfd, .events = POLLIN } };
-	int n;
-
-	do
-		n = poll(p, 2, timeout_ms);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	if (!n)
-		return -ETIMEDOUT;
-	return p[1].revents ? -ESHUTDOWN : 0;
-}
-
 static void serve(int sock)
 {
 	struct runtime *rt = C.rt;
@@ -243,7 +226,8 @@ static void serve(int sock)
 			cred.pid);
 		err = send_state(sock, NULL, true);
 		if (!err)
-			err = wait_readable(sock, C.stop[0], TK_PREPARE_MS);
+			/* The successor's next message, or our own stop. */
+			err = fd_wait(sock, POLLIN, C.stop[0], now_ms() + TK_PREPARE_MS);
 		if (!err) {
 			err = recv_msg(sock, &hdr, buf, sizeof(buf), fds, &nfds, 0);
 			close_all(fds, nfds);
