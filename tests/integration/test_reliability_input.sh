@@ -365,7 +365,7 @@ t_stall_alert() {
 }
 
 # t_stall_proxy: a trusted peer whose PROXY v2 signature goes wrong at its
-# fifth byte, then waits: closed as proxy-bad at once.
+# fifth byte, then waits: closed as proxy-bad at once, the log saying why.
 t_stall_proxy() {
 	local f=$C/st_proxy_v2_bad_sig line why= ms
 	newdir
@@ -379,7 +379,7 @@ t_stall_proxy() {
 		why="closed after $ms ms (want <= $STALL_MS; the sniff deadline is 5000)"
 	elif [ "$(which_upstream)" != - ]; then
 		why="an upstream was contacted"
-	elif ! grep -qE 'end=proxy-bad' <<<"$line"; then
+	elif ! grep -qE 'end=proxy-bad error="not a PROXY header"' <<<"$line"; then
 		why="log line: ${line#* conn }"
 	fi
 	[ -z "$why" ] && pass "$CUR_TEST" || fail "$CUR_TEST" "$why"

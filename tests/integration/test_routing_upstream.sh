@@ -335,7 +335,8 @@ t_accept_proxy() {
 	fi
 }
 
-# From a trusted address, a connection without a valid header is closed.
+# From a trusted address, a connection without a valid header is closed,
+# and the log says why: not a header, a malformed one, one cut short.
 t_accept_proxy_required() {
 	newdir
 	local pt pd
@@ -350,10 +351,20 @@ t_accept_proxy_required() {
 	xfer_client cli "127.0.0.1:$pt" --prefix-file "$D/req" --mode recv-first --timeout-s 10
 	if [ -s "$D/d.rep" ]; then
 		fail "$CUR_TEST" "a connection without a PROXY header reached the upstream"
-	elif ! wait_log 'conn .*end=proxy-bad'; then
-		fail "$CUR_TEST" "no end=proxy-bad line: $(conn_lines)"
+	elif ! wait_log 'conn .*end=proxy-bad error="not a PROXY header"'; then
+		fail "$CUR_TEST" "no end=proxy-bad error=\"not a PROXY header\" line: $(conn_lines)"
 	else
-		pass "$CUR_TEST"
+		printf 'PROXY TCP4 1.2.3.4 5.6.7.8 1 99999\r\n' >"$D/bad1"
+		printf 'PROXY TCP4 1.2.3.4 5.6' >"$D/cut"
+		xfer_client bad1 "127.0.0.1:$pt" --prefix-file "$D/bad1" --mode recv-first --timeout-s 10
+		xfer_client cut "127.0.0.1:$pt" --prefix-file "$D/cut" --mode recv-first --timeout-s 10
+		if ! wait_log 'conn .*end=proxy-bad error="a malformed PROXY header"'; then
+			fail "$CUR_TEST" "a malformed v1 line: $(conn_lines | tail -n 2)"
+		elif ! wait_log 'conn .*end=proxy-bad error="the PROXY header was cut short"'; then
+			fail "$CUR_TEST" "a header cut short: $(conn_lines | tail -n 2)"
+		else
+			pass "$CUR_TEST"
+		fi
 	fi
 }
 

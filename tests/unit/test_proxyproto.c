@@ -55,10 +55,11 @@ static int parse_all(struct unit_ctx *_u, const void *b, size_t len, size_t hdr,
 	return r;
 }
 
-/* A broken header: -EINVAL from prefix `at` on, 0 before, and no prefix
+/* A broken header: -err (ENOMSG: not a header; EBADMSG: a malformed
+ * one; EMSGSIZE: too long) from prefix `at` on, 0 before, and no prefix
  * asks to wait past `at` (a peer that stops there would sit until the
  * sniff deadline, SO_RCVLOWAT keeping us asleep). */
-static void bad(struct unit_ctx *_u, const void *b, size_t len, size_t at)
+static void bad(struct unit_ctx *_u, const void *b, size_t len, size_t at, int err)
 {
 	struct proxy_info pi;
 
@@ -70,8 +71,8 @@ static void bad(struct unit_ctx *_u, const void *b, size_t len, size_t at)
 			FAILF("prefix %zu: %d, want 0 before %zu", i, r, at);
 		if (i < at && need > at)
 			FAILF("prefix %zu: need %zu, past the refusal at %zu", i, need, at);
-		if (i >= at && r != -EINVAL)
-			FAILF("prefix %zu: %d, want -EINVAL from %zu", i, r, at);
+		if (i >= at && r != -err)
+			FAILF("prefix %zu: %d, want %d from %zu", i, r, -err, at);
 	}
 }
 
@@ -232,24 +233,24 @@ TEST(broken)
 	uint8_t v2[28];
 	int n = build(2, "192.0.2.1", 1, "192.0.2.2", 2);
 
-	bad(_u, L("GET / HTTP/1.1\r\n"), 1);
-	bad(_u, L("PROXZ TCP4"), 5);
-	bad(_u, L("PROXY TCP4 192.0.2.1 192.0.2.2 1 2\n"), 35);		/* LF only */
-	bad(_u, L("PROXY TCP4 192.0.2.1 192.0.2.2 1 65536\r\n"), 40);
-	bad(_u, L("PROXY TCP4 192.0.2.1 192.0.2.2 01 2\r\n"), 37);
-	bad(_u, L("PROXY TCP4 ::1 ::1 1 2\r\n"), 24);
-	bad(_u, L("PROXY TCP6 192.0.2.1 192.0.2.2 1 2\r\n"), 36);
-	bad(_u, L("PROXY TCP4 192.0.2.1 192.0.2.2 1 2 3\r\n"), 38);
-	bad(_u, L("PROXY TCP4 192.0.2.1 192.0.2.2 1 2 \r\n"), 37);
-	bad(_u, L("PROXY TCP4 1.1.1.1\r\r\n"), 20);
+	bad(_u, L("GET / HTTP/1.1\r\n"), 1, ENOMSG);
+	bad(_u, L("PROXZ TCP4"), 5, ENOMSG);
+	bad(_u, L("PROXY TCP4 192.0.2.1 192.0.2.2 1 2\n"), 35, EBADMSG);		/* LF only */
+	bad(_u, L("PROXY TCP4 192.0.2.1 192.0.2.2 1 65536\r\n"), 40, EBADMSG);
+	bad(_u, L("PROXY TCP4 192.0.2.1 192.0.2.2 01 2\r\n"), 37, EBADMSG);
+	bad(_u, L("PROXY TCP4 ::1 ::1 1 2\r\n"), 24, EBADMSG);
+	bad(_u, L("PROXY TCP6 192.0.2.1 192.0.2.2 1 2\r\n"), 36, EBADMSG);
+	bad(_u, L("PROXY TCP4 192.0.2.1 192.0.2.2 1 2 3\r\n"), 38, EBADMSG);
+	bad(_u, L("PROXY TCP4 192.0.2.1 192.0.2.2 1 2 \r\n"), 37, EBADMSG);
+	bad(_u, L("PROXY TCP4 1.1.1.1\r\r\n"), 20, EBADMSG);
 	memcpy(v2, out, n);
 	v2[12] = 0x22;	/* unknown command */
-	bad(_u, v2, sizeof(v2), 13);
+	bad(_u, v2, sizeof(v2), 13, EBADMSG);
 	v2[12] = 0x21;
 	v2[15] = 4;	/* too short for its addresses */
-	bad(_u, v2, sizeof(v2), 16);
+	bad(_u, v2, sizeof(v2), 16, EBADMSG);
 	v2[4] = 1;	/* not the signature */
-	bad(_u, v2, sizeof(v2), 5);
+	bad(_u, v2, sizeof(v2), 5, ENOMSG);
 }
 
 /* No line end within 107 bytes: refused, not waited for forever. */
@@ -259,10 +260,10 @@ TEST(v1_too_long)
 
 	memcpy(b, "PROXY ", 6);
 	memset(b + 6, 'x', sizeof(b) - 6);
-	bad(_u, b, sizeof(b), 7);
+	bad(_u, b, sizeof(b), 7, EBADMSG);
 	memcpy(b, "PROXY TCP4 ", 11);
 	memset(b + 11, '1', sizeof(b) - 11);
-	bad(_u, b, sizeof(b), PROXY_V1_MAX);
+	bad(_u, b, sizeof(b), PROXY_V1_MAX, EMSGSIZE);
 }
 
 TEST(v2_over_max)
@@ -272,7 +273,10 @@ TEST(v2_over_max)
 	int n = build(2, "192.0.2.1", 1, "192.0.2.2", 2);
 
 	out[14] = 0x10;		/* 4096 + 12 bytes of TLVs */
-	CHECK_INT(proxy_parse(out, n, 4096, &pi, &need), -EINVAL);
+	CHECK_INT(proxy_parse(out, n, 4096, &pi, &need), -EMSGSIZE);
+	CHECK(strstr(proxy_strerror(-EMSGSIZE), "too long") != NULL);
+	CHECK(!strcmp(proxy_strerror(-ENOMSG), "not a PROXY header"));
+	CHECK(!strcmp(proxy_strerror(-ENODATA), "the PROXY header was cut short"));
 }
 
 UNIT_MAIN("proxyproto", v1_tcp4, v1_tcp6, v1_mapped_is_tcp4, v1_mixed_is_tcp6, v2_tcp4,

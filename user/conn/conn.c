@@ -114,7 +114,9 @@ static int conn_proxy_in(struct conn *c, bool final)
 	if (!len)
 		return 0;
 	if (len < 0) {
-		conn_end(c, len == -EPROTO ? ME_proxy_bad : ME_client_reset, -len);
+		bool bad = len == -ENOMSG || len == -EBADMSG || len == -EMSGSIZE || len == -ENODATA;
+
+		conn_end(c, bad ? ME_proxy_bad : ME_client_reset, -len);
 		return -1;
 	}
 	c->proxied = true;

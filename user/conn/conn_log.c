@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "base/resolve.h"
+#include "proto/proxyproto.h"
 #include "base/util.h"
 
 static void log_line(const struct conn *c, enum m_end reason, int err,
@@ -38,7 +39,8 @@ static void log_line(const struct conn *c, enum m_end reason, int err,
 		(unsigned long long)up, (unsigned long long)down,
 		(unsigned long long)(now_ms() - c->t0_ms), metrics_end_name(reason),
 		err ? " error=\"" : "",
-		!err ? "" : reason == ME_resolve_failed ? dns_strerror(err) : strerror(err),
+		!err ? "" : reason == ME_resolve_failed ? dns_strerror(err)
+			  : reason == ME_proxy_bad ? proxy_strerror(err) : strerror(err),
 		err ? "\"" : "");
 }
 

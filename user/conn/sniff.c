@@ -203,8 +203,12 @@ int sniff_proxy_header(struct sniffer *sn, uint8_t *buf, size_t cap, bool final,
 		set_lowat(sn, need > have ? need : 1);
 		return 0;
 	}
-	if (len <= 0 || recv(sn->fd, buf, len, MSG_DONTWAIT) != len)
-		return -EPROTO;
+	if (len < 0)
+		return len;
+	if (!len)
+		return -ENODATA;
+	if (recv(sn->fd, buf, len, MSG_DONTWAIT) != len)
+		return -EBADMSG;	/* peeked whole, cannot be read: not ours to trust */
 	sn->peeked = 0;
 	set_lowat(sn, 1);
 	return len;

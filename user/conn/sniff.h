@@ -75,8 +75,10 @@ uint32_t sniff_undecided(struct sniffer *sn, const struct route *rt, size_t n,
 /* The next poll of a trickling client, in ms (the interval doubles). */
 uint32_t sniff_next_poll(struct sniffer *sn);
 /* A trusted peer's PROXY header, read (consumed) once whole and valid.
- * Returns its length (*pi filled), 0 to wait for more, -EPROTO if it is
- * not a valid header (or the input ended first), or -errno from recv. */
+ * Returns its length (*pi filled), 0 to wait for more, a proxy_parse()
+ * error (-ENOMSG, -EBADMSG, -EMSGSIZE; -ENODATA: the input ended or the
+ * deadline came first; proxy_strerror() says them), or -errno from
+ * recv. */
 int sniff_proxy_header(struct sniffer *sn, uint8_t *buf, size_t cap, bool final,
 		       struct proxy_info *pi);
 /* Routed: SO_RCVLOWAT and SO_PEEK_OFF back to their defaults. */

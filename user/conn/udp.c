@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* QUIC flows on UDP listeners (see udp.h): the sockets, the flow table,
+/* QUIC flows on UDP listeners (see udp.h): the sockets, the flow lookup,
  * readiness, the timers, set-up and reload; a flow's life is udp_flow.c. */
 #include <errno.h>
 #include <stdio.h>

@@ -156,7 +156,7 @@ static int v1_line(const char *line, size_t n, struct proxy_info *pi)
 		f[nf] = line + i;
 		fl[nf++] = j - i;
 		if (j < n && j + 1 == n)
-			return -EINVAL;		/* trailing space */
+			return -EBADMSG;		/* trailing space */
 		i = j + 1;
 	}
 	if (nf >= 2 && fl[1] == 7 && !memcmp(f[1], "UNKNOWN", 7)) {
@@ -165,18 +165,18 @@ static int v1_line(const char *line, size_t n, struct proxy_info *pi)
 	}
 	if (nf != 6 || fl[0] != 5 || fl[1] != 4 || memcmp(f[1], "TCP", 3) ||
 	    (f[1][3] != '4' && f[1][3] != '6'))
-		return -EINVAL;
+		return -EBADMSG;
 	family = f[1][3] == '4' ? AF_INET : AF_INET6;
 	for (int i = 0; i < 2; i++) {
 		char ip[INET6_ADDRSTRLEN];
 
 		if (!fl[2 + i] || fl[2 + i] >= sizeof(ip))
-			return -EINVAL;
+			return -EBADMSG;
 		memcpy(ip, f[2 + i], fl[2 + i]);
 		ip[fl[2 + i]] = '\0';
 		if (inet_pton(family, ip, a[i]) != 1 ||
 		    v1_port(f[4 + i], fl[4 + i], &port[i]))
-			return -EINVAL;
+			return -EBADMSG;
 	}
 	pi->has_addr = true;
 	set_addr(&pi->src, family, a[0], port[0]);
@@ -191,7 +191,7 @@ static int parse_v1(const uint8_t *buf, size_t len, struct proxy_info *pi,
 	size_t n = len < 6 ? len : 6;
 
 	if (memcmp(buf, magic, n))
-		return -EINVAL;
+		return -ENOMSG;
 	/* The protocol word, checked as it arrives. */
 	if (len > 6) {
 		static const char *const words[] = { "TCP4 ", "TCP6 ", "UNKNOWN" };
@@ -201,22 +201,22 @@ static int parse_v1(const uint8_t *buf, size_t len, struct proxy_info *pi,
 		for (size_t w = 0; w < 3 && !ok; w++)
 			ok = !memcmp(buf + 6, words[w], k < strlen(words[w]) ? k : strlen(words[w]));
 		if (!ok)
-			return -EINVAL;
+			return -EBADMSG;
 	}
 	for (size_t i = 6; i < len && i < PROXY_V1_MAX; i++) {
 		if (buf[i] == '\n') {
 			if (buf[i - 1] != '\r' || v1_line((const char *)buf, i - 1, pi))
-				return -EINVAL;
+				return -EBADMSG;
 			pi->version = 1;
 			return (int)i + 1;
 		}
 		if (buf[i] != '\r' && (buf[i] < 0x20 || buf[i] > 0x7e))
-			return -EINVAL;
+			return -EBADMSG;
 		if (buf[i - 1] == '\r')
-			return -EINVAL;
+			return -EBADMSG;
 	}
 	if (len >= PROXY_V1_MAX)
-		return -EINVAL;
+		return -EMSGSIZE;
 	*need = 0;	/* a line: any byte may end it */
 	return 0;
 }
@@ -227,9 +227,9 @@ static int parse_v2(const uint8_t *buf, size_t len, size_t max,
 	size_t n = len < 12 ? len : 12, total, alen;
 
 	if (memcmp(buf, v2sig, n))
-		return -EINVAL;
+		return -ENOMSG;
 	if (len >= 13 && buf[12] != V2_CMD_LOCAL && buf[12] != V2_CMD_PROXY)
-		return -EINVAL;
+		return -EBADMSG;
 	if (len < 16) {
 		/* The signature and the command are judged byte by byte:
 		 * waiting for 16 would sit on a header already refused. */
@@ -238,7 +238,7 @@ static int parse_v2(const uint8_t *buf, size_t len, size_t max,
 	}
 	total = 16 + ((size_t)buf[14] << 8 | buf[15]);
 	if (total > max)
-		return -EINVAL;
+		return -EMSGSIZE;
 	switch (buf[13]) {
 	case V2_TCP4:
 		alen = 12;
@@ -251,7 +251,7 @@ static int parse_v2(const uint8_t *buf, size_t len, size_t max,
 		break;
 	}
 	if (buf[12] == V2_CMD_PROXY && total < 16 + alen)
-		return -EINVAL;
+		return -EBADMSG;
 	if (len < total) {
 		*need = total;
 		return 0;
@@ -281,5 +281,21 @@ int proxy_parse(const uint8_t *buf, size_t len, size_t max,
 		return parse_v1(buf, len, pi, need);
 	if (buf[0] == v2sig[0])
 		return parse_v2(buf, len, max, pi, need);
-	return -EINVAL;
+	return -ENOMSG;
+}
+
+const char *proxy_strerror(int err)
+{
+	switch (err < 0 ? -err : err) {
+	case ENOMSG:
+		return "not a PROXY header";
+	case EBADMSG:
+		return "a malformed PROXY header";
+	case EMSGSIZE:
+		return "a PROXY header too long (v1: 107 bytes; v2: sniff_max)";
+	case ENODATA:
+		return "the PROXY header was cut short";
+	default:
+		return strerror(err < 0 ? -err : err);
+	}
 }

@@ -32,9 +32,13 @@ struct proxy_info {
  * to consume) when complete and valid; 0 when buf is a valid prefix (*need
  * then says how long the input must be before another look can answer
  * otherwise, 0 for any new byte: never past a byte that would refuse the
- * header); -EINVAL when it is not a header (checked from the first byte
- * on) or a v2 header is longer than max. */
+ * header); -ENOMSG when it is not a header (checked from the first byte
+ * on), -EBADMSG when it is one but malformed, -EMSGSIZE for a v1 line
+ * past 107 bytes or a v2 header longer than max. */
 int proxy_parse(const uint8_t *buf, size_t len, size_t max,
 		struct proxy_info *pi, size_t *need);
+/* What a proxy_parse error (or -ENODATA: the connection ended or went
+ * silent before the header was whole) says, for the log. */
+const char *proxy_strerror(int err);
 
 #endif /* PT_PROXYPROTO_H */
