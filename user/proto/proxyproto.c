@@ -296,6 +296,6 @@ const char *proxy_strerror(int err)
 	case ENODATA:
 		return "the PROXY header was cut short";
 	default:
-		return strerror(err < 0 ? -err : err);
+		return "a PROXY header refused";
 	}
 }

@@ -38,7 +38,7 @@ struct proxy_info {
 int proxy_parse(const uint8_t *buf, size_t len, size_t max,
 		struct proxy_info *pi, size_t *need);
 /* What a proxy_parse error (or -ENODATA: the connection ended or went
- * silent before the header was whole) says, for the log. */
+ * silent before the header was whole) says, for the log; static text. */
 const char *proxy_strerror(int err);
 
 #endif /* PT_PROXYPROTO_H */
