@@ -222,8 +222,10 @@ bool uflow_replaced(struct worker *w, struct uflow *f, int i, uint8_t *d, size_t
 		return true;
 	}
 	p = udp_pend_get(u);
-	if (!p)
-		return false;
+	if (!p) {
+		udp_drop(w, f->l, MU_DROP_flow_limit, 1);	/* as above */
+		return true;
+	}
 	r = quic_initial_feed(&p->hello, d, len);
 	if (r < 0 && !p->hello.n_accepted) {
 		udp_pend_put(u, p);	/* not a connection's first Initial */
