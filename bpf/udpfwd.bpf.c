@@ -20,13 +20,15 @@
  * 76-80k round trips/s, bpf_redirect_neigh(lo) for everything 72-79k,
  * direct 83-88k: the shortcut is kept where it is safe.
  *
- * A client's QUIC Initial naming another Source Connection ID than the
- * flow's is a new connection from a port used again (a restarted client,
- * a NAT handing the port on): left to userspace (TC_ACT_UNSPEC), which
- * ends the old flow and routes the new one on its own hello, instead of
- * sending it to the old flow's upstream.  The client's other Initials
- * (acknowledgements, the hello again after a Retry) keep their Source
- * Connection ID and stay here; a short header costs one byte read.
+ * A client's QUIC long header (Initial, 0-RTT, Handshake) naming another
+ * Source Connection ID than the flow's is a new connection from a port
+ * used again (a restarted client, a NAT handing the port on): left to
+ * userspace (TC_ACT_UNSPEC), which ends the old flow at its Initial and
+ * routes the new one on its own hello, its 0-RTT packets with it,
+ * instead of sending them to the old flow's upstream.  The client's own
+ * long headers (acknowledgements, the hello again after a Retry, its
+ * Handshake) keep their Source Connection ID and stay here; a short
+ * header costs one byte read.
  *
  * Anything the program does not know or cannot handle (other protocols,
  * IP options, IPv6 extension headers, fragments, no entry) goes on
@@ -67,9 +69,10 @@ const volatile __u32 lo_ifindex = 1;
 #define QUIC_V1		0x00000001
 #define QUIC_V2		0x6b3343cf
 
-/* Is the UDP payload at off a client Initial (QUIC v1 or v2) of another
- * connection than v's?  Whatever cannot be read whole says yes: userspace
- * looks again, and forwards it on the old flow if it is one of its. */
+/* Is the UDP payload at off a client long header (QUIC v1 or v2; not a
+ * Retry, which clients never send) of another connection than v's?
+ * Whatever cannot be read whole says yes: userspace looks again, and
+ * forwards it on the flow if it is one of its. */
 static __always_inline bool other_connection(struct __sk_buff *skb, __u32 off,
 					     const struct udpk_val *v, const __u8 *pl,
 					     const void *end)
@@ -84,8 +87,8 @@ static __always_inline bool other_connection(struct __sk_buff *skb, __u32 off,
 		return false;	/* empty, a short header, or a long one cut short */
 	ver = (__u32)h[1] << 24 | (__u32)h[2] << 16 | (__u32)h[3] << 8 | h[4];
 	type = h[0] >> 4 & 3;
-	/* Version 2 moved the Initial to type 1 (RFC 9369 3.2). */
-	if (!(ver == QUIC_V1 && type == 0) && !(ver == QUIC_V2 && type == 1))
+	/* Version 2 moved Retry to type 0 (RFC 9369 3.2). */
+	if (!(ver == QUIC_V1 && type != 3) && !(ver == QUIC_V2 && type != 0))
 		return false;
 	if (h[5] > UDPK_CID_MAX)
 		return true;
@@ -96,7 +99,8 @@ static __always_inline bool other_connection(struct __sk_buff *skb, __u32 off,
 		return true;
 	if (!sl)
 		return false;
-	/* A client Initial is 1200 bytes or more: the 20 bytes are there. */
+	/* Short of 20 bytes after it (a small 0-RTT or Handshake packet):
+	 * userspace looks. */
 	if (bpf_skb_load_bytes(skb, off + 1, s, sizeof(s)))
 		return true;
 	for (int i = 0; i < UDPK_CID_MAX; i++)

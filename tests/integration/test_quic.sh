@@ -102,7 +102,8 @@ t_sni_routing() {
 # NAT handing the port on): the new connection is routed on its own hello,
 # not sent down the old flow to the old upstream (seen as a flake: one
 # quicsend run got a port of the previous run, and its b.example hello
-# came back from A).  The old flow ends end=replaced.  A flow REJECTed
+# came back from A), its 0-RTT packets with it.  The old flow ends
+# end=replaced.  A flow REJECTed
 # gives way the same.  A second hello under a new DCID but the same SCID
 # (a client after a Retry) is the same connection: it stays on its flow.
 t_port_reuse() {
@@ -111,8 +112,8 @@ t_port_reuse() {
 	pr=$(free_port) pr2=$(free_port)
 	q client --connect "127.0.0.1:$PT" --bind "127.0.0.1:$pr" --sni a.example --expect A: --count 4 ||
 		why="a.example: $(qwhy)"
-	[ -z "$why" ] && { q client --connect "127.0.0.1:$PT" --bind "127.0.0.1:$pr" --sni b.example --expect B: --count 4 ||
-		why="b.example from the port a.example used: $(qwhy)"; }
+	[ -z "$why" ] && { q client --connect "127.0.0.1:$PT" --bind "127.0.0.1:$pr" --sni b.example --expect B: --count 4 --zero-rtt 3 ||
+		why="b.example (and 0-RTT) from the port a.example used: $(qwhy)"; }
 	[ -z "$why" ] && { q client --connect "127.0.0.1:$PT" --bind "127.0.0.1:$pr" --sni d.example --expect none --timeout 500 ||
 		why="d.example (REJECT) from that port: $(qwhy)"; }
 	[ -z "$why" ] && { q client --connect "127.0.0.1:$PT" --bind "127.0.0.1:$pr" --sni a.example --expect A: --count 4 ||

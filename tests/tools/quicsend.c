@@ -8,7 +8,7 @@
  *                   [--version 1|2] [--split K] [--order 2,0,1] [--pad N]
  *                   [--flows N] [--count M] [--size B] [--window W]
  *                   [--expect TAG|none] [--timeout MS] [--bind ADDR:PORT]
- *                   [--again-sni NAME]
+ *                   [--again-sni NAME] [--zero-rtt N]
  *       N flows at once (a socket each): a ClientHello (tlsgen, padded to
  *       N bytes) cut into K client Initials (1200-byte datagrams) sent in
  *       the order given, then M datagrams of B bytes, W in flight; every
@@ -18,6 +18,7 @@
  *       hello naming NAME under a new Destination Connection ID but the
  *       same Source Connection ID, as a client sends after a Retry (RFC
  *       9000 17.2.5.2): the same connection, so TAG answers it too.
+ *       --zero-rtt: N 0-RTT packets after the hello, answered as the rest.
  *       Prints one line:
  *       result=ok|fail flows_ok= flows_silent= flows_bad= ... why=...
  *   quicsend flood  (client options) --seconds S [--warmup S] [--pid PID]
@@ -59,7 +60,7 @@
 struct opts {
 	const char *listen, *connect, *sni, *alpn, *tag, *expect, *order, *bind, *again_sni;
 	uint32_t version;
-	int split, flows, count, size, window, timeout_ms, pad, pid;
+	int split, flows, count, size, window, timeout_ms, pad, pid, zero_rtt;
 	double seconds, warmup;
 	int garbage, short_len;
 	bool vn, unknown_version, small_initial, bad_initial;
@@ -239,6 +240,7 @@ struct flow {
 	int ninit;
 	struct dg init[MAX_SPLIT];	/* in the order sent */
 	uint8_t scid[8];		/* the client's, for the whole connection */
+	uint8_t dcid[8];		/* of the last hello */
 	int sent, recvd;		/* datagrams, Initials included */
 	int reordered;			/* replies that overtook an earlier one */
 	uint64_t bytes_up, bytes_down;
@@ -285,6 +287,7 @@ static void make_initials(const struct opts *o, struct flow *f, const char *sni,
 	if (getrandom(dcid, sizeof(dcid), 0) != sizeof(dcid) ||
 	    (!keep_scid && getrandom(f->scid, sizeof(f->scid), 0) != sizeof(f->scid)))
 		die("getrandom");
+	memcpy(f->dcid, dcid, sizeof(dcid));
 	piece = (hl + (size_t)o->split - 1) / (size_t)o->split;
 	for (int i = 0; i < o->split; i++)
 		order[i] = i;
@@ -323,6 +326,24 @@ static void make_initials(const struct opts *o, struct flow *f, const char *sni,
 			die("qs_seal");
 		f->init[i].len = (uint16_t)sl;
 	}
+}
+
+/* A 0-RTT packet of the flow's connection (sealed with the Initial keys:
+ * only its header matters to passthru, which never decrypts 0-RTT). */
+static void zero_rtt_dgram(const struct opts *o, struct flow *f, struct dg *d, int k)
+{
+	uint8_t payload[DG_MAX];
+	struct qseal q = { .version = o->version, .dcid = f->dcid, .dcid_len = 8, .scid = f->scid,
+			   .scid_len = 8, .pn = (uint64_t)(64 + k), .pn_len = 4, .type = QUIC_PT_0RTT };
+	ssize_t sl;
+
+	memset(payload, 0, 400);
+	payload[0] = 0x08;	/* a STREAM frame's type, then zeros */
+	payload[1] = (uint8_t)k;
+	sl = qs_seal(&q, payload, 400, d->b, DG_MAX);
+	if (sl < 0)
+		die("qs_seal");
+	d->len = (uint16_t)sl;
 }
 
 static void app_dgram(struct dg *d, int flow, int seq, int size)
@@ -441,14 +462,22 @@ static int run_client(const struct opts *o, bool flood)
 		die("client needs --connect and --sni");
 	for (int i = 0; i < n; i++) {
 		fl[i].fd = udp_connected_from(o->connect, o->bind, i);
-		fl[i].ring = calloc((size_t)(o->window > MAX_SPLIT ? o->window : MAX_SPLIT) + 1,
+		fl[i].ring = calloc((size_t)(o->window > MAX_SPLIT + o->zero_rtt ? o->window
+									: MAX_SPLIT + o->zero_rtt) + 1,
 				    sizeof(struct dg));
 		make_initials(o, &fl[i], o->sni, false);
 	}
-	/* The hellos, piece by piece in the order asked. */
+	/* The hellos, piece by piece in the order asked, then 0-RTT. */
 	for (int k = 0; k < o->split; k++)
 		for (int i = 0; i < n; i++)
 			flow_send(&fl[i], &fl[i].init[k]);
+	for (int k = 0; k < o->zero_rtt; k++)
+		for (int i = 0; i < n; i++) {
+			struct dg d;
+
+			zero_rtt_dgram(o, &fl[i], &d, k);
+			flow_send(&fl[i], &d);
+		}
 	collect(o, fl, n, clock_us() + (int64_t)o->timeout_ms * 1000, &outstanding);
 	for (int i = 0; i < n; i++) {
 		if (fl[i].ring_n) {
@@ -657,6 +686,7 @@ int main(int argc, char **argv)
 		{ "small-initial", 0, NULL, 'i' }, { "bad-initial", 0, NULL, 'B' },
 		{ "hex", 1, NULL, 'H' }, { "wait", 1, NULL, 'w' }, { "warmup", 1, NULL, 'U' },
 		{ "pid", 1, NULL, 'P' }, { "bind", 1, NULL, 'A' }, { "again-sni", 1, NULL, 'R' },
+		{ "zero-rtt", 1, NULL, 'Z' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o = { .tag = "", .split = 2, .flows = 1, .count = 20, .size = 1000, .window = 4,
@@ -690,6 +720,7 @@ int main(int argc, char **argv)
 		case 'P': o.pid = atoi(optarg); break;
 		case 'A': o.bind = optarg; break;
 		case 'R': o.again_sni = optarg; break;
+		case 'Z': o.zero_rtt = atoi(optarg); break;
 		case 'p': o.pad = atoi(optarg); break;
 		case 'g': o.garbage = atoi(optarg); break;
 		case 'h': o.short_len = atoi(optarg); break;
