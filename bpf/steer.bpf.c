@@ -28,10 +28,31 @@ struct {
 } steer_groups SEC(".maps");
 
 struct steer_load loads[STEER_MAX_WORKERS];	/* written by the workers (mmapped .bss) */
-__u64 picked, spread;				/* connections placed here / left to the hash */
+__u64 picked, spread, local;	/* connections placed on the first with room / left
+				 * to the hash / on the worker of their CPU */
 
 const volatile __u32 nworkers = 1;
 const volatile __u32 full = 900;		/* per mille: a worker this busy takes no more */
+/* "worker_steering": "cpu": a new connection first goes to the worker
+ * that runs on the CPU that took its SYN (softirq: for loopback, the
+ * client's CPU; else the CPU of the NIC queue), so that its socket, the
+ * upstream's and their wake-ups stay on one CPU while every CPU works. */
+const volatile __u32 by_cpu = 0;
+/* CPU -> 1 + the worker pinned to it (0: none), set before any worker
+ * runs (mmapped .bss). */
+__u32 cpu_worker[STEER_MAX_CPUS];
+
+static __always_inline int take(struct sk_reuseport_md *md, __u32 base, __u32 i, __u64 now)
+{
+	struct steer_load *l = &loads[i];
+	__u32 key = base + i;
+
+	if (l->closed || (l->busy >= full && now - l->stamp_ns < STEER_STALE_NS))
+		return -1;
+	/* Fails when that worker has no socket in the group (it stopped
+	 * listening): the next one. */
+	return bpf_sk_select_reuseport(md, &steer_socks, &key, 0) ? -1 : 0;
+}
 
 SEC("sk_reuseport")
 int pt_steer(struct sk_reuseport_md *md)
@@ -43,15 +64,19 @@ int pt_steer(struct sk_reuseport_md *md)
 	if (!base)
 		return SK_PASS;	/* not a group we know: the kernel's hash */
 	now = bpf_ktime_get_ns();
-	for (i = 0; i < STEER_MAX_WORKERS && i < nworkers; i++) {
-		struct steer_load *l = &loads[i];
-		__u32 key = *base + i;
+	if (by_cpu) {
+		__u32 cpu = bpf_get_smp_processor_id();
 
-		if (l->closed || (l->busy >= full && now - l->stamp_ns < STEER_STALE_NS))
-			continue;
-		/* Fails when that worker has no socket in the group (it
-		 * stopped listening): the next one. */
-		if (!bpf_sk_select_reuseport(md, &steer_socks, &key, 0)) {
+		i = cpu < STEER_MAX_CPUS ? cpu_worker[cpu] : 0;
+		if (i && i <= nworkers && i <= STEER_MAX_WORKERS &&
+		    !take(md, *base, i - 1, now)) {
+			__sync_fetch_and_add(&local, 1);
+			return SK_PASS;
+		}
+	}
+	/* The first worker with room. */
+	for (i = 0; i < STEER_MAX_WORKERS && i < nworkers; i++) {
+		if (!take(md, *base, i, now)) {
 			__sync_fetch_and_add(&picked, 1);
 			return SK_PASS;
 		}

@@ -5,7 +5,9 @@
  * reuseport program hands a new connection to the first worker (lowest
  * index) that is not full, so that a lightly loaded proxy keeps its
  * connections on one awake thread instead of waking every worker in
- * turn, and spreads them once a worker's core is used up. */
+ * turn, and spreads them once a worker's core is used up.  With
+ * "worker_steering": "cpu" (the default), it first tries the worker
+ * pinned to the CPU that took the connection's SYN. */
 #ifndef PT_STEER_H
 #define PT_STEER_H
 
@@ -14,6 +16,7 @@
 #endif
 
 #define STEER_MAX_WORKERS 64	/* workers past it get connections by the kernel's hash */
+#define STEER_MAX_CPUS 1024	/* "cpu" steering: CPUs past it go to the first worker with room */
 #define STEER_GROUPS 128	/* listen addresses steered at once */
 #define STEER_SLOTS (STEER_MAX_WORKERS * STEER_GROUPS)
 #define STEER_WINDOW_NS 10000000ULL	/* a worker's busy share is measured over 10 ms */

@@ -138,20 +138,26 @@ static int data_path_init(const struct config *cfg)
 static void steer_start(const struct config *cfg, int nworkers)
 {
 	char why[256] = "";
+	bool by_cpu = cfg->set.steering == STEER_CPU;
 
 	if (nworkers < 2)
 		return;
-	if (cfg->set.steer_hash) {
+	if (cfg->set.steering == STEER_HASH) {
 		pr_info("accept steering: hash (worker_steering \"hash\": the kernel spreads new connections over the %d workers)",
 			nworkers);
 		return;
 	}
-	if (steer_init(nworkers, why, sizeof(why)))
+	if (steer_init(nworkers, by_cpu, why, sizeof(why))) {
 		pr_warn("accept steering: hash (FALLBACK: %s): every worker wakes for its share of new connections",
 			why);
-	else
-		pr_info("accept steering: pack (a reuseport BPF program gives a new connection to the first of the %d workers using less than %d%% of a CPU)",
+	} else if (steer_by_cpu()) {
+		pr_info("accept steering: cpu (each of the %d workers pinned to a CPU; a reuseport BPF program gives a new connection to the worker of the CPU that took its SYN, or, past %d%% of a CPU, to the first using less)",
 			nworkers, steer_full_permille() / 10);
+	} else {
+		pr_info("accept steering: pack (a reuseport BPF program gives a new connection to the first of the %d workers using less than %d%% of a CPU)%s%s%s",
+			nworkers, steer_full_permille() / 10, by_cpu ? "; not cpu: " : "",
+			by_cpu ? why : "", by_cpu && !why[0] ? "?" : "");
+	}
 }
 
 /* The UDP data path (QUIC flows), the TCP rule: --mode auto (and

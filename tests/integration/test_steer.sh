@@ -11,7 +11,7 @@
 . "$(dirname "$0")/../lib/ops.sh"
 
 require_root
-require_cmd "$PASSTHRU" "$OUTPUT/tests/ptbench" curl
+require_cmd "$PASSTHRU" "$OUTPUT/tests/ptbench" curl taskset
 
 PTB=$OUTPUT/tests/ptbench
 # Connections a test needs done; fewer under the sanitizers (SAN), where
@@ -45,15 +45,78 @@ cps() {
 	sed -n 's/.*conns=\([0-9]*\).*/\1/p' "$D/cps.out" | head -n 1
 }
 
-# steer_up [SETTINGS]: ports LP (listen), UP (upstream) and MP (metrics),
-# the config, the upstream, and passthru with two workers (under the
-# caller's PT_WRAP).
+# steer_up [SETTINGS [WORKERS]]: ports LP (listen), UP (upstream) and MP
+# (metrics), the config, the upstream, and passthru with WORKERS workers
+# (2) (under the caller's PT_WRAP).
 steer_up() {
 	LP=$(free_port) UP=$(free_port) MP=$(free_port)
 	steer_cfg "$D/c.json" "$LP" "$UP" "$MP" "${1:-}"
 	"$PTB" server --listen "127.0.0.1:$UP" --threads 2 >"$D/srv.log" 2>&1 &
 	wait_port 127.0.0.1 "$UP" 5 || { fail "$CUR_TEST" "ptbench server did not start"; return 1; }
-	pt_start "$D/c.json" -w 2
+	pt_start "$D/c.json" -w "${2:-2}"
+}
+
+PACK='"worker_steering":"pack",'
+
+# worker_cpu K: the CPU worker K's thread is pinned to ("" if it is not
+# pinned to one).
+worker_cpu() {
+	local t
+	for t in /proc/"$PT_PID"/task/*; do
+		[ "$(cat "$t/comm" 2>/dev/null)" = "passthru-w$1" ] || continue
+		sed -n 's/^Cpus_allowed_list:[[:space:]]*\([0-9]*\)$/\1/p' "$t/status"
+		return
+	done
+}
+
+# The default, "cpu": one worker per CPU, each pinned to its own, and a
+# connection goes to the worker of the CPU that took its SYN (on
+# loopback, the client's CPU): a client pinned to CPU c is served by the
+# worker on c alone, whichever c.  Pack would give them all to worker 0,
+# the kernel's hash to both.
+t_cpu() {
+	newdir
+	local nw k c n a cpus=() seen=" "
+	nw=$(nproc)
+	[ "$nw" -ge 2 ] || { skip "$CUR_TEST" "one CPU: nothing to steer"; return; }
+	steer_up "" "$nw" || return
+	grep -q 'accept steering: cpu' "$PT_LOG" ||
+		{ fail "$CUR_TEST" "no 'accept steering: cpu' line: $(grep -i steering "$PT_LOG")"; return; }
+	for ((k = 0; k < nw; k++)); do
+		c=$(worker_cpu "$k")
+		[ -n "$c" ] && [[ "$seen" != *" $c "* ]] ||
+			{ fail "$CUR_TEST" "worker $k: pinned to '${c}' (want one CPU of its own; so far$seen)"; return; }
+		seen="$seen$c " cpus[k]=$c
+	done
+	for k in 0 $((nw - 1)); do
+		scrape "127.0.0.1:$MP" "$D/m0" || { fail "$CUR_TEST" "no metrics"; return; }
+		a=$(mval "$D/m0" passthru_worker_connections_accepted_total "worker=\"$k\"")
+		taskset -c "${cpus[k]}" "$PTB" cps --connect "127.0.0.1:$LP" --conc 1 --size 64 \
+			--time 0.6 --warmup 0 >"$D/cps.out" 2>&1
+		n=$(sed -n 's/.*conns=\([0-9]*\).*/\1/p' "$D/cps.out" | head -n 1)
+		scrape "127.0.0.1:$MP" "$D/m" || { fail "$CUR_TEST" "no metrics"; return; }
+		a=$(($(mval "$D/m" passthru_worker_connections_accepted_total "worker=\"$k\"") - ${a:-0}))
+		[ "${n:-0}" -ge "$MIN" ] && [ "$a" -ge "$n" ] ||
+			{ fail "$CUR_TEST" "client on CPU ${cpus[k]}: $n connections, worker $k (pinned there) accepted $a (want all): $(grep accepted_total "$D/m" | tr '\n' ' ')"; return; }
+	done
+	a=$(mval "$D/m" passthru_accept_steering_total 'placed="cpu"')
+	[ "${a:-0}" -ge "$n" ] ||
+		{ fail "$CUR_TEST" "passthru_accept_steering_total{placed=\"cpu\"} ${a:-none}: $(grep steering_total "$D/m" | tr '\n' ' ')"; return; }
+	pass "$CUR_TEST"
+}
+
+# "cpu" takes one worker per CPU: with another count it packs, and the
+# start-up line says why.
+t_cpu_count() {
+	newdir
+	local nw
+	nw=$(($(nproc) + 1))
+	steer_up "" "$nw" || return
+	grep -q "accept steering: pack (.*; not cpu: $nw workers on $((nw - 1)) CPUs" "$PT_LOG" ||
+		{ fail "$CUR_TEST" "$nw workers: $(grep -i steering "$PT_LOG")"; return; }
+	[ -z "$(worker_cpu 0)" ] ||
+		{ fail "$CUR_TEST" "$nw workers, packed: worker 0 pinned to CPU $(worker_cpu 0)"; return; }
+	pass "$CUR_TEST"
 }
 
 # A light load (one connection at a time) stays on worker 0: on the
@@ -64,7 +127,7 @@ steer_up() {
 t_pack() {
 	newdir
 	local pt2 a b n
-	steer_up || return
+	steer_up "$PACK" || return
 	pt2=$(free_port)
 	grep -q 'accept steering: pack' "$PT_LOG" ||
 		{ fail "$CUR_TEST" "no 'accept steering: pack' line: $(grep -i steering "$PT_LOG")"; return; }
@@ -73,7 +136,7 @@ t_pack() {
 	[ "${n:-0}" -ge "$MIN" ] && [ "$a" -ge "$n" ] && [ "$b" = 0 ] ||
 		{ fail "$CUR_TEST" "$n connections one at a time: worker 0 accepted $a, worker 1 $b (want all on worker 0)"; return; }
 
-	steer_cfg "$D/c.json" "$LP" "$UP" "$MP" "" "$pt2"
+	steer_cfg "$D/c.json" "$LP" "$UP" "$MP" "$PACK" "$pt2"
 	kill -HUP "$PT_PID"
 	wait_for 5 _listening "$pt2" || { fail "$CUR_TEST" "the reload did not add 127.0.0.1:$pt2"; return; }
 	n=$(cps "$pt2" 1 0.6)
@@ -105,7 +168,7 @@ t_pack() {
 t_spill() {
 	newdir
 	local a b n
-	PT_WRAP="env PT_TEST_STEER_FULL=0" steer_up || return
+	PT_WRAP="env PT_TEST_STEER_FULL=0" steer_up "$PACK" || return
 	n=$(cps "$LP" 4 1)
 	read -r a b <<<"$(accepted "$MP")"
 	[ "${n:-0}" -ge $((2 * MIN)) ] && [ "$b" -ge $((n / 5)) ] && [ "$a" -ge $((n / 5)) ] ||
@@ -122,7 +185,7 @@ t_spill() {
 t_limit() {
 	newdir
 	local a b n
-	steer_up '"max_connections":6,"sniff_timeout":"20s",' || return
+	steer_up "$PACK"'"max_connections":6,"sniff_timeout":"20s",' || return
 	exec 7<>"/dev/tcp/127.0.0.1/$LP" 8<>"/dev/tcp/127.0.0.1/$LP" 9<>"/dev/tcp/127.0.0.1/$LP" ||
 		{ fail "$CUR_TEST" "cannot connect"; return; }
 	wait_for 5 grep -q 'worker 0: 3 connections, the limit: not accepting' "$PT_LOG" ||
@@ -154,6 +217,8 @@ t_hash() {
 	pass "$CUR_TEST"
 }
 
+run_test steer/cpu/client-cpu-picks-the-worker t_cpu
+run_test steer/cpu/one-worker-per-cpu-or-pack t_cpu_count
 run_test steer/pack/light-load-stays-on-one-worker t_pack
 run_test steer/pack/busy-workers-spill t_spill
 run_test steer/pack/worker-at-its-limit-takes-none t_limit

@@ -440,19 +440,9 @@ int fd_wait(int fd, short events, int stopfd, uint64_t deadline_ms)
 
 void accept_until(int lfd, int stopfd, void (*one)(int fd))
 {
-	struct pollfd p[2] = {
-		{ .fd = lfd, .events = POLLIN },
-		{ .fd = stopfd, .events = POLLIN },
-	};
+	while (!fd_wait(lfd, POLLIN, stopfd, UINT64_MAX)) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 
-	while (poll(p, 2, -1) >= 0 || errno == EINTR) {
-		int fd;
-
-		if (p[1].revents)
-			break;
-		if (!(p[0].revents & POLLIN))
-			continue;
-		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd >= 0)
 			one(fd);
 	}

@@ -35,6 +35,7 @@ void settings_default(struct settings *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->workers = 0;
+	s->steering = STEER_CPU;
 	s->sniff_timeout_ms = 5000;
 	s->sniff_max = 16384;
 	s->connect_timeout_ms = 5000;
@@ -377,7 +378,9 @@ static void parse_settings(struct loader *ld, const cJSON *root,
 		} else if (!strcmp(k, "udp_data_path")) {
 			cfg_get_either(ld, f, p, "auto", "userspace", &s->udp_userspace);
 		} else if (!strcmp(k, "worker_steering")) {
-			cfg_get_either(ld, f, p, "pack", "hash", &s->steer_hash);
+			static const char *const steering[] = { "cpu", "pack", "hash", NULL };
+
+			cfg_get_choice(ld, f, p, steering, &s->steering);
 		} else if (!strcmp(k, "udp_pending_bytes")) {
 			if (!cfg_get_size(ld, f, p, &n)) {
 				if (n < 1500 || n > (1 << 20))

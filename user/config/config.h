@@ -154,6 +154,8 @@ enum data_mode {
 	MODE_SPLICE,
 };
 
+enum steering { STEER_CPU, STEER_PACK, STEER_HASH };
+
 struct settings {
 	int workers;			/* 0: one per CPU */
 	uint64_t sniff_timeout_ms;
@@ -188,9 +190,10 @@ struct settings {
 	/* "udp_data_path": "userspace" keeps UDP flows in userspace even
 	 * where the kernel path loads (read at start only). */
 	bool udp_userspace;
-	/* "worker_steering": "hash" leaves new connections to the kernel's
-	 * reuseport hash instead of the first worker not busy (start only). */
-	bool steer_hash;
+	/* "worker_steering" (start only): STEER_CPU, the worker of the CPU
+	 * that took the SYN, else the first not busy; STEER_PACK, the first
+	 * not busy; STEER_HASH, the kernel's reuseport hash. */
+	int steering;
 };
 
 struct config {

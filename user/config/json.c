@@ -121,6 +121,27 @@ int cfg_get_count(struct loader *ld, const cJSON *v, const char *path,
 	return -EINVAL;
 }
 
+int cfg_get_choice(struct loader *ld, const cJSON *v, const char *path,
+		   const char *const *names, int *out)
+{
+	char want[256];
+	size_t k = 0;
+	int i;
+
+	for (i = 0; cJSON_IsString(v) && names[i]; i++) {
+		if (!strcmp(v->valuestring, names[i])) {
+			*out = i;
+			return 0;
+		}
+	}
+	want[0] = 0;
+	for (i = 0; names[i] && k < sizeof(want); i++)
+		k += (size_t)snprintf(want + k, sizeof(want) - k, "%s\"%s\"",
+				      !i ? "" : names[i + 1] ? ", " : " or ", names[i]);
+	cfg_error(ld, path, "expected %s", want);
+	return -EINVAL;
+}
+
 int cfg_get_either(struct loader *ld, const cJSON *v, const char *path,
 		   const char *a, const char *b, bool *is_b)
 {

@@ -36,6 +36,9 @@ int cfg_get_duration(struct loader *ld, const cJSON *v, const char *path,
 /* 16384 or "16KiB". */
 int cfg_get_size(struct loader *ld, const cJSON *v, const char *path,
 		 uint64_t *out);
+/* One of the NULL-terminated names: *out its index. */
+int cfg_get_choice(struct loader *ld, const cJSON *v, const char *path,
+		   const char *const *names, int *out);
 /* One of two strings: *is_b tells which. */
 int cfg_get_either(struct loader *ld, const cJSON *v, const char *path,
 		   const char *a, const char *b, bool *is_b);

@@ -86,13 +86,23 @@ int udp_pend_add(struct upend *p, const struct settings *set,
 
 /* ---- the end of a flow ------------------------------------------------------------ */
 
-/* What the kernel forwarded since the last read: into the flow's counts
- * and the rule's metrics. */
-void uflow_kernel_account(struct worker *w, struct uflow *f, const struct udpk_count *c)
+/* dgrams datagrams of bytes bytes forwarded in direction dir (0: up):
+ * into the flow's counts and its rule's metrics. */
+static void flow_count(struct worker *w, struct uflow *f, int dir, uint64_t bytes,
+		       uint64_t dgrams)
 {
 	static const int mb[2] = { MR_BYTES_UP, MR_BYTES_DOWN };
 	static const int md[2] = { MR_DGRAMS_UP, MR_DGRAMS_DOWN };
 
+	f->bytes[dir] += bytes;
+	f->dgrams[dir] += dgrams;
+	metrics_add(f->rule->mx, w->id, mb[dir], bytes);
+	metrics_add(f->rule->mx, w->id, md[dir], dgrams);
+}
+
+/* What the kernel forwarded since the last read. */
+void uflow_kernel_account(struct worker *w, struct uflow *f, const struct udpk_count *c)
+{
 	for (int i = 0; i < 2; i++) {
 		uint64_t db, dd;
 
@@ -102,10 +112,7 @@ void uflow_kernel_account(struct worker *w, struct uflow *f, const struct udpk_c
 		db = c->bytes[i] - f->kbytes[i];
 		f->kdgrams[i] = c->packets[i];
 		f->kbytes[i] = c->bytes[i];
-		f->dgrams[i] += dd;
-		f->bytes[i] += db;
-		metrics_add(f->rule->mx, w->id, md[i], dd);
-		metrics_add(f->rule->mx, w->id, mb[i], db);
+		flow_count(w, f, i, db, dd);
 	}
 	if (f->dgrams[1])
 		uflow_answered(f);
@@ -125,8 +132,7 @@ bool uflow_refused(struct worker *w, struct uflow *f, int err)
 {
 	struct udpk_count c;
 
-	if (err != ECONNREFUSED && err != EHOSTUNREACH && err != ENETUNREACH &&
-	    err != EHOSTDOWN)
+	if (!up_target_fault(err))
 		return false;	/* EMSGSIZE (a smaller path MTU) and the like */
 	if (f->kernel && !udpk_read(&f->kf, &c))
 		uflow_kernel_account(w, f, &c);
@@ -244,18 +250,13 @@ void udp_reap(struct worker *w)
 
 void uflow_send(struct worker *w, struct uflow *f, int fd, int n, int dir)
 {
-	static const int mb[2] = { MR_BYTES_UP, MR_BYTES_DOWN };
-	static const int md[2] = { MR_DGRAMS_UP, MR_DGRAMS_DOWN };
 	struct udp_worker *u = w->udp;
 	uint64_t bytes = 0;
 	int err, sent = dgram_send(fd, u->tx, n, &err);
 
 	for (int i = 0; i < n; i++)
 		bytes += u->tx[i].msg_len;	/* 0 for those not sent */
-	f->bytes[dir] += bytes;
-	f->dgrams[dir] += (uint64_t)sent;
-	metrics_add(f->rule->mx, w->id, mb[dir], bytes);
-	metrics_add(f->rule->mx, w->id, md[dir], (uint64_t)sent);
+	flow_count(w, f, dir, bytes, (uint64_t)sent);
 	if (sent < n)
 		udp_drop(w, f->l, MU_DROP_send_failed, n - sent);
 }

@@ -162,8 +162,7 @@ const struct target *up_target(const struct up_try *t)
 	return t->i < t->n ? &t->u->t[t->order[t->i]] : NULL;
 }
 
-/* Failures that say something about the target, not about us. */
-static bool target_fault(int err)
+bool up_target_fault(int err)
 {
 	switch (err) {
 	case ECONNREFUSED:
@@ -190,7 +189,7 @@ void up_health(const struct upstream *u, int target, int err, uint64_t now)
 		atomic_store_explicit(&st->down_until, 0, memory_order_relaxed);
 		return;
 	}
-	if (u->health_fails && target_fault(err) &&
+	if (u->health_fails && up_target_fault(err) &&
 	    atomic_fetch_add_explicit(&st->fails, 1, memory_order_relaxed) + 1 >=
 		    u->health_fails)
 		atomic_store_explicit(&st->down_until, now + u->health_cooldown_ms,

@@ -49,6 +49,8 @@ void up_chosen(struct up_try *t);
  * answered: its strikes cleared) or an errno (a strike toward `health`
  * if it says something about the target). */
 void up_health(const struct upstream *u, int target, int err, uint64_t now);
+/* A failure that says something about the target, not about us. */
+bool up_target_fault(int err);
 void up_done(struct up_try *t);
 /* The same for a connection that kept only its target (the setup gone). */
 void up_release(const struct upstream *u, int active);

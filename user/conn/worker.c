@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The event loop: listeners, accept, timers, dispatch to conn.c. */
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -250,7 +252,25 @@ static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct epoll_event evs[256];
+	int cpu = steer_cpu(w->id);
+	char name[16];
 
+	/* For top -H, perf and the tests: which thread is which worker. */
+	snprintf(name, sizeof(name), "passthru-w%d", w->id);
+	pthread_setname_np(pthread_self(), name);
+	if (cpu >= 0) {
+		/* Where the program sends this worker's connections: their
+		 * sockets' softirq work and wake-ups stay on one CPU. */
+		cpu_set_t cs;
+		int err;
+
+		CPU_ZERO(&cs);
+		CPU_SET(cpu, &cs);
+		err = pthread_setaffinity_np(pthread_self(), sizeof(cs), &cs);
+		if (err)
+			pr_warn("worker %d: pinning to CPU %d: %s (its connections' work crosses CPUs)",
+				w->id, cpu, strerror(err));
+	}
 	if (kpath_events_fd() >= 0)
 		kevent_sweep(w, now_ms());
 	log_batch(true);

@@ -4,6 +4,7 @@
  * (see steer.h, include/steer_map.h and bpf/steer.bpf.c). */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,8 @@ static struct {
 	socklen_t addrlen[STEER_GROUPS];
 	int naddr;
 	_Atomic bool warned;
+	int cpu_of[STEER_MAX_WORKERS];	/* "cpu" steering: each worker's CPU */
+	bool by_cpu;
 } S = { .prog = -1, .socks = -1, .groups = -1, .mu = PTHREAD_MUTEX_INITIALIZER };
 
 bool steer_ready(void)
@@ -51,7 +54,49 @@ unsigned steer_full_permille(void)
 	return S.skel ? S.skel->rodata->full : 0;
 }
 
-int steer_init(int nworkers, char *why, size_t whylen)
+bool steer_by_cpu(void)
+{
+	return S.by_cpu;
+}
+
+int steer_cpu(int worker)
+{
+	return S.by_cpu && worker >= 0 && worker < STEER_MAX_WORKERS ? S.cpu_of[worker] : -1;
+}
+
+/* "cpu" steering: worker i on the i-th CPU this process may run on,
+ * when there is one worker per CPU; else why says so (pack it is). */
+static void cpu_plan(struct steer_bpf *skel, int nworkers, char *why, size_t whylen)
+{
+	cpu_set_t cs;
+	int n = 0;
+
+	if (sched_getaffinity(0, sizeof(cs), &cs)) {
+		snprintf(why, whylen, "the CPUs it may run on: %s", strerror(errno));
+		return;
+	}
+	if (CPU_COUNT(&cs) != nworkers || nworkers > STEER_MAX_WORKERS) {
+		snprintf(why, whylen, "%d workers on %d CPUs: \"cpu\" takes one worker per CPU",
+			 nworkers, CPU_COUNT(&cs));
+		return;
+	}
+	for (int c = 0; c < CPU_SETSIZE && n < nworkers; c++) {
+		if (!CPU_ISSET(c, &cs))
+			continue;
+		if (c >= STEER_MAX_CPUS) {
+			snprintf(why, whylen, "CPU %d: past the %d the program knows", c,
+				 STEER_MAX_CPUS);
+			return;
+		}
+		S.cpu_of[n++] = c;
+	}
+	for (int i = 0; i < nworkers; i++)
+		skel->bss->cpu_worker[S.cpu_of[i]] = (uint32_t)i + 1;
+	skel->rodata->by_cpu = 1;
+	S.by_cpu = true;
+}
+
+int steer_init(int nworkers, bool by_cpu, char *why, size_t whylen)
 {
 	struct steer_bpf *skel;
 	const char *t;
@@ -74,10 +119,13 @@ int steer_init(int nworkers, char *why, size_t whylen)
 	t = getenv("PT_TEST_STEER_FULL");
 	if (t)
 		skel->rodata->full = (uint32_t)atol(t);
+	if (by_cpu)
+		cpu_plan(skel, nworkers, why, whylen);
 	err = steer_bpf__load(skel);
 	if (err) {
 		snprintf(why, whylen, "loading the sk_reuseport program failed: %s", strerror(-err));
 		steer_bpf__destroy(skel);
+		S.by_cpu = false;
 		return err;
 	}
 	S.skel = skel;
@@ -221,8 +269,9 @@ void steer_closed(int worker, bool closed)
 		__atomic_store_n(&S.skel->bss->loads[worker].closed, closed, __ATOMIC_RELAXED);
 }
 
-void steer_counts(uint64_t *picked, uint64_t *spread)
+void steer_counts(uint64_t *local, uint64_t *picked, uint64_t *spread)
 {
+	*local = S.skel ? __atomic_load_n(&S.skel->bss->local, __ATOMIC_RELAXED) : 0;
 	*picked = S.skel ? __atomic_load_n(&S.skel->bss->picked, __ATOMIC_RELAXED) : 0;
 	*spread = S.skel ? __atomic_load_n(&S.skel->bss->spread, __ATOMIC_RELAXED) : 0;
 }

@@ -13,9 +13,16 @@ struct steer_meter {
 	uint64_t t0_ns, cpu0_ns;
 };
 
-/* Load the program for nworkers; 0, or -errno with why filled. */
-int steer_init(int nworkers, char *why, size_t whylen);
+/* Load the program for nworkers; 0, or -errno with why filled.  by_cpu
+ * ("worker_steering": "cpu"): a connection first tries the worker of the
+ * CPU that took its SYN, each worker pinned to one CPU; it takes one
+ * worker per CPU this process may run on, else the program packs and
+ * why says why (0 returned). */
+int steer_init(int nworkers, bool by_cpu, char *why, size_t whylen);
 bool steer_ready(void);
+bool steer_by_cpu(void);
+/* The CPU a worker pins itself to ("cpu" steering), or -1. */
+int steer_cpu(int worker);
 /* A worker using this much of a CPU (per mille) takes no new connection. */
 unsigned steer_full_permille(void);
 /* A worker's listening socket (bound and listening): steered from now
@@ -39,9 +46,9 @@ void steer_report(struct steer_meter *m, int worker);
 /* A worker that stopped accepting (out of fds or connections) takes
  * none; the others do. */
 void steer_closed(int worker, bool closed);
-/* Connections the program placed, and those it left to the hash (every
- * worker full). */
-void steer_counts(uint64_t *picked, uint64_t *spread);
+/* Connections the program placed on the worker of their CPU ("cpu"), on
+ * the first with room, and those it left to the hash (every worker full). */
+void steer_counts(uint64_t *local, uint64_t *picked, uint64_t *spread);
 void steer_fini(void);
 
 #endif

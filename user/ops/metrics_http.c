@@ -275,11 +275,13 @@ char *metrics_render(size_t *len)
 			(unsigned long long)n);
 	}
 	if (steer_ready()) {
-		uint64_t picked, spread;
+		uint64_t local, picked, spread;
 
-		steer_counts(&picked, &spread);
+		steer_counts(&local, &picked, &spread);
 		family(&b, "passthru_accept_steering_total", "counter",
-		       "New connections placed by accept steering: on the first worker not busy (first), or by the kernel's hash when every worker was busy (hash).");
+		       "New connections placed by accept steering: on the worker of the CPU that took the SYN (cpu), on the first worker not busy (first), or by the kernel's hash when every worker was busy (hash).");
+		bprintf(&b, "passthru_accept_steering_total{placed=\"cpu\"} %llu\n",
+			(unsigned long long)local);
 		bprintf(&b, "passthru_accept_steering_total{placed=\"first\"} %llu\n",
 			(unsigned long long)picked);
 		bprintf(&b, "passthru_accept_steering_total{placed=\"hash\"} %llu\n",
