@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* passthru: one port, many protocols, spliced in the kernel. */
 #include <errno.h>
+#include <sched.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -417,7 +418,11 @@ int main(int argc, char **argv)
 
 	rt.nworkers = cfg->set.workers;
 	if (rt.nworkers <= 0) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		/* One per CPU it may run on (a cpuset or taskset leaves
+		 * fewer than are online): more would only take turns. */
+		cpu_set_t cs;
+		long n = !sched_getaffinity(0, sizeof(cs), &cs) ? CPU_COUNT(&cs)
+							       : sysconf(_SC_NPROCESSORS_ONLN);
 
 		rt.nworkers = n > 0 ? (int)(n < MAX_WORKERS ? n : MAX_WORKERS) : 1;
 	}

@@ -227,7 +227,8 @@ free_port() {
 		fi
 		# (called as $(free_port): remember ports in a file, not a variable)
 		grep -qx "$p" "$T/ports" 2>/dev/null && continue
-		if [ -z "$(ss -Htan "( sport = :$p or dport = :$p )" 2>/dev/null)" ]; then
+		# Free for TCP and UDP: the QUIC tests bind the same ports as UDP.
+		if [ -z "$(ss -Htuan "( sport = :$p or dport = :$p )" 2>/dev/null)" ]; then
 			echo "$p" >>"$T/ports"
 			echo "$p"
 			return 0
