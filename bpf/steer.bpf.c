@@ -54,6 +54,13 @@ static __always_inline int take(struct sk_reuseport_md *md, __u32 base, __u32 i,
 	return bpf_sk_select_reuseport(md, &steer_socks, &key, 0) ? -1 : 0;
 }
 
+/* How long a worker waited for its CPU lately; one that has not
+ * reported for a while sleeps: it waits for nothing. */
+static __always_inline __u32 waited(const struct steer_load *l, __u64 now)
+{
+	return now - l->stamp_ns < STEER_STALE_NS ? l->wait : 0;
+}
+
 SEC("sk_reuseport")
 int pt_steer(struct sk_reuseport_md *md)
 {
@@ -65,13 +72,27 @@ int pt_steer(struct sk_reuseport_md *md)
 		return SK_PASS;	/* not a group we know: the kernel's hash */
 	now = bpf_ktime_get_ns();
 	if (by_cpu) {
-		__u32 cpu = bpf_get_smp_processor_id();
+		__u32 cpu = bpf_get_smp_processor_id(), w;
 
 		i = cpu < STEER_MAX_CPUS ? cpu_worker[cpu] : 0;
-		if (i && i <= nworkers && i <= STEER_MAX_WORKERS &&
-		    !take(md, *base, i - 1, now)) {
-			__sync_fetch_and_add(&local, 1);
-			return SK_PASS;
+		if (i && i <= nworkers && i <= STEER_MAX_WORKERS) {
+			w = waited(&loads[i - 1], now);
+			/* Its CPU taken by others (it cannot leave it): a
+			 * worker that waits far less, if there is one; all
+			 * of them waiting alike is a busy machine, where
+			 * staying is best. */
+			for (__u32 j = 0; w >= STEER_WAIT_MOVE && j < STEER_MAX_WORKERS &&
+					  j < nworkers; j++) {
+				if (j != i - 1 && waited(&loads[j], now) * 2 <= w &&
+				    !take(md, *base, j, now)) {
+					__sync_fetch_and_add(&picked, 1);
+					return SK_PASS;
+				}
+			}
+			if (!take(md, *base, i - 1, now)) {
+				__sync_fetch_and_add(&local, 1);
+				return SK_PASS;
+			}
 		}
 	}
 	/* The first worker with room. */

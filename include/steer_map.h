@@ -20,11 +20,15 @@
 #define STEER_GROUPS 128	/* listen addresses steered at once */
 #define STEER_SLOTS (STEER_MAX_WORKERS * STEER_GROUPS)
 #define STEER_WINDOW_NS 10000000ULL	/* a worker's busy share is measured over 10 ms */
+#define STEER_WAIT_MOVE 250		/* "cpu": a pinned worker that waited this much (per mille of its
+					 * window) for its CPU loses new connections to one that waited
+					 * half as much or less */
 #define STEER_STALE_NS 30000000ULL	/* no report for 30 ms: the worker sleeps, it is idle */
 
 struct steer_load {
 	__u64 stamp_ns;		/* CLOCK_MONOTONIC (bpf_ktime_get_ns) of the report */
 	__u32 busy;		/* per mille of a CPU the worker's thread used */
+	__u32 wait;		/* "cpu": per mille of the window it waited for its CPU */
 	__u32 closed;		/* not accepting (out of fds or connections, or stopping) */
 };
 

@@ -270,6 +270,7 @@ static void *worker_main(void *arg)
 		if (err)
 			pr_warn("worker %d: pinning to CPU %d: %s (its connections' work crosses CPUs)",
 				w->id, cpu, strerror(err));
+		steer_meter_init(&w->meter, w->id);
 	}
 	if (kpath_events_fd() >= 0)
 		kevent_sweep(w, now_ms());
@@ -369,6 +370,7 @@ static void *worker_main(void *arg)
 	conn_reap(w);
 	udp_shutdown(w);
 	splice_pool_flush();
+	steer_meter_fini(&w->meter);
 	log_batch(false);
 	w->done = true;
 	return NULL;

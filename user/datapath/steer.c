@@ -3,6 +3,7 @@
  * (one group per address, one slot per worker), the workers' reports
  * (see steer.h, include/steer_map.h and bpf/steer.bpf.c). */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -242,10 +243,44 @@ static uint64_t clock_ns(clockid_t id)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+void steer_meter_init(struct steer_meter *m, int worker)
+{
+	int fd;
+
+	if (steer_cpu(worker) < 0)
+		return;
+	fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0)
+		m->schedfd = fd + 1;
+}
+
+void steer_meter_fini(struct steer_meter *m)
+{
+	if (m->schedfd)
+		close(m->schedfd - 1);
+	m->schedfd = 0;
+}
+
+/* The second field of schedstat: ns spent runnable, waiting for a CPU. */
+static int sched_wait_ns(int fd, uint64_t *ns)
+{
+	char b[96], *p;
+	ssize_t n = pread(fd, b, sizeof(b) - 1, 0);
+
+	if (n <= 0)
+		return -EIO;
+	b[n] = 0;
+	p = strchr(b, ' ');
+	if (!p)
+		return -EIO;
+	*ns = strtoull(p + 1, NULL, 10);
+	return 0;
+}
+
 void steer_report(struct steer_meter *m, int worker)
 {
 	struct steer_load *l;
-	uint64_t now, cpu, busy;
+	uint64_t now, cpu, busy, wait;
 
 	if (!S.skel || worker >= STEER_MAX_WORKERS)
 		return;
@@ -256,6 +291,16 @@ void steer_report(struct steer_meter *m, int worker)
 	 * preempted by others is not the one to relieve. */
 	cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID);
 	busy = m->t0_ns ? (cpu - m->cpu0_ns) * 1000 / (now - m->t0_ns) : 0;
+	/* Pinned ("cpu"), it cannot leave a CPU others keep busy: how long
+	 * it waited for it tells the program to look elsewhere. */
+	if (m->schedfd && !sched_wait_ns(m->schedfd - 1, &wait)) {
+		uint64_t share = m->t0_ns && wait >= m->wait0_ns
+			? (wait - m->wait0_ns) * 1000 / (now - m->t0_ns) : 0;
+
+		__atomic_store_n(&S.skel->bss->loads[worker].wait,
+				 (uint32_t)(share > 1000 ? 1000 : share), __ATOMIC_RELAXED);
+		m->wait0_ns = wait;
+	}
 	l = &S.skel->bss->loads[worker];
 	__atomic_store_n(&l->busy, (uint32_t)(busy > 1000 ? 1000 : busy), __ATOMIC_RELAXED);
 	__atomic_store_n(&l->stamp_ns, now, __ATOMIC_RELEASE);

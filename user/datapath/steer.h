@@ -11,6 +11,8 @@
 /* A worker's clock for its busy share (zeroed with the worker). */
 struct steer_meter {
 	uint64_t t0_ns, cpu0_ns;
+	uint64_t wait0_ns;	/* "cpu": time it waited for its CPU */
+	int schedfd;		/* "cpu": its /proc schedstat, + 1 (0: none) */
 };
 
 /* Load the program for nworkers; 0, or -errno with why filled.  by_cpu
@@ -41,8 +43,13 @@ int steer_join(int fd, int worker);
  * if it fails; a successor that fails leaves in worker_cleanup. */
 void steer_leave(int fd, int worker);
 /* Once per round of the worker's loop: publishes its busy share when
- * the window is over. */
+ * the window is over, and for a worker pinned by "cpu" steering, the
+ * share it waited for its CPU (it cannot move off a CPU others keep
+ * busy: the program then prefers a worker that waits far less). */
 void steer_report(struct steer_meter *m, int worker);
+/* In the worker's thread, once pinned (steer_cpu), and at its end. */
+void steer_meter_init(struct steer_meter *m, int worker);
+void steer_meter_fini(struct steer_meter *m);
 /* A worker that stopped accepting (out of fds or connections) takes
  * none; the others do. */
 void steer_closed(int worker, bool closed);
