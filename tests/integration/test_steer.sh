@@ -72,8 +72,9 @@ worker_cpu() {
 # The default, "cpu": one worker per CPU, each pinned to its own, and a
 # connection goes to the worker of the CPU that took its SYN (on
 # loopback, the client's CPU): a client pinned to CPU c is served by the
-# worker on c alone, whichever c.  Pack would give them all to worker 0,
-# the kernel's hash to both.
+# worker on c, whichever c (most: when the client, the upstream and the
+# worker crowd c, some go to a worker that waits less for its CPU).
+# Pack would give them all to worker 0, the kernel's hash half to each.
 t_cpu() {
 	newdir
 	local nw k c n a cpus=() seen=" "
@@ -96,11 +97,11 @@ t_cpu() {
 		n=$(sed -n 's/.*conns=\([0-9]*\).*/\1/p' "$D/cps.out" | head -n 1)
 		scrape "127.0.0.1:$MP" "$D/m" || { fail "$CUR_TEST" "no metrics"; return; }
 		a=$(($(mval "$D/m" passthru_worker_connections_accepted_total "worker=\"$k\"") - ${a:-0}))
-		[ "${n:-0}" -ge "$MIN" ] && [ "$a" -ge "$n" ] ||
-			{ fail "$CUR_TEST" "client on CPU ${cpus[k]}: $n connections, worker $k (pinned there) accepted $a (want all): $(grep accepted_total "$D/m" | tr '\n' ' ')"; return; }
+		[ "${n:-0}" -ge "$MIN" ] && [ "$a" -ge $((n * 8 / 10)) ] ||
+			{ fail "$CUR_TEST" "client on CPU ${cpus[k]}: $n connections, worker $k (pinned there) accepted $a (want 80 % or more): $(grep accepted_total "$D/m" | tr '\n' ' ')"; return; }
 	done
 	a=$(mval "$D/m" passthru_accept_steering_total 'placed="cpu"')
-	[ "${a:-0}" -ge "$n" ] ||
+	[ "${a:-0}" -ge $((n * 8 / 10)) ] ||
 		{ fail "$CUR_TEST" "passthru_accept_steering_total{placed=\"cpu\"} ${a:-none}: $(grep steering_total "$D/m" | tr '\n' ' ')"; return; }
 	pass "$CUR_TEST"
 }
