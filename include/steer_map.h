@@ -20,7 +20,7 @@
 #define STEER_GROUPS 128	/* listen addresses steered at once */
 #define STEER_SLOTS (STEER_MAX_WORKERS * STEER_GROUPS)
 #define STEER_WINDOW_NS 10000000ULL	/* a worker's busy share is measured over 10 ms */
-#define STEER_WAIT_MOVE 250		/* "cpu": a pinned worker that waited this much (per mille of its
+#define STEER_WAIT_MOVE 500		/* "cpu": a pinned worker that waited this much (per mille of its
 					 * window) for its CPU loses new connections to one that waited
 					 * half as much or less */
 #define STEER_STALE_NS 30000000ULL	/* no report for 30 ms: the worker sleeps, it is idle */

@@ -108,8 +108,8 @@ t_cpu() {
 
 # A pinned worker cannot leave its CPU: when others keep that CPU busy
 # (two busy loops at nice -10 on it, the client there too), the worker
-# reports itself full (it waited for its CPU a quarter of its window or
-# more) and most connections go to a worker that can run.  Without that,
+# reports how long it waited for its CPU (half its window or more) and
+# most connections go to a worker that waits far less.  Without that,
 # every one of them waits for the starved worker (measured: all of
 # 650, 322 conn/s, against 720 with it and the rest on worker 0).
 t_cpu_starved() {
