@@ -111,7 +111,7 @@ t_cpu() {
 # reports how long it waited for its CPU (half its window or more) and
 # most connections go to a worker that waits far less.  Without that,
 # every one of them waits for the starved worker (measured: all of
-# 650, 322 conn/s, against 720 with it and the rest on worker 0).
+# 650, 322 conn/s, against 681 with it, two thirds on worker 0).
 t_cpu_starved() {
 	newdir
 	local nw c k n a hogs=()
