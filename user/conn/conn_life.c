@@ -269,11 +269,15 @@ static void close_fd(int fd, bool reset)
 }
 
 /* Unread bytes at close() make TCP send a RST; a client turned away
- * before any forwarding (upstream down, no route) gets a clean FIN. */
-static void discard_input(int fd)
+ * before any forwarding (upstream down, no route) gets a clean FIN.
+ * MSG_TRUNC: TCP drops them without copying (16 MiB at most).  The
+ * worker's own scratch buffer, not NULL: sanitizers take the call for a
+ * write of that many bytes at the address given, and every worker's
+ * "write" at NULL for a race. */
+static void discard_input(int fd, uint8_t *sink)
 {
-	for (int i = 0; i < 16; i++)
-		if (recv(fd, NULL, 1 << 20, MSG_DONTWAIT | MSG_TRUNC) <= 0)
+	for (int i = 0; i < 256; i++)
+		if (recv(fd, sink, SNIFF_MAX_LIMIT, MSG_DONTWAIT | MSG_TRUNC) <= 0)
 			break;
 }
 
@@ -314,7 +318,7 @@ void conn_end(struct conn *c, enum m_end reason, int err)
 		ep_watch(c, &c->up, 0);
 	}
 	if (c->st < CS_FLOW && !rst_cli && !rst_up && !c->rst_client)
-		discard_input(c->cli.fd);
+		discard_input(c->cli.fd, w->peekbuf);
 	close_fd(c->cli.fd, rst_cli || c->rst_client);
 	close_fd(c->up.fd, rst_up);
 	c->cli.fd = c->up.fd = -1;
