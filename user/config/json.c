@@ -145,12 +145,13 @@ int cfg_get_choice(struct loader *ld, const cJSON *v, const char *path,
 int cfg_get_either(struct loader *ld, const cJSON *v, const char *path,
 		   const char *a, const char *b, bool *is_b)
 {
-	if (cJSON_IsString(v) && (!strcmp(v->valuestring, a) || !strcmp(v->valuestring, b))) {
-		*is_b = !strcmp(v->valuestring, b);
-		return 0;
-	}
-	cfg_error(ld, path, "expected \"%s\" or \"%s\"", a, b);
-	return -EINVAL;
+	const char *const names[] = { a, b, NULL };
+	int i;
+
+	if (cfg_get_choice(ld, v, path, names, &i))
+		return -EINVAL;
+	*is_b = i == 1;
+	return 0;
 }
 
 /* A key that appeared before in its object: cfg_check_duplicates said so;

@@ -291,17 +291,17 @@ void steer_report(struct steer_meter *m, int worker)
 	 * preempted by others is not the one to relieve. */
 	cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID);
 	busy = m->t0_ns ? (cpu - m->cpu0_ns) * 1000 / (now - m->t0_ns) : 0;
+	l = &S.skel->bss->loads[worker];
 	/* Pinned ("cpu"), it cannot leave a CPU others keep busy: how long
 	 * it waited for it tells the program to look elsewhere. */
 	if (m->schedfd && !sched_wait_ns(m->schedfd - 1, &wait)) {
 		uint64_t share = m->t0_ns && wait >= m->wait0_ns
 			? (wait - m->wait0_ns) * 1000 / (now - m->t0_ns) : 0;
 
-		__atomic_store_n(&S.skel->bss->loads[worker].wait,
-				 (uint32_t)(share > 1000 ? 1000 : share), __ATOMIC_RELAXED);
+		__atomic_store_n(&l->wait, (uint32_t)(share > 1000 ? 1000 : share),
+				 __ATOMIC_RELAXED);
 		m->wait0_ns = wait;
 	}
-	l = &S.skel->bss->loads[worker];
 	__atomic_store_n(&l->busy, (uint32_t)(busy > 1000 ? 1000 : busy), __ATOMIC_RELAXED);
 	__atomic_store_n(&l->stamp_ns, now, __ATOMIC_RELEASE);
 	m->t0_ns = now;
