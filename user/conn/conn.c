@@ -513,7 +513,7 @@ static void endpoint_error(struct conn *c, struct endpoint *ep)
  * receive queue then reads to its end, then EOF. */
 static void client_reset_early(struct conn *c)
 {
-	c->cli_err = sock_error(c->cli.fd);
+	c->cli_err = (int16_t)sock_error(c->cli.fd);
 	if (!c->cli_err)
 		c->cli_err = ECONNRESET;
 	pr_debug("conn fd %d: the client reset before its bytes flowed (%s): delivering what it sent",

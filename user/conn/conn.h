@@ -92,9 +92,10 @@ struct conn {
 	uint32_t tick_ms;		/* back-off of drain/thaw checks */
 	uint32_t slot;
 	/* The client reset before the bytes flowed (while sniffed or while
-	 * its upstream was connecting): what it sent is still delivered. */
-	int cli_err;
-	int failed_err;
+	 * its upstream was connecting): what it sent is still delivered.
+	 * errno values, short to fill what the fields above leave. */
+	int16_t cli_err;
+	int16_t failed_err;
 	const struct upstream *up_u;
 	uint64_t t0_ms;
 	struct timer tm;

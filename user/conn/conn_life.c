@@ -122,32 +122,36 @@ void conn_setup_pool_free(struct worker *w)
 /* Connection objects come from the worker's slabs: CONN_SLAB at a time,
  * with no allocator header each (an established connection's whole cost
  * in userspace is its struct conn), and never shared with another
- * thread.  Slabs stay until the worker ends. */
+ * thread.  A new slab is handed out from its start, not threaded onto the
+ * free list whole: its pages are touched (and resident) only as
+ * connections need them, so a worker's last slab costs what it holds.
+ * Slabs stay until the worker ends. */
 #define CONN_SLAB 128
 
 struct conn_slab {
 	struct conn_slab *next;
+	unsigned int used;		/* c[0..used) handed out once */
 	struct conn c[CONN_SLAB];
 };
 
 static struct conn *conn_alloc(struct worker *w)
 {
 	struct conn *c = w->conn_free;
+	struct conn_slab *sl = w->slabs;
 
-	if (!c) {
-		struct conn_slab *sl = malloc(sizeof(*sl));
-
-		if (!sl)
-			return NULL;
-		sl->next = w->slabs;
-		w->slabs = sl;
-		for (int i = CONN_SLAB - 1; i >= 0; i--) {
-			sl->c[i].next = w->conn_free;
-			w->conn_free = &sl->c[i];
+	if (c) {
+		w->conn_free = c->next;
+	} else {
+		if (!sl || sl->used == CONN_SLAB) {
+			sl = malloc(sizeof(*sl));
+			if (!sl)
+				return NULL;
+			sl->next = w->slabs;
+			sl->used = 0;
+			w->slabs = sl;
 		}
-		c = w->conn_free;
+		c = &sl->c[sl->used++];
 	}
-	w->conn_free = c->next;
 	memset(c, 0, sizeof(*c));
 	return c;
 }

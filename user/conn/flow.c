@@ -510,7 +510,7 @@ void flow_failed(struct conn *c, struct endpoint *ep, int err)
 	pr_debug("conn fd %d: %s failed (%s): delivering what it sent, then the reset",
 		 c->cli.fd, ep == &c->cli ? "client" : "upstream", strerror(err));
 	c->failed = ep;
-	c->failed_err = err;
+	c->failed_err = (int16_t)err;
 	c->failed_ms = now_ms();
 	wd->eof = wd->shut = true;
 	wd->frozen = false;

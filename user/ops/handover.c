@@ -297,7 +297,7 @@ int conn_import(struct worker *w, const struct xconn *x,
 	c->rst_client = x->rst_client;
 	if (x->failed) {
 		c->failed = x->failed == 1 ? &c->cli : &c->up;
-		c->failed_err = x->failed_err;
+		c->failed_err = (int16_t)x->failed_err;
 		c->failed_ms = now_ms() - x->failed_age_ms;
 		/* Progress is counted from here: an upgrade is not a read. */
 		sock_bytes_acked(c->failed == &c->cli ? c->up.fd : c->cli.fd,
