@@ -399,6 +399,29 @@ TEST(source_limit_errors)
 	}
 }
 
+/* The text itself: the error says where; what a parser stopping at the
+ * first value, or a C string stopping at a NUL, would quietly drop is
+ * refused; whitespace after the value and an escaped backslash are not. */
+TEST(text_errors_say_where)
+{
+	struct config *c;
+
+	want_err(_u, "{\"servers\":\n  {\"127.0.0.1:443\" {}}}", "t.json: line 2 column 20: JSON syntax error");
+	want_err(_u, LISTEN("\"TLS\":{\"CATCHALL\":{\"action\":\"REJECT\"}}") "\n}",
+		 "line 2 column 1: text after the configuration's closing brace");
+	want_err(_u, LISTEN("\"TLS\":{\"CATCHALL\":{\"action\":\"REJECT\"}}") " {\"servers\":{}}",
+		 "text after the configuration's closing brace");
+	want_err(_u, LISTEN("\"TLS\":{\"SNI a\\u0000b\":{" FWD "}}"),
+		 "line 1 column 43: \\u0000 in a string");
+	want_err(_u, LISTEN("\"TLS\":{\"SNI a\":{\"action\":\"FORWARD\",\"to_addr\":\"127.0.0.1:84\\u00003\"}}"),
+		 "\\u0000 in a string");
+	c = want_ok(_u, LISTEN("\"TLS\":{\"SNI a\\\\u0000b\":{" FWD "}}") " \r\n\t\n");
+	if (c) {
+		CHECK_STR(c->listeners[0].groups[0].rules[0].key, "SNI a\\u0000b");
+		config_free(c);
+	}
+}
+
 /* Many errors at once: each its own line, all of them reported. */
 TEST(all_errors_reported)
 {
@@ -538,5 +561,5 @@ TEST(user)
 }
 
 UNIT_MAIN("config", durations, user, udp_listeners, original_format, rules_wrapper, name_forms, array_form, conditions,
-	  upstreams, listener_options, errors_name_the_path, all_errors_reported,
+	  upstreams, listener_options, errors_name_the_path, text_errors_say_where, all_errors_reported,
 	  source_limits, source_limit_errors)

@@ -450,7 +450,6 @@ struct config *config_parse(const char *json, size_t len, const char *name,
 			    char *errbuf, size_t errlen)
 {
 	struct loader ld = { .name = name, .err = errbuf, .errlen = errlen };
-	const char *end = NULL;
 	const cJSON *servers;
 	struct config *c;
 	cJSON *root;
@@ -467,21 +466,9 @@ struct config *config_parse(const char *json, size_t len, const char *name,
 	c->file = strdup(name);
 	settings_default(&c->set);
 
-	root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
-	if (!root) {
-		int line = 1, col = 1;
-
-		for (const char *p = json; end && p < end && p < json + len; p++) {
-			if (*p == '\n') {
-				line++;
-				col = 1;
-			} else {
-				col++;
-			}
-		}
-		cfg_error(&ld, NULL, "line %d column %d: JSON syntax error", line, col);
+	root = cfg_parse_text(&ld, json, len);
+	if (!root)
 		goto out;
-	}
 	if (!cJSON_IsObject(root)) {
 		cfg_error(&ld, NULL, "expected a JSON object at the top level");
 		goto out;

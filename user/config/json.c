@@ -42,6 +42,60 @@ void cfg_error(struct loader *ld, const char *path, const char *fmt, ...)
 }
 
 /* Path segments look like jq: bare identifiers, quoted otherwise. */
+static void text_pos(const char *json, const char *at, int *line, int *col)
+{
+	*line = *col = 1;
+	for (const char *p = json; p < at; p++) {
+		if (*p == '\n') {
+			++*line;
+			*col = 1;
+		} else {
+			++*col;
+		}
+	}
+}
+
+cJSON *cfg_parse_text(struct loader *ld, const char *json, size_t len)
+{
+	const char *end = NULL, *p;
+	cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
+	int line, col;
+
+	if (!root) {
+		text_pos(json, end && end <= json + len ? end : json, &line, &col);
+		cfg_error(ld, NULL, "line %d column %d: JSON syntax error", line, col);
+		return NULL;
+	}
+	for (p = end; p < json + len && strchr(" \t\r\n", *p) && *p; p++)
+		;
+	if (p < json + len) {
+		text_pos(json, p, &line, &col);
+		cfg_error(ld, NULL, "line %d column %d: text after the configuration's closing brace",
+			  line, col);
+		cJSON_Delete(root);
+		return NULL;
+	}
+	/* A backslash run of odd length before "u0000" is an escape; even,
+	 * it is escaped backslashes and then plain text.  Outside strings a
+	 * backslash is no JSON, so the parse above already refused it. */
+	for (p = json; p + 6 <= json + len; p++) {
+		size_t run = 0;
+
+		if (memcmp(p, "\\u0000", 6))
+			continue;
+		while (p - run > json && p[-(ptrdiff_t)run - 1] == '\\')
+			run++;
+		if (run % 2)
+			continue;
+		text_pos(json, p, &line, &col);
+		cfg_error(ld, NULL, "line %d column %d: \\u0000 in a string (names, addresses and patterns cannot hold a NUL)",
+			  line, col);
+		cJSON_Delete(root);
+		return NULL;
+	}
+	return root;
+}
+
 char *cfg_path_join(const char *base, const char *key)
 {
 	bool bare = *key && (isalpha((unsigned char)*key) || *key == '_');

@@ -23,6 +23,12 @@ struct loader {
 
 void cfg_error(struct loader *ld, const char *path, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* The whole text as one JSON value, or NULL with the error reported
+ * (line and column): a syntax error, text after the value (a second
+ * object pasted in, say, which a parser stopping at the first would
+ * silently drop), or a \u0000 escape (C strings would end there: "SNI
+ * a\u0000b" would load as "SNI a"). */
+cJSON *cfg_parse_text(struct loader *ld, const char *json, size_t len);
 /* Path segments look like jq: bare identifiers, quoted otherwise. */
 char *cfg_path_join(const char *base, const char *key);
 char *cfg_path_index(const char *base, int i);
