@@ -188,6 +188,52 @@ t_metrics_live() {
 	pass "$CUR_TEST"
 }
 
+# Reloads that rename a rule: a removed rule's series stay while a
+# connection it routed lives (and that connection's bytes are counted
+# there), then leave; twenty renames leave one rule's series, not twenty.
+t_metrics_removed_rules() {
+	newdir
+	local pt pm pk i hl cli why= keep lst
+	pt=$(free_port) pm=$(free_port) pk=$(free_port)
+	lst="listener=\"127.0.0.1:$pt\""
+	keep="$lst,proto=\"TLS\",rule=\"SNI keep.example\""
+	"$MKHELLO" --sni keep.example >"$D/k.hello" && "$MKHELLO" --sni r0.example >"$D/r.hello" ||
+		{ fail "$CUR_TEST" "mkhello failed"; return; }
+	hl=$(size "$D/k.hello")
+	cat >"$D/c.json" <<-EOF
+	{"metrics":"127.0.0.1:$pm","servers":{"127.0.0.1:$pt":{"TLS":{
+	 "SNI r0.example":{"action":"REJECT"},"SNI keep.example":$(fwd "$pk")}}}}
+	EOF
+	xfer_server up "127.0.0.1:$pk" --mode recv-first --send 0 || { fail "$CUR_TEST" "xfer server"; return; }
+	pt_start "$D/c.json" || return
+	xfer_client r "127.0.0.1:$pt" --prefix-file "$D/r.hello" --mode recv-first --send 0 --timeout-s 10
+	xfer_client cli "127.0.0.1:$pt" --prefix-file "$D/k.hello" --mode send-first --send 3m --rate 1m --timeout-s 20 &
+	cli=$!
+	wait_for 5 eval 'scrape "127.0.0.1:$pm" "$D/m0" && [ "$(mval "$D/m0" passthru_rule_active "$keep")" = 1 ]' ||
+		{ fail "$CUR_TEST" "the kept connection is not active under its rule: $(grep rule_active "$D/m0" | head -n 3)"; return; }
+	for i in $(seq 1 20); do
+		cat >"$D/c.json" <<-EOF
+		{"metrics":"127.0.0.1:$pm","servers":{"127.0.0.1:$pt":{"TLS":{"SNI r$i.example":{"action":"REJECT"}}}}}
+		EOF
+		pt_reload "$i" || { fail "$CUR_TEST" "reload $i not applied: $(tail -n 2 "$PT_LOG")"; return; }
+	done
+	scrape "127.0.0.1:$pm" "$D/m1" || { fail "$CUR_TEST" "scrape failed"; return; }
+	_alive "$cli" || { fail "$CUR_TEST" "the transfer was over before the reloads were: $(tail -n 1 "$D/cli.rep")"; return; }
+	why=$(mwant "$D/m1" passthru_rule_active "$keep" 1) ||
+		{ fail "$CUR_TEST" "a removed rule with a live connection: $why"; return; }
+	grep -q 'rule="SNI r1[0-9]*\.example"' "$D/m1" &&
+		{ fail "$CUR_TEST" "series of rules removed with no connection left stay: $(grep -m1 'rule="SNI r1' "$D/m1")"; return; }
+	wait_pid "$cli" 20
+	why=$(check_transfer "$D/cli.rep" "$D/up.rep" $((hl + (3 << 20))) 0) || { fail "$CUR_TEST" "$why"; return; }
+	wait_for 5 eval 'scrape "127.0.0.1:$pm" "$D/m2" && ! grep -q "SNI keep.example" "$D/m2"' ||
+		{ fail "$CUR_TEST" "the removed rule's series stay after its last connection: $(grep -m1 'SNI keep' "$D/m2")"; return; }
+	i=$(grep -o 'rule="[^"]*"' "$D/m2" | sort -u | tr '\n' ' ')
+	[ "$i" = 'rule="SNI r20.example" ' ] || { fail "$CUR_TEST" "rules in the exposition after 20 renames: $i"; return; }
+	grep -q "SNI keep.example.*end=eof" "$PT_LOG" || grep -q 'rule="SNI keep.example".*end=' "$PT_LOG" ||
+		{ fail "$CUR_TEST" "no log line for the kept connection"; return; }
+	pass "$CUR_TEST"
+}
+
 # ---- logs --------------------------------------------------------------------
 
 # log_traffic PT PA: one forwarded connection (hello + 12345 up, 54321
@@ -381,6 +427,7 @@ done
 MODE=sockmap
 run_test ops/metrics-live-during-transfer t_metrics_live
 run_test ops/metrics-slow-clients t_metrics_slow_clients
+run_test ops/metrics-removed-rules-leave t_metrics_removed_rules
 run_test ops/log-json-lines t_log_json
 run_test ops/log-journal-priorities t_log_journal
 run_test ops/log-level-warn t_log_warn

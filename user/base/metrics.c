@@ -101,8 +101,32 @@ static struct mblock *block_get(const char *labels, bool is_rule, int nctr)
 	b->next = M.head;
 	M.head = b;
 out:
+	if (b)
+		b->refs++;
 	pthread_mutex_unlock(&M.mu);
 	return b;
+}
+
+void metrics_put(struct mblock *b)
+{
+	struct mblock **pp;
+
+	if (!b)
+		return;
+	pthread_mutex_lock(&M.mu);
+	if (--b->refs > 0) {
+		pthread_mutex_unlock(&M.mu);
+		return;
+	}
+	for (pp = &M.head; *pp && *pp != b; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = b->next;
+	pthread_mutex_unlock(&M.mu);
+	free(b->labels);
+	free(b->v);
+	free(b->ends);
+	free(b);
 }
 
 struct mblock *metrics_listener(const char *listener)

@@ -103,9 +103,18 @@ enum m_end {
 struct mblock;
 
 int metrics_init(int nworkers);
+/* A listener's or a rule's counters, found by their labels (a reload
+ * keeps counting in the same series) or made; each call takes a
+ * reference.  NULL: metrics off, or out of memory. */
 struct mblock *metrics_listener(const char *listener);
 struct mblock *metrics_rule(const char *listener, const char *proto,
 			    const char *rule);
+/* Drops a reference: once no configuration (nor a connection's copy of a
+ * rule) holds the block, its series leave the exposition and its memory
+ * is freed, so that reloads renaming rules do not grow it forever.  A
+ * rule that comes back later starts from zero (a counter reset, which
+ * Prometheus handles). */
+void metrics_put(struct mblock *b);
 
 static inline void metrics_add(struct mblock *b, int worker, int ctr,
 			       uint64_t v);
@@ -129,6 +138,7 @@ struct mblock {
 	char *labels;		/* rendered: listener="..",proto="..",rule=".." */
 	bool is_rule;
 	int nctr;
+	int refs;		/* under M.mu */
 	uint64_t *v;		/* [worker][nctr] */
 	uint64_t *ends;		/* listener blocks: [worker][ME_MAX] */
 };

@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "config/config_int.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "base/resolve.h"
 #include "base/util.h"
 
@@ -597,6 +598,7 @@ static void listener_free(struct listener *l)
 {
 	free(l->text);
 	limits_detach(l);
+	metrics_put(l->mx);
 	if (l->shared)
 		return;
 	for (int g = 0; g < l->ngroups; g++) {

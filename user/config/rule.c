@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "config/config_int.h"
+#include "base/metrics.h"
 #include "base/resolve.h"
 #include "base/util.h"
 
@@ -596,6 +597,7 @@ void parse_on_timeout(struct loader *ld, const cJSON *v, const char *path,
 
 void rule_free(struct rule *r)
 {
+	metrics_put(r->mx);
 	free(r->key);
 	free(r->path);
 	free(r->m.arg);

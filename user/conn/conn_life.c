@@ -14,6 +14,7 @@
 #include "conn/conn.h"
 #include "conn/conn_log.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "datapath/relay.h"
 #include "datapath/splice.h"
 #include "base/util.h"
@@ -227,6 +228,7 @@ void conn_free(struct conn *c)
 	if (c->owns_rule) {
 		struct rule *r = (struct rule *)c->rt.rule;
 
+		metrics_put(r->mx);
 		free(r->key);
 		free(r->up.text);
 		free(r);
@@ -234,6 +236,7 @@ void conn_free(struct conn *c)
 	if (c->owns_l) {
 		struct listener *l = (struct listener *)c->l;
 
+		metrics_put(l->mx);
 		free(l->text);
 		free(l);
 	}
