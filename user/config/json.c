@@ -41,7 +41,7 @@ void cfg_error(struct loader *ld, const char *path, const char *fmt, ...)
 	}
 }
 
-/* Path segments look like jq: bare identifiers, quoted otherwise. */
+/* Line and column of at, from 1, as an editor counts them. */
 static void text_pos(const char *json, const char *at, int *line, int *col)
 {
 	*line = *col = 1;
@@ -96,6 +96,7 @@ cJSON *cfg_parse_text(struct loader *ld, const char *json, size_t len)
 	return root;
 }
 
+/* Path segments look like jq: bare identifiers, quoted otherwise. */
 char *cfg_path_join(const char *base, const char *key)
 {
 	bool bare = *key && (isalpha((unsigned char)*key) || *key == '_');
