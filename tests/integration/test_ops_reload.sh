@@ -194,8 +194,27 @@ t_reload_bad() {
 	_listening "$p2" && { fail "$CUR_TEST" "the world-writable config was applied (listener $p2 open)"; return; }
 	out=$(curl -sS --max-time 5 --resolve "a.example:$p1:127.0.0.1" "http://a.example:$p1/" 2>&1)
 	[ "$out" = upstream-a ] || { fail "$CUR_TEST" "after the refused reload, the old config does not serve: curl got '$out'"; return; }
+
+	# A valid configuration with a second one pasted after it: which of
+	# the two was meant is not ours to guess.
+	rm -f "$D/c.json"
+	cat >"$D/c.json" <<-EOF
+	{"version":"v0.2.0","metrics":"127.0.0.1:$pm","control_socket":"$D/ctl.sock",
+	 "servers":{"127.0.0.1:$p2":{"HTTP":{"Host a.example":$(fwd "$pa")}}}}
+	{"version":"v0.2.0","servers":{}}
+	EOF
+	chmod 0644 "$D/c.json"
+	kill -HUP "$PT_PID"
+	if ! wait_log "line 3 column 1: text after the configuration's closing brace"; then
+		fail "$CUR_TEST" "a config with text after its object was not refused with its line: $(tail -n 3 "$PT_LOG")"
+		return
+	fi
+	sleep 0.3
+	_listening "$p2" && { fail "$CUR_TEST" "the config with trailing text was applied (listener $p2 open)"; return; }
+	out=$(curl -sS --max-time 5 --resolve "a.example:$p1:127.0.0.1" "http://a.example:$p1/" 2>&1)
+	[ "$out" = upstream-a ] || { fail "$CUR_TEST" "after the refused reload, the old config does not serve: curl got '$out'"; return; }
 	scrape "127.0.0.1:$pm" "$D/m" || { fail "$CUR_TEST" "metrics scrape failed"; return; }
-	why=$(mwant "$D/m" passthru_config_reload_failures_total "" 2 && mwant "$D/m" passthru_config_reloads_total "" 0) ||
+	why=$(mwant "$D/m" passthru_config_reload_failures_total "" 3 && mwant "$D/m" passthru_config_reloads_total "" 0) ||
 		{ fail "$CUR_TEST" "$why"; return; }
 	grep -q 'reload: applied' "$PT_LOG" && { fail "$CUR_TEST" "a reload was applied: $(grep 'reload: applied' "$PT_LOG")"; return; }
 	pass "$CUR_TEST"

@@ -66,7 +66,7 @@ cJSON *cfg_parse_text(struct loader *ld, const char *json, size_t len)
 		cfg_error(ld, NULL, "line %d column %d: JSON syntax error", line, col);
 		return NULL;
 	}
-	for (p = end; p < json + len && strchr(" \t\r\n", *p) && *p; p++)
+	for (p = end; p < json + len && *p && strchr(" \t\r\n", *p); p++)
 		;
 	if (p < json + len) {
 		text_pos(json, p, &line, &col);
