@@ -34,6 +34,13 @@
 /* vmlinux.h carries no macros. */
 #define PT_SOL_TCP	6
 #define PT_TCP_NODELAY	1
+#define PT_TCP_BPF_SOCK_OPS_CB_FLAGS	PT_TCP_ARM
+
+/* 1: pt_sock_ops arms every socket for the per-packet callback once it is
+ * established.  0: kpath_splice arms only the sockets it puts in the maps
+ * (through pt_arm): the relayed ones, most of them, never run pt_sock_ops
+ * per packet.  Userspace clears it when pt_arm proved to work. */
+__u32 arm_at_established = 1;
 
 /* Sized from the config before load (bpf_map__set_max_entries). */
 struct {
@@ -302,8 +309,9 @@ int pt_sock_ops(struct bpf_sock_ops *ops)
 	}
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
-		bpf_sock_ops_cb_flags_set(ops, ops->bpf_sock_ops_cb_flags |
-					       BPF_SOCK_OPS_WRITE_HDR_OPT_CB_FLAG);
+		if (arm_at_established)
+			bpf_sock_ops_cb_flags_set(ops, ops->bpf_sock_ops_cb_flags |
+						       BPF_SOCK_OPS_WRITE_HDR_OPT_CB_FLAG);
 		return 1;
 	case BPF_SOCK_OPS_HDR_OPT_LEN_CB:
 		break;
@@ -333,6 +341,30 @@ int pt_sock_ops(struct bpf_sock_ops *ops)
 	d->freezes++;
 	stat_add(PT_STAT_FREEZES, 1);
 	notify(d, cookie, *idx);
+	return 1;
+}
+
+/* setsockopt(fd, SOL_TCP, TCP_BPF_SOCK_OPS_CB_FLAGS) by passthru, an
+ * option the kernel lets only BPF set: arms the socket for pt_sock_ops'
+ * per-packet callback, under the socket lock (kernel 6.12+; elsewhere the
+ * call fails with EPERM, or ENOPROTOOPT where this program is not
+ * attached, and userspace arms every socket at ESTABLISHED instead). */
+SEC("cgroup/setsockopt")
+int pt_arm(struct bpf_sockopt *ctx)
+{
+	struct bpf_sock *sk = ctx->sk;
+	int flags = 0;
+
+	if (ctx->level != PT_SOL_TCP || ctx->optname != PT_TCP_BPF_SOCK_OPS_CB_FLAGS)
+		return 1;	/* not ours: the kernel's */
+	if (!sk || bpf_getsockopt(sk, PT_SOL_TCP, PT_TCP_BPF_SOCK_OPS_CB_FLAGS,
+				  &flags, sizeof(flags)))
+		return 0;
+	flags |= BPF_SOCK_OPS_WRITE_HDR_OPT_CB_FLAG;
+	if (bpf_setsockopt(sk, PT_SOL_TCP, PT_TCP_BPF_SOCK_OPS_CB_FLAGS,
+			   &flags, sizeof(flags)))
+		return 0;
+	ctx->optlen = -1;	/* done: the kernel's own handler would refuse it */
 	return 1;
 }
 

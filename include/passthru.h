@@ -13,6 +13,12 @@
 #include <linux/types.h>
 #endif
 
+/* setsockopt(fd, SOL_TCP, PT_TCP_ARM, ...) by passthru arms fd for the
+ * sock_ops program's per-packet callback (pt_arm does it; the value is
+ * TCP_BPF_SOCK_OPS_CB_FLAGS, an option only BPF may set, so the kernel's own
+ * handler refuses it where pt_arm is not attached). */
+#define PT_TCP_ARM 1008
+
 /* Direction modes. */
 enum pt_mode {
 	PT_MODE_REDIRECT = 0,	/* bytes go peer-ward in the kernel */

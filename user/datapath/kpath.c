@@ -354,6 +354,14 @@ int kpath_splice(int cli, int up, uint32_t slot, uint32_t limit,
 		if (err)
 			return err;
 	}
+	/* Armed before either is in the maps: the first verdict may already
+	 * ask pt_sock_ops for a freeze (kpath_load.c, attach_arm). */
+	for (int i = 0; K.arm_late && i < 2; i++) {
+		int one = 1;
+
+		if (setsockopt((int)fds[i], IPPROTO_TCP, PT_TCP_ARM, &one, sizeof(one)))
+			return -errno;
+	}
 	/* The upstream's send buffer, as the client's came from its
 	 * listener (kpath_sndbuf). */
 	sock_set_buf(up, false, kpath_sndbuf());

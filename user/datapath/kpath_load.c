@@ -132,6 +132,43 @@ out:
 	return err;
 }
 
+/* pt_sock_ops runs on every packet a socket it armed sends.  Armed at
+ * ESTABLISHED, that is every packet of every connection, though most are
+ * relayed and never reach the maps (~2 % of the CPU a short connection
+ * costs, in `ptbench cps`).  Where pt_arm works (kernel 6.12+), only the
+ * sockets kpath_splice inserts are armed, by a setsockopt each.  Proved on
+ * a socket of ours before it is relied on; our own link, not a
+ * predecessor's, must be the one that answers (it leaves with it). */
+static void attach_arm(struct passthru_bpf *skel, int cgfd)
+{
+	int fd, one = 1;
+
+	K.arm_late = false;
+	/* Tests: the way of kernels without it. */
+	if (getenv("PT_TEST_ARM_AT_CONNECT"))
+		goto early;
+	if (bpf_program__fd(skel->progs.pt_arm) < 0)
+		goto early;	/* not loaded: the kernel refused it */
+	K.arm = bpf_program__attach_cgroup(skel->progs.pt_arm, cgfd);
+	if (!K.arm)
+		goto early;
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0) {
+		K.arm_late = !setsockopt(fd, IPPROTO_TCP, PT_TCP_ARM, &one, sizeof(one));
+		close(fd);
+	}
+	if (K.arm_late) {
+		pr_debug("kernel path: sockets armed for back-pressure as they enter the maps (pt_arm)");
+		skel->data->arm_at_established = 0;
+		return;
+	}
+	bpf_link__destroy(K.arm);
+	K.arm = NULL;
+early:
+	pr_debug("kernel path: sockets armed for back-pressure at connect (no TCP_BPF_SOCK_OPS_CB_FLAGS from cgroup/setsockopt here)");
+	skel->data->arm_at_established = 1;
+}
+
 /* The sock_ops program must see passthru's sockets and no one else's, so
  * it is attached to passthru's own cgroup v2.  Under systemd that is the
  * service's; when passthru runs in the root cgroup, it moves itself into a
@@ -151,6 +188,8 @@ static int attach_sockops(struct passthru_bpf *skel, char *why, size_t whylen)
 	}
 	K.sockops = bpf_program__attach_cgroup(skel->progs.pt_sock_ops, fd);
 	err = K.sockops ? 0 : -errno;
+	if (!err)
+		attach_arm(skel, fd);
 	close(fd);
 	if (err)
 		snprintf(why, whylen, "cannot attach sock_ops to cgroup %.160s: %s", K.cg.dir,
@@ -160,6 +199,10 @@ static int attach_sockops(struct passthru_bpf *skel, char *why, size_t whylen)
 
 static void detach_sockops(void)
 {
+	if (K.arm)
+		bpf_link__destroy(K.arm);
+	K.arm = NULL;
+	K.arm_late = false;
 	if (K.sockops)
 		bpf_link__destroy(K.sockops);
 	K.sockops = NULL;
@@ -229,17 +272,25 @@ int kpath_init(uint32_t max_conns, char *why, size_t whylen)
 		return r < 0 ? r : -EOPNOTSUPP;
 	}
 
-	skel = passthru_bpf__open();
-	if (!skel) {
-		err = -errno;
-		snprintf(why, whylen, "opening the BPF object failed: %s", strerror(-err));
-		return err;
+	/* A verifier that refuses pt_arm (no bpf_setsockopt for
+	 * cgroup/setsockopt) gets the object without it. */
+	for (bool arm = true;; arm = false) {
+		skel = passthru_bpf__open();
+		if (!skel) {
+			err = -errno;
+			snprintf(why, whylen, "opening the BPF object failed: %s", strerror(-err));
+			return err;
+		}
+		bpf_map__set_max_entries(skel->maps.pt_targets, entries);
+		bpf_map__set_max_entries(skel->maps.pt_verdict, entries);
+		bpf_map__set_max_entries(skel->maps.pt_index, entries);
+		bpf_map__set_max_entries(skel->maps.pt_dirs, entries);
+		bpf_program__set_autoload(skel->progs.pt_arm, arm);
+		err = passthru_bpf__load(skel);
+		if (!err || !arm)
+			break;
+		passthru_bpf__destroy(skel);
 	}
-	bpf_map__set_max_entries(skel->maps.pt_targets, entries);
-	bpf_map__set_max_entries(skel->maps.pt_verdict, entries);
-	bpf_map__set_max_entries(skel->maps.pt_index, entries);
-	bpf_map__set_max_entries(skel->maps.pt_dirs, entries);
-	err = passthru_bpf__load(skel);
 	if (err) {
 		snprintf(why, whylen, "loading the BPF program failed: %s%s",
 			 strerror(-err), err == -EPERM ? " (needs root or CAP_BPF + CAP_NET_ADMIN + CAP_PERFMON)" : "");
@@ -303,30 +354,36 @@ int kpath_adopt(const int fds[KP_NFDS], const char *cgroup, char *why,
 	struct passthru_bpf *skel;
 	int err, fd;
 
-	skel = passthru_bpf__open();
-	if (!skel) {
-		err = -errno;
-		snprintf(why, whylen, "opening the BPF object failed: %s", strerror(-err));
-		goto close_fds;
-	}
-	maps[KP_TARGETS] = skel->maps.pt_targets;
-	maps[KP_VERDICT] = skel->maps.pt_verdict;
-	maps[KP_INDEX] = skel->maps.pt_index;
-	maps[KP_DIRS] = skel->maps.pt_dirs;
-	maps[KP_STATS] = skel->maps.pt_stats;
-	maps[KP_EVENTS] = skel->maps.pt_events;
-	/* The maps, with every socket in them, are the predecessor's: this
-	 * binary's programs are loaded against them (same layout, checked by
-	 * the verifier and by the takeover's ABI number). */
-	for (int i = 0; i < KP_PROG; i++) {
-		err = bpf_map__reuse_fd(maps[i], fds[i]);
-		if (err) {
-			snprintf(why, whylen, "reusing map %s: %s", bpf_map__name(maps[i]),
-				 strerror(-err));
-			goto fail;
+	for (bool arm = true;; arm = false) {
+		skel = passthru_bpf__open();
+		if (!skel) {
+			err = -errno;
+			snprintf(why, whylen, "opening the BPF object failed: %s", strerror(-err));
+			goto close_fds;
 		}
+		maps[KP_TARGETS] = skel->maps.pt_targets;
+		maps[KP_VERDICT] = skel->maps.pt_verdict;
+		maps[KP_INDEX] = skel->maps.pt_index;
+		maps[KP_DIRS] = skel->maps.pt_dirs;
+		maps[KP_STATS] = skel->maps.pt_stats;
+		maps[KP_EVENTS] = skel->maps.pt_events;
+		/* The maps, with every socket in them, are the predecessor's:
+		 * this binary's programs are loaded against them (same layout,
+		 * checked by the verifier and by the takeover's ABI number). */
+		for (int i = 0; i < KP_PROG; i++) {
+			err = bpf_map__reuse_fd(maps[i], fds[i]);
+			if (err) {
+				snprintf(why, whylen, "reusing map %s: %s", bpf_map__name(maps[i]),
+					 strerror(-err));
+				goto fail;
+			}
+		}
+		bpf_program__set_autoload(skel->progs.pt_arm, arm);
+		err = passthru_bpf__load(skel);
+		if (!err || !arm)
+			break;
+		passthru_bpf__destroy(skel);
 	}
-	err = passthru_bpf__load(skel);
 	if (err) {
 		snprintf(why, whylen, "loading the BPF programs on the inherited maps: %s",
 			 strerror(-err));
@@ -350,6 +407,8 @@ int kpath_adopt(const int fds[KP_NFDS], const char *cgroup, char *why,
 		fd = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (fd >= 0 && !cgroup_join(&K.cg, cgroup))
 			K.sockops = bpf_program__attach_cgroup(skel->progs.pt_sock_ops, fd);
+		if (K.sockops)
+			attach_arm(skel, fd);
 		if (fd >= 0)
 			close(fd);
 		if (!K.sockops)
