@@ -348,7 +348,7 @@ int pt_sock_ops(struct bpf_sock_ops *ops)
  * option the kernel lets only BPF set: arms the socket for pt_sock_ops'
  * per-packet callback, under the socket lock (kernel 6.12+; elsewhere the
  * call fails with EPERM, or ENOPROTOOPT where this program is not
- * attached, and userspace arms every socket at ESTABLISHED instead). */
+ * attached, and pt_sock_ops arms every socket at ESTABLISHED instead). */
 SEC("cgroup/setsockopt")
 int pt_arm(struct bpf_sockopt *ctx)
 {
