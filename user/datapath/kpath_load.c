@@ -134,7 +134,7 @@ out:
 
 /* pt_sock_ops runs on every packet a socket it armed sends.  Armed at
  * ESTABLISHED, that is every packet of every connection, though most are
- * relayed and never reach the maps (~2 % of the CPU a short connection
+ * relayed and never reach the maps (1 to 2 % of the CPU a short connection
  * costs, in `ptbench cps`).  Where pt_arm works (kernel 6.12+), only the
  * sockets kpath_splice inserts are armed, by a setsockopt each.  Proved on
  * a socket of ours before it is relied on; our own link, not a
