@@ -356,7 +356,7 @@ int kpath_splice(int cli, int up, uint32_t slot, uint32_t limit,
 	}
 	/* Armed before either is in the maps: the first verdict may already
 	 * ask pt_sock_ops for a freeze (kpath_load.c, attach_arm). */
-	for (int i = 0; K.arm_late && i < 2; i++) {
+	for (int i = 0; K.arm && i < 2; i++) {
 		int one = 1;
 
 		if (setsockopt((int)fds[i], IPPROTO_TCP, PT_TCP_ARM, &one, sizeof(one)))

@@ -25,8 +25,8 @@ struct kpath {
 	uint32_t rcvbuf;			/* kpath_rcvbuf() */
 	struct ring_buffer *events;
 	struct bpf_link *sockops;	/* NULL: no back-pressure */
-	struct bpf_link *arm;		/* pt_arm, beside pt_sock_ops */
-	bool arm_late;			/* kpath_splice arms its sockets (pt_arm works) */
+	struct bpf_link *arm;		/* pt_arm, proved to work: kpath_splice arms
+					 * its sockets (else pt_sock_ops, at connect) */
 	bool nodelay;			/* pt_sock_ops sets TCP_NODELAY at connect */
 	struct pt_cgroup cg;		/* where pt_sock_ops is attached */
 	char bp_why[256];		/* why back-pressure is off */

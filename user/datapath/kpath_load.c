@@ -142,8 +142,8 @@ out:
 static void attach_arm(struct passthru_bpf *skel, int cgfd)
 {
 	int fd, one = 1;
+	bool works = false;
 
-	K.arm_late = false;
 	/* Tests: the way of kernels without it. */
 	if (getenv("PT_TEST_ARM_AT_CONNECT"))
 		goto early;
@@ -154,10 +154,10 @@ static void attach_arm(struct passthru_bpf *skel, int cgfd)
 		goto early;
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd >= 0) {
-		K.arm_late = !setsockopt(fd, IPPROTO_TCP, PT_TCP_ARM, &one, sizeof(one));
+		works = !setsockopt(fd, IPPROTO_TCP, PT_TCP_ARM, &one, sizeof(one));
 		close(fd);
 	}
-	if (K.arm_late) {
+	if (works) {
 		pr_debug("kernel path: sockets armed for back-pressure as they enter the maps (pt_arm)");
 		skel->data->arm_at_established = 0;
 		return;
@@ -202,7 +202,6 @@ static void detach_sockops(void)
 	if (K.arm)
 		bpf_link__destroy(K.arm);
 	K.arm = NULL;
-	K.arm_late = false;
 	if (K.sockops)
 		bpf_link__destroy(K.sockops);
 	K.sockops = NULL;
@@ -248,6 +247,59 @@ static int take_skel(struct passthru_bpf *skel, char *why, size_t whylen)
 	return 0;
 }
 
+/* Opens the object, has prep() size or bind its maps, and loads it.  A
+ * verifier that refuses pt_arm (no bpf_setsockopt for cgroup/setsockopt)
+ * gets the object without it.  0 and *skelp, or -errno with why said
+ * (what the load was, or prep's own words). */
+static int open_load(struct passthru_bpf **skelp,
+		     int (*prep)(struct passthru_bpf *skel, const void *arg, char *why,
+				 size_t whylen),
+		     const void *arg, const char *what, char *why, size_t whylen)
+{
+	struct passthru_bpf *skel;
+	int err;
+
+	for (bool arm = true;; arm = false) {
+		skel = passthru_bpf__open();
+		if (!skel) {
+			err = -errno;
+			snprintf(why, whylen, "opening the BPF object failed: %s", strerror(-err));
+			return err;
+		}
+		err = prep(skel, arg, why, whylen);
+		if (err) {
+			passthru_bpf__destroy(skel);
+			return err;
+		}
+		bpf_program__set_autoload(skel->progs.pt_arm, arm);
+		err = passthru_bpf__load(skel);
+		if (!err) {
+			*skelp = skel;
+			return 0;
+		}
+		passthru_bpf__destroy(skel);
+		if (!arm)
+			break;
+	}
+	snprintf(why, whylen, "%s: %s%s", what, strerror(-err),
+		 err == -EPERM ? " (needs root or CAP_BPF + CAP_NET_ADMIN + CAP_PERFMON)" : "");
+	return err;
+}
+
+/* A fresh object's maps, sized from the config. */
+static int size_maps(struct passthru_bpf *skel, const void *arg, char *why, size_t whylen)
+{
+	uint32_t entries = *(const uint32_t *)arg;
+
+	(void)why;
+	(void)whylen;
+	bpf_map__set_max_entries(skel->maps.pt_targets, entries);
+	bpf_map__set_max_entries(skel->maps.pt_verdict, entries);
+	bpf_map__set_max_entries(skel->maps.pt_index, entries);
+	bpf_map__set_max_entries(skel->maps.pt_dirs, entries);
+	return 0;
+}
+
 int kpath_init(uint32_t max_conns, char *why, size_t whylen)
 {
 	struct passthru_bpf *skel;
@@ -272,30 +324,9 @@ int kpath_init(uint32_t max_conns, char *why, size_t whylen)
 		return r < 0 ? r : -EOPNOTSUPP;
 	}
 
-	/* A verifier that refuses pt_arm (no bpf_setsockopt for
-	 * cgroup/setsockopt) gets the object without it. */
-	for (bool arm = true;; arm = false) {
-		skel = passthru_bpf__open();
-		if (!skel) {
-			err = -errno;
-			snprintf(why, whylen, "opening the BPF object failed: %s", strerror(-err));
-			return err;
-		}
-		bpf_map__set_max_entries(skel->maps.pt_targets, entries);
-		bpf_map__set_max_entries(skel->maps.pt_verdict, entries);
-		bpf_map__set_max_entries(skel->maps.pt_index, entries);
-		bpf_map__set_max_entries(skel->maps.pt_dirs, entries);
-		bpf_program__set_autoload(skel->progs.pt_arm, arm);
-		err = passthru_bpf__load(skel);
-		if (!err || !arm)
-			break;
-		passthru_bpf__destroy(skel);
-	}
-	if (err) {
-		snprintf(why, whylen, "loading the BPF program failed: %s%s",
-			 strerror(-err), err == -EPERM ? " (needs root or CAP_BPF + CAP_NET_ADMIN + CAP_PERFMON)" : "");
-		goto fail;
-	}
+	err = open_load(&skel, size_maps, &entries, "loading the BPF program failed", why, whylen);
+	if (err)
+		return err;
 	/* Debian 12's libbpf (1.1) cannot attach sk_skb/verdict itself. */
 	err = bpf_prog_attach(bpf_program__fd(skel->progs.pt_verdict_prog),
 			      bpf_map__fd(skel->maps.pt_verdict),
@@ -347,48 +378,43 @@ void kpath_handed_over(void)
 	K.cg.made[0] = '\0';
 }
 
+/* The maps, with every socket in them, are the predecessor's: this
+ * binary's programs are loaded against them (same layout, checked by the
+ * verifier and by the takeover's ABI number). */
+static int reuse_maps(struct passthru_bpf *skel, const void *arg, char *why, size_t whylen)
+{
+	const int *fds = arg;
+	struct bpf_map *maps[KP_PROG] = {
+		[KP_TARGETS] = skel->maps.pt_targets,
+		[KP_VERDICT] = skel->maps.pt_verdict,
+		[KP_INDEX] = skel->maps.pt_index,
+		[KP_DIRS] = skel->maps.pt_dirs,
+		[KP_STATS] = skel->maps.pt_stats,
+		[KP_EVENTS] = skel->maps.pt_events,
+	};
+	int err;
+
+	for (int i = 0; i < KP_PROG; i++) {
+		err = bpf_map__reuse_fd(maps[i], fds[i]);
+		if (err) {
+			snprintf(why, whylen, "reusing map %s: %s", bpf_map__name(maps[i]),
+				 strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
 int kpath_adopt(const int fds[KP_NFDS], const char *cgroup, char *why,
 		size_t whylen)
 {
-	struct bpf_map *maps[KP_PROG];
 	struct passthru_bpf *skel;
 	int err, fd;
 
-	for (bool arm = true;; arm = false) {
-		skel = passthru_bpf__open();
-		if (!skel) {
-			err = -errno;
-			snprintf(why, whylen, "opening the BPF object failed: %s", strerror(-err));
-			goto close_fds;
-		}
-		maps[KP_TARGETS] = skel->maps.pt_targets;
-		maps[KP_VERDICT] = skel->maps.pt_verdict;
-		maps[KP_INDEX] = skel->maps.pt_index;
-		maps[KP_DIRS] = skel->maps.pt_dirs;
-		maps[KP_STATS] = skel->maps.pt_stats;
-		maps[KP_EVENTS] = skel->maps.pt_events;
-		/* The maps, with every socket in them, are the predecessor's:
-		 * this binary's programs are loaded against them (same layout,
-		 * checked by the verifier and by the takeover's ABI number). */
-		for (int i = 0; i < KP_PROG; i++) {
-			err = bpf_map__reuse_fd(maps[i], fds[i]);
-			if (err) {
-				snprintf(why, whylen, "reusing map %s: %s", bpf_map__name(maps[i]),
-					 strerror(-err));
-				goto fail;
-			}
-		}
-		bpf_program__set_autoload(skel->progs.pt_arm, arm);
-		err = passthru_bpf__load(skel);
-		if (!err || !arm)
-			break;
-		passthru_bpf__destroy(skel);
-	}
-	if (err) {
-		snprintf(why, whylen, "loading the BPF programs on the inherited maps: %s",
-			 strerror(-err));
-		goto fail;
-	}
+	err = open_load(&skel, reuse_maps, fds, "loading the BPF programs on the inherited maps",
+			why, whylen);
+	if (err)
+		goto close_fds;
 	/* New sockets get this program; those already in the map keep the
 	 * one they were linked with, which stays alive with them. */
 	err = bpf_prog_attach(bpf_program__fd(skel->progs.pt_verdict_prog),
