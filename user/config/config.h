@@ -243,6 +243,9 @@ struct config *config_parse(const char *json, size_t len, const char *name,
 			    const struct settings *cli, unsigned cli_set,
 			    char *errbuf, size_t errlen);
 void config_free(struct config *c);
+/* What a rule holds, not the rule itself; also a zeroed rule with a few
+ * fields set (a handed-over connection's own copy: ops/handover.c). */
+void rule_free(struct rule *r);
 /* Workers and connections hold references: a reloaded configuration is
  * freed when its last connection ends. */
 struct config *config_get(struct config *c);

@@ -18,7 +18,6 @@ void parse_on_timeout(struct loader *ld, const cJSON *v, const char *path,
 		      struct listener *l);
 void parse_cidrs(struct loader *ld, const cJSON *v, const char *path,
 		 struct cidr **out, int *n);
-void rule_free(struct rule *r);
 
 /* limits.c: a per-source limit key, at the top level or of a
  * listener; false if f is not one. */

@@ -228,9 +228,7 @@ void conn_free(struct conn *c)
 	if (c->owns_rule) {
 		struct rule *r = (struct rule *)c->rt.rule;
 
-		metrics_put(r->mx);
-		free(r->key);
-		free(r->up.text);
+		rule_free(r);
 		free(r);
 	}
 	if (c->owns_l) {
