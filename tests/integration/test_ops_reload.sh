@@ -153,6 +153,20 @@ t_reload_load() {
 # (b) A broken configuration (and then a world-writable one) on SIGHUP:
 # the error is logged, the running configuration goes on serving, and a
 # listener only the broken file names is not opened.
+# reload_refused PATTERN WHAT: SIGHUP; the log must say PATTERN, the new
+# file's listener ($p2) stay closed and the running configuration ($p1 ->
+# upstream-a) still serve.  Says why not, on stdout.
+reload_refused() {
+	local out
+	kill -HUP "$PT_PID"
+	wait_log "$1" || { echo "$2 on SIGHUP was not refused: $(tail -n 3 "$PT_LOG")"; return 1; }
+	sleep 0.3
+	_listening "$p2" && { echo "$2 was applied (listener $p2 open)"; return 1; }
+	out=$(curl -sS --max-time 5 --resolve "a.example:$p1:127.0.0.1" "http://a.example:$p1/" 2>&1)
+	[ "$out" = upstream-a ] ||
+		{ echo "after $2 was refused, the old config does not serve: curl got '$out'"; return 1; }
+}
+
 t_reload_bad() {
 	newdir
 	local p1 p2 pa pm out why
@@ -185,15 +199,8 @@ t_reload_bad() {
 	 "servers":{"127.0.0.1:$p2":{"HTTP":{"Host a.example":$(fwd "$pa")}}}}
 	EOF
 	chmod 0666 "$D/c.json"
-	kill -HUP "$PT_PID"
-	if ! wait_log 'writable by everyone'; then
-		fail "$CUR_TEST" "a world-writable config on SIGHUP was not refused: $(tail -n 3 "$PT_LOG")"
-		return
-	fi
-	sleep 0.3
-	_listening "$p2" && { fail "$CUR_TEST" "the world-writable config was applied (listener $p2 open)"; return; }
-	out=$(curl -sS --max-time 5 --resolve "a.example:$p1:127.0.0.1" "http://a.example:$p1/" 2>&1)
-	[ "$out" = upstream-a ] || { fail "$CUR_TEST" "after the refused reload, the old config does not serve: curl got '$out'"; return; }
+	why=$(reload_refused 'writable by everyone' "a world-writable config") ||
+		{ fail "$CUR_TEST" "$why"; return; }
 
 	# A valid configuration with a second one pasted after it: which of
 	# the two was meant is not ours to guess.
@@ -204,15 +211,8 @@ t_reload_bad() {
 	{"version":"v0.2.0","servers":{}}
 	EOF
 	chmod 0644 "$D/c.json"
-	kill -HUP "$PT_PID"
-	if ! wait_log "line 3 column 1: text after the configuration's closing brace"; then
-		fail "$CUR_TEST" "a config with text after its object was not refused with its line: $(tail -n 3 "$PT_LOG")"
-		return
-	fi
-	sleep 0.3
-	_listening "$p2" && { fail "$CUR_TEST" "the config with trailing text was applied (listener $p2 open)"; return; }
-	out=$(curl -sS --max-time 5 --resolve "a.example:$p1:127.0.0.1" "http://a.example:$p1/" 2>&1)
-	[ "$out" = upstream-a ] || { fail "$CUR_TEST" "after the refused reload, the old config does not serve: curl got '$out'"; return; }
+	why=$(reload_refused "line 3 column 1: text after the configuration's closing brace" \
+		"a config with text after its object") || { fail "$CUR_TEST" "$why"; return; }
 	scrape "127.0.0.1:$pm" "$D/m" || { fail "$CUR_TEST" "metrics scrape failed"; return; }
 	why=$(mwant "$D/m" passthru_config_reload_failures_total "" 3 && mwant "$D/m" passthru_config_reloads_total "" 0) ||
 		{ fail "$CUR_TEST" "$why"; return; }
