@@ -799,15 +799,12 @@ med() { echo "${MED[$1,$2]:-}"; }
 # test's connections; strace shows no shutdown(2): it closes both sides at
 # the first EOF); unfit says which.
 best_peer() {
-	local t v f best='' name=''
+	local t v best='' name=''
 	for t in $TARGETS; do
 		case " $PEERS " in *" $t "*) ;; *) continue ;; esac
 		v=$(med "$t" "$1")
 		[ -z "$v" ] && continue
-		if [ -n "${3:-}" ]; then
-			f=$(med "$t" "$3")
-			[ -n "$f" ] && cmp "$f" '>' 0 && continue
-		fi
+		[ -n "${3:-}" ] && failed_in "$t" "$3" >/dev/null && continue
 		if [ -z "$best" ] || cmp "$v" "$([ "$2" = max ] && echo '>' || echo '<')" "$best"; then
 			best=$v name=$t
 		fi
@@ -903,13 +900,17 @@ check_tcp_targets() {
 	unfit mix_failed "the mixed test"
 	return 0
 }
+# failed_in TARGET FAILED: its median failed connections, if above 0.
+failed_in() {
+	local f
+	f=$(med "$1" "$2")
+	[ -n "$f" ] && cmp "$f" '>' 0 && echo "$f"
+}
 # unfit FAILED TEXT: the peers best_peer passes over, and why.
 unfit() {
 	local t f
-	for t in $TARGETS; do
-		case " $PEERS " in *" $t "*) ;; *) continue ;; esac
-		f=$(med "$t" "$1")
-		[ -n "$f" ] && cmp "$f" '>' 0 &&
+	for t in $PEERS; do
+		f=$(failed_in "$t" "$1") &&
 			echo "INFO     $t is not compared with in $2: it failed connections ($(fmt "$f" 0) per run, median; see the log)"
 	done
 	return 0
